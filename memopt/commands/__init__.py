@@ -1,0 +1,1 @@
+"""Subcommands of the ``memopt`` CLI, one module each (``register(subparsers)``)."""

@@ -1,0 +1,1 @@
+"""Exact combinatorial algorithms (trees, series-parallel graphs, search)."""

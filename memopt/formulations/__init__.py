@@ -1,0 +1,1 @@
+"""CP-SAT and MILP formulations, sharing their variable/constraint builders."""

@@ -1,0 +1,1 @@
+"""Heuristics: baseline orders (warm starts) and, later, budget planners."""

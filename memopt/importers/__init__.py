@@ -1,0 +1,1 @@
+"""Importers: other formats turned into memopt instances."""

@@ -1,0 +1,1 @@
+"""Composite methods (``auto``) that choose among the registered ones."""
