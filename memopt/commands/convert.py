@@ -1,0 +1,34 @@
+"""``memopt convert``: read any known format, write memopt's YAML/JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._common import add_import_args, load
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "convert", help="convert an instance (node-link JSON, WfCommons JSON...) to memopt YAML/JSON",
+        description="Read IN in any format memopt knows (memopt YAML/JSON, networkx node-link JSON as published "
+                    "with Checkmate and Moccasin, WfCommons WfFormat JSON, ONNX when installed) and write OUT as "
+                    "memopt YAML or JSON (chosen by OUT's extension). Importer options are given with -I, e.g. "
+                    "-I time_unit=s -I size_unit=KiB for WfCommons, -I param_cost=datum for node-link. "
+                    "See docs/formats.md.")
+    p.add_argument("input", metavar="IN", help="instance file in any known format")
+    p.add_argument("output", metavar="OUT", help="output file (.yaml, .yml or .json)")
+    p.add_argument("--name", default=None, help="set the instance name")
+    add_import_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..io import save_instance
+
+    inst = load(args.input, args)
+    if args.name:
+        inst = inst.replace(name=args.name)
+    save_instance(inst, args.output)
+    print(f"{args.output}: {inst.name}: {inst.n} tasks, {inst.m} data, {inst.num_edges} edges", file=sys.stderr)
+    return 0
