@@ -1,0 +1,108 @@
+"""The shared linear model layer: the three backends agree with brute force."""
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from memopt.formulations.linear import BACKENDS, LinearModel, solve_linear
+
+
+@st.composite
+def small_models(draw):
+    """A random pure-integer model over 3-4 small variables, with an indicator."""
+    n = draw(st.integers(2, 4))
+    m = LinearModel("rand")
+    xs = [m.var(f"x{i}", 0, draw(st.integers(1, 3))) for i in range(n)]
+    for _ in range(draw(st.integers(1, 3))):
+        coef = [draw(st.integers(-3, 3)) for _ in xs]
+        lo = draw(st.one_of(st.none(), st.integers(-4, 4)))
+        hi = draw(st.one_of(st.none(), st.integers(-2, 8)))
+        m.add(zip(xs, coef), -float("inf") if lo is None else lo, float("inf") if hi is None else hi)
+    b = m.binary("b")
+    m.add_indicator(b, [(xs[0], 1), (xs[1], 1)], lo=draw(st.integers(0, 3)))
+    m.add_indicator(b, [(xs[-1], 2)], hi=draw(st.integers(0, 4)))
+    obj = [(x, draw(st.integers(-3, 3))) for x in xs + [b]]
+    m.minimize(obj, constant=draw(st.integers(-2, 2)))
+    return m
+
+
+def brute_force(m: LinearModel):
+    best = None
+    ranges = [range(int(m.lb[i]), int(m.ub[i]) + 1) for i in range(m.num_vars)]
+    for vals in itertools.product(*ranges):
+        if m.check(vals):
+            continue
+        obj = sum(a * vals[i] for i, a in m.objective.items()) + m.objective_constant
+        best = obj if best is None else min(best, obj)
+    return best
+
+
+@settings(max_examples=25)
+@given(small_models())
+def test_backends_agree_with_brute_force(m):
+    expected = brute_force(m)
+    for be in BACKENDS:
+        s = solve_linear(m, be, threads=1)
+        if expected is None:
+            assert s.status == "infeasible", be
+        else:
+            assert s.status == "optimal", be
+            assert s.objective == pytest.approx(expected), be
+            assert not m.check(s.values), be
+            assert s.bound == pytest.approx(expected)
+
+
+def test_fractional_coefficients_are_scaled_for_cpsat():
+    m = LinearModel()
+    x = m.var("x", 0, 10)
+    y = m.var("y", 0, 10)
+    m.add_ge([(x, 0.5), (y, 0.25)], 1.75)  # 2x + y >= 7
+    m.minimize([(x, 3), (y, 1)])
+    for be in BACKENDS:
+        s = solve_linear(m, be)
+        assert s.objective == pytest.approx(7), (be, s)
+
+
+def test_time_limit_returns_best_solution_with_a_valid_bound():
+    # a generalised assignment problem that none of the backends closes instantly
+    import random
+
+    r = random.Random(3)
+    m = LinearModel("gap")
+    n, k = 60, 6
+    x = {(i, j): m.binary(f"x{i}_{j}") for i in range(n) for j in range(k)}
+    for i in range(n):
+        m.add_eq([(x[i, j], 1) for j in range(k)], 1)
+    for j in range(k):
+        m.add_le([(x[i, j], r.randint(5, 25)) for i in range(n)], int(n * 15 / k * 0.8))
+    m.minimize([(x[i, j], r.randint(10, 50)) for i in range(n) for j in range(k)])
+    # a trivial feasible hint is taken as a start
+    for be in BACKENDS:
+        s = solve_linear(m, be, time_limit=1.0, threads=1)
+        assert s.status in ("optimal", "feasible"), be
+        assert not m.check(s.values)
+        if s.bound is not None:
+            assert s.bound <= s.objective + 1e-6
+
+
+def test_hint_is_passed_and_checked():
+    m = LinearModel()
+    xs = [m.binary(f"x{i}") for i in range(5)]
+    m.add_eq([(x, 1) for x in xs], 2)
+    m.minimize([(x, i + 1) for i, x in enumerate(xs)])
+    m.set_hint({xs[3]: 1, xs[4]: 1, xs[0]: 0, xs[1]: 0, xs[2]: 0})
+    for be in BACKENDS:
+        s = solve_linear(m, be, warm_start=True)
+        assert s.status == "optimal" and s.objective == 3, be
+
+
+def test_continuous_variables_rejected_by_cpsat_but_fine_for_milp():
+    m = LinearModel()
+    x = m.var("x", 0, 1.5, integer=False)
+    m.minimize([(x, -1)])
+    assert solve_linear(m, "highs").objective == pytest.approx(-1.5)
+    assert solve_linear(m, "cbc").objective == pytest.approx(-1.5)
+    with pytest.raises(ValueError, match="integer"):
+        solve_linear(m, "cpsat")
