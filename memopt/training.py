@@ -41,13 +41,12 @@ def training_graph(
       consumer), and for a forward task with no output at all (a sink of the
       buffer form) a new size-0 datum ``<f>->loss``.
     - **needs grad**: datum d needs a gradient when its producer requires
-      grad and d reaches the loss (d is read by the loss, or by a task with
-      an output that needs a gradient).
-    - **backward task** ``<f>.bwd`` exists for each f that requires grad and
-      has an output that needs a gradient. It reads
-        * the gradient contributions ``grad:<d>@<c>`` of each output d of f
-          that needs a gradient, one per consumer c of d that has a backward
-          task, and ``grad:<d>@loss`` when the loss reads d;
+      grad (every datum reaches the loss: the loss reads every result).
+    - **backward task** ``<f>.bwd`` exists for each f that requires grad. It
+      reads
+        * the gradient contributions of each output d of f: ``grad:<d>@<c>``
+          from each consumer c of d (every such c requires grad, so has a
+          backward task), and ``grad:<d>@loss`` when the loss reads d;
         * f's saved inputs: every input datum of f (the forward activations);
       and writes
         * ``grad:<x>@<f>``, of the size of x, for each input x of f that
@@ -63,9 +62,10 @@ def training_graph(
 
     Forward tasks and data are kept unchanged (ids, sizes, times, flags)
     except that backward tasks and the loss are added to the consumers of
-    the data they read. Tasks are listed forward (in the forward graph's
-    listed order), then the loss, then the backward tasks in reverse forward
-    order, which is a topological order. O(n + Σ inputs).
+    the data they read. Tasks are listed: the forward tasks as listed, the
+    loss, then the backward tasks in reverse topological order of the forward
+    graph (a topological order when the forward listing is one).
+    O(n + Σ inputs).
 
     >>> from memopt import from_tensors
     >>> fwd = from_tensors([("a", 1, 4, []), ("b", 2, 3, ["a"])])
@@ -98,19 +98,10 @@ def training_graph(
     loss_reads = list(inst.results)
     sink_links = [v for v in range(n) if not inst.outputs[v]]
 
-    # reaches the loss, in one reverse sweep: a datum when the loss reads it or
-    # a consumer reaches; a task when an output reaches or it links to the loss
-    is_result = [not c for c in inst.consumers]
-    reach_d = [False] * m
-    reach_t = [False] * n
-    for v in reversed(order):
-        for j in inst.outputs[v]:
-            reach_d[j] = is_result[j] or any(reach_t[c] for c in inst.consumers[j])
-        reach_t[v] = not inst.outputs[v] or any(reach_d[j] for j in inst.outputs[v])
-
-    need = [req[inst.producer[j]] and reach_d[j] for j in range(m)]
-    sink_need = {v: req[v] for v in sink_links}  # the size-0 link datum needs a gradient
-    has_bwd = [req[v] and (any(need[j] for j in inst.outputs[v]) or sink_need.get(v, False)) for v in range(n)]
+    # every datum reaches the loss (the loss reads every result and every
+    # output-less task links to it), so "needs grad" is "producer requires grad"
+    need = [req[inst.producer[j]] for j in range(m)]
+    has_bwd = req
 
     taken = set(ids) | {d.id for d in inst.data}
 
@@ -149,7 +140,7 @@ def training_graph(
             p = inst.producer[j]
             grads.append(Datum(fresh(f"grad:{inst.data[j].id}@{loss_id}"), loss_id, (bwd[p],), inst.size[j]))
     for v in sink_links:
-        if sink_need[v]:
+        if req[v]:
             grads.append(Datum(fresh(f"grad:{link_id[v]}@{loss_id}"), loss_id, (bwd[v],), 0))
     for v in reversed(order):
         if v not in bwd:
