@@ -1,0 +1,140 @@
+"""One run of the grid, on whatever process executes it.
+
+:func:`run_job` solves one :class:`~memopt.bench.grid.Job` and returns an
+:class:`Outcome`: the :class:`~memopt.Result` (plan included, memory trace
+dropped), or the error message. It never raises: a method that raises, an
+unknown method or a missing optional solver is an outcome with ``error``
+set, so one bad run never stops a grid.
+
+:func:`run_isolated` runs a job in a fresh Python process (``python -m
+memopt.bench.worker``) and kills its whole process group when it outlives
+``job.kill_after`` — the safety margin for a stuck solver on executors that
+cannot kill their own workers (a Dask worker).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+
+from ..result import Result
+from .grid import Job
+
+
+@dataclass
+class Outcome:
+    """What a run produced: a result, or why there is none."""
+
+    result: Result | None = None
+    error: str | None = None
+    wall: float = 0.0  # seconds in the worker, import and solve included
+
+
+def describe_exception(e: BaseException) -> str:
+    """One line: the message, and where a non-user error was raised."""
+    from ..errors import MemoptError
+
+    msg = str(e) or type(e).__name__
+    if isinstance(e, MemoptError):
+        return msg
+    tb = traceback.extract_tb(e.__traceback__)
+    where = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
+    return f"{type(e).__name__}: {msg}{where}"
+
+
+def run_job(job: Job) -> Outcome:
+    """Solve ``job`` in this process; never raises (except KeyboardInterrupt)."""
+    t0 = time.perf_counter()
+    if job.error is not None:
+        return Outcome(error=job.error)
+    try:
+        for mod in job.imports:
+            importlib.import_module(mod)
+        from ..solve import solve_request
+
+        assert job.request is not None
+        res = solve_request(job.request, job.method, time_limit=job.time_limit, threads=job.threads,
+                            seed=job.repeat, **dict(job.options))
+        res.evaluation = None  # the memory trace is large and the bench re-checks the plan anyway
+        return Outcome(result=res, wall=time.perf_counter() - t0)
+    except Exception as e:  # noqa: BLE001 - every failure of a run becomes a row
+        return Outcome(error=describe_exception(e), wall=time.perf_counter() - t0)
+
+
+def killed_message(seconds: float, time_limit: float | None) -> str:
+    limit = f" (time limit {time_limit:g}s)" if time_limit is not None else ""
+    return f"killed after {seconds:.0f}s: the run did not return{limit}"
+
+
+def run_isolated(job: Job) -> Outcome:
+    """:func:`run_job` in a child Python process, killed at ``job.kill_after`` seconds.
+
+    The child sees this process's ``sys.path`` (so modules of ``job.imports``
+    found here are found there) and runs in its own session, so a solver's
+    own subprocesses (e.g. CBC) die with it.
+    """
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="memopt-run-") as tmp:
+        job_file = os.path.join(tmp, "job.pickle")
+        out_file = os.path.join(tmp, "outcome.pickle")
+        with open(job_file, "wb") as f:
+            pickle.dump(job, f)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        proc = subprocess.Popen([sys.executable, "-m", "memopt.bench.worker", job_file, out_file],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                env=env, start_new_session=(os.name == "posix"))
+        try:
+            _, err = proc.communicate(timeout=job.kill_after)
+        except subprocess.TimeoutExpired:
+            kill_tree(proc.pid)
+            proc.communicate()
+            return Outcome(error=killed_message(time.perf_counter() - t0, job.time_limit),
+                           wall=time.perf_counter() - t0)
+        finally:
+            if proc.poll() is None:  # interrupted: do not leave a solver behind
+                kill_tree(proc.pid)
+        if os.path.exists(out_file):
+            with open(out_file, "rb") as f:
+                return pickle.load(f)
+        tail = (err or b"").decode(errors="replace").strip().splitlines()[-1:] or [""]
+        return Outcome(error=f"worker process died (exit code {proc.returncode}) {tail[0]}".strip(),
+                       wall=time.perf_counter() - t0)
+
+
+def kill_tree(pid: int) -> None:
+    """Kill a process and its group (it was started as a group leader)."""
+    try:
+        if os.name == "posix":
+            os.killpg(pid, signal.SIGKILL)
+        else:  # pragma: no cover
+            os.kill(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _main(argv: list[str]) -> int:
+    # run as `python -m`, this file is __main__; pickle the outcome as memopt.bench.worker.Outcome
+    from memopt.bench.worker import run_job as run
+
+    job_file, out_file = argv
+    with open(job_file, "rb") as f:
+        job = pickle.load(f)
+    out = run(job)
+    tmp = out_file + ".tmp"
+    with open(tmp, "wb") as f:
+        pickle.dump(out, f)
+    os.replace(tmp, out_file)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

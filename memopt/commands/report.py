@@ -1,0 +1,43 @@
+"""``memopt report``: Markdown tables and figures from a results CSV."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help="tables and figures from a memopt bench CSV",
+        description="Read a results CSV of memopt bench and write report.md (a summary per method and a "
+                    "table per instance and budget) and figures: overhead against budget per method "
+                    "(objective time), value against the best proven bound (objective peak), and the "
+                    "performance profile (Dolan & More) of solve time.")
+    p.add_argument("csv", help="results table written by memopt bench")
+    p.add_argument("-o", "--out-dir", default=None, metavar="DIR",
+                   help="where to write report.md and the figures (default: the CSV's name without .csv)")
+    p.add_argument("--format", default="png,svg", help="figure formats, comma-separated: png, svg, pdf "
+                                                       "(default png,svg)")
+    p.add_argument("--solved", choices=("plan", "optimal"), default="plan",
+                   help="what counts as solving a problem in the performance profile: a plan (default) "
+                        "or a proven optimum")
+    p.add_argument("--title", default=None, help="report title (default: the CSV's name)")
+    p.add_argument("--print", action="store_true", help="also print the Markdown")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bench.report import make_report
+    from ..errors import MemoptError
+
+    formats = [f.strip().lower().lstrip(".") for f in args.format.split(",") if f.strip()]
+    bad = [f for f in formats if f not in ("png", "svg", "pdf")]
+    if bad or not formats:
+        raise MemoptError(f"--format: expected png, svg or pdf, got {args.format!r}")
+    solved = ("optimal",) if args.solved == "optimal" else ("optimal", "feasible")
+    rep = make_report(args.csv, args.out_dir, formats=formats, solved=solved, title=args.title)
+    if args.print:
+        print(rep.markdown)
+    print(rep.path)
+    for f in rep.figures:
+        print(f)
+    return 0

@@ -1,0 +1,540 @@
+"""Figures for papers: a plan's memory over its stages, and benchmark comparisons.
+
+Every function writes image files (PNG, SVG or PDF, by extension) with
+matplotlib's Agg backend (optional extra ``plot``; imported inside the
+functions so ``memopt --help`` stays fast), and returns the paths written.
+
+- :func:`plot_plan`: the memory in use over the stages of a plan, replayed
+  by the evaluator (:attr:`~memopt.evaluate.Evaluation.memory`), against the
+  budget; below it, one lane per datum that is offloaded or recomputed,
+  showing when it is in fast memory, when a copy is in slow memory, and its
+  offloads, reloads and recomputations.
+- :func:`plot_overhead`: overhead against budget, one panel per instance,
+  one line per method (objective ``time``).
+- :func:`plot_value_ratio`: each method's value relative to the best proven
+  bound, per instance (objective ``peak``).
+- :func:`plot_profile`: a performance profile (Dolan & Moré 2002) of solve
+  time: for each method, the fraction of problems it solved within a factor
+  τ of the fastest method.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from .errors import MemoptError
+from .instance import Instance
+from .plan import COMPUTE, FREE, OFFLOAD, RELOAD, Plan
+
+MARKERS = "osD^vP*Xh<>p"
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise MemoptError("figures need matplotlib: pip install 'memopt[plot]'") from None
+    matplotlib.use("Agg", force=True)  # files only; never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, paths: str | Sequence[str]) -> list[str]:
+    """Write ``fig`` to every path (format by extension), reproducibly."""
+    plt = _pyplot()
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [os.fspath(paths)]
+    out = []
+    for p in paths:
+        ext = os.path.splitext(p)[1].lower()
+        if ext not in (".png", ".svg", ".pdf"):
+            plt.close(fig)
+            raise MemoptError(f"{p}: figures are .png, .svg or .pdf files")
+        d = os.path.dirname(p)
+        if d:
+            os.makedirs(d, exist_ok=True)
+        # no dates in the files: a re-made figure is byte-identical when nothing changed
+        meta = {"Date": None} if ext in (".svg", ".pdf") else {}
+        with _rc({"svg.hashsalt": "memopt"}):
+            fig.savefig(p, dpi=150, bbox_inches="tight", metadata=meta)
+        out.append(p)
+    plt.close(fig)
+    return out
+
+
+def _rc(params: dict[str, Any]):
+    import matplotlib
+
+    return matplotlib.rc_context(params)
+
+
+def method_styles(names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """One colour and marker per method, the same in every figure of a report."""
+    names = sorted(set(names))
+    colors = [f"C{i}" for i in range(10)]
+    return {n: {"color": colors[i % 10], "marker": MARKERS[i % len(MARKERS)]} for i, n in enumerate(names)}
+
+
+# --------------------------------------------------------------------- plan
+@dataclass
+class _Lane:
+    """One datum's story in a plan, in x coordinates."""
+
+    datum: int
+    fast: list[tuple[float, float]]
+    slow: list[tuple[float, float]]
+    offloads: list[float]
+    reloads: list[float]
+    recomputes: list[float]
+
+
+def _stage_spans(durations: Sequence[float], n_stages: int, x: str) -> list[tuple[float, float]]:
+    if x == "stage":
+        # stage k (1-based) spans [k - 0.5, k + 0.5], so the integer ticks name the stages
+        return [(k + 0.5, k + 1.5) for k in range(n_stages)]
+    spans, t = [], 0.0
+    for k in range(n_stages):
+        d = float(durations[k]) if k < len(durations) else 0.0
+        spans.append((t, t + d))
+        t += d
+    return spans
+
+
+def event_positions(inst: Instance, plan: Plan, spans: list[tuple[float, float]], x: str) -> list[list[float]]:
+    """x of every event: ``pos[k][i]``, i = 0 the start of stage k, i ≥ 1 its i-th event.
+
+    By stage, the events of a stage are evenly spaced inside it; by time, a
+    compute sits where it starts (the computes of a stage run one after
+    another) and a free where the computes before it have ended.
+    """
+    out = []
+    tix = inst.task_index
+    for k, stage in enumerate(plan.stages[:len(spans)]):
+        x0, x1 = spans[k]
+        n = len(stage)
+        work = [inst.time[tix[e.target]] if e.kind == COMPUTE and e.target in tix else 0 for e in stage]
+        if x == "time" and sum(work) > 0:
+            pos, t = [x0], x0
+            for w in work:
+                pos.append(t)
+                t += w
+        else:
+            pos = [x0 + (x1 - x0) * i / (n + 1) for i in range(n + 1)]
+        out.append(pos)
+    return out
+
+
+def plan_lanes(inst: Instance, plan: Plan, spans: list[tuple[float, float]],
+               pos: list[list[float]]) -> list[_Lane]:
+    """Replay ``plan`` (assumed valid) and describe every datum that is offloaded or recomputed."""
+    m = inst.m
+    dix, tix = inst.datum_index, inst.task_index
+    open_fast: list[float | None] = [None] * m
+    lanes = {j: _Lane(j, [], [], [], [], []) for j in range(m)}
+    in_slow = [False] * m
+    runs = [0] * inst.n
+    touched: set[int] = set()
+    end = spans[-1][1] if spans else 0.0
+    for k, stage in enumerate(plan.stages):
+        if k >= len(spans):
+            break
+        x0, x1 = spans[k]
+        n = len(stage)
+        first_compute = next((i for i, e in enumerate(stage) if e.kind == COMPUTE), n)
+        reloads, offloads = [], []
+        for i, e in enumerate(stage, 1):
+            if e.kind == RELOAD and e.target in dix:
+                reloads.append(dix[e.target])
+            elif e.kind == OFFLOAD and e.target in dix:
+                offloads.append(dix[e.target])
+        for i, e in enumerate(stage, 1):
+            if e.kind == FREE and e.target in dix:
+                j = dix[e.target]
+                x = x0 if i <= first_compute else pos[k][i]
+                if open_fast[j] is not None:
+                    lanes[j].fast.append((open_fast[j], x))
+                    open_fast[j] = None
+            elif e.kind == COMPUTE and e.target in tix:
+                v = tix[e.target]
+                x = pos[k][i]
+                runs[v] += 1
+                for j in inst.outputs[v]:
+                    if runs[v] > 1:
+                        lanes[j].recomputes.append(x)
+                        touched.add(j)
+                    if open_fast[j] is None:
+                        open_fast[j] = x
+        mid = (x0 + x1) / 2  # a transfer runs across its stage
+        for j in reloads:
+            lanes[j].reloads.append(mid)
+            touched.add(j)
+            if open_fast[j] is None:
+                open_fast[j] = x0  # its memory is taken from the stage start
+        for j in offloads:
+            lanes[j].offloads.append(mid)
+            touched.add(j)
+            if not in_slow[j]:
+                in_slow[j] = True
+                lanes[j].slow.append((x1, end))
+    for j in range(m):
+        if open_fast[j] is not None:
+            lanes[j].fast.append((open_fast[j], end))
+    return [lanes[j] for j in sorted(touched, key=lambda j: (min([x for x, _ in lanes[j].fast] or [end]), j))]
+
+
+def plot_plan(inst: Instance, plan: Plan, paths: str | Sequence[str], *, budget: int | None = None,
+              x: str = "stage", title: str | None = None, max_lanes: int = 30) -> list[str]:
+    """Memory in use over the stages of ``plan`` against the budget; offloaded/recomputed data below.
+
+    ``x="stage"`` puts stage k on [k-1, k) (events of a stage evenly spaced
+    inside it); ``x="time"`` gives each stage its duration. ``budget``
+    defaults to the machine's. At most ``max_lanes`` data get a lane (the
+    largest ones); the figure says how many more there are.
+    """
+    from .evaluate import evaluate
+
+    if x not in ("stage", "time"):
+        raise MemoptError(f"x axis must be 'stage' or 'time', got {x!r}")
+    plt = _pyplot()
+    ev = evaluate(inst, plan, budget=budget, trace=True)
+    M = ev.budget
+    n_stages = len(plan.stages) if ev.complete else (len(ev.stage_durations) + 1)
+    spans = _stage_spans(ev.stage_durations, max(n_stages, 1), x)
+    xs, ys = [], []
+    pos = event_positions(inst, plan, spans, x)
+    for p in ev.memory:
+        xs.append(pos[p.stage - 1][p.event])
+        ys.append(p.memory)
+    end = spans[min(len(spans), len(plan.stages)) - 1][1] if spans and plan.stages else 0.0
+    if xs:
+        xs.append(end)
+        ys.append(ys[-1])
+    lanes = plan_lanes(inst, plan, spans[:len(plan.stages)], pos) if ev.complete else []
+    hidden = 0
+    if len(lanes) > max_lanes:
+        keep = set(sorted((ln.datum for ln in lanes), key=lambda j: -inst.size[j])[:max_lanes])
+        hidden = len(lanes) - len(keep)
+        lanes = [ln for ln in lanes if ln.datum in keep]
+
+    h_lanes = 0.9 + 0.24 * len(lanes) if lanes else 0
+    fig = plt.figure(figsize=(8.0, 3.2 + h_lanes))
+    if lanes:
+        gs = fig.add_gridspec(2, 1, height_ratios=[3.2, h_lanes], hspace=0.08)
+        ax = fig.add_subplot(gs[0])
+        axl = fig.add_subplot(gs[1], sharex=ax)
+    else:
+        ax = fig.add_subplot(1, 1, 1)
+        axl = None
+    ax.fill_between(xs, ys, step="post", alpha=0.25, color="C0", linewidth=0)
+    ax.step(xs, ys, where="post", color="C0", linewidth=1.2, label="memory in use")
+    if M is not None:
+        ax.axhline(M, color="C3", linestyle="--", linewidth=1.2, label=f"budget {M}")
+    if ys:
+        k = max(range(len(ys)), key=lambda i: ys[i])
+        ax.plot([xs[k]], [ys[k]], marker="v", color="black", markersize=5, linestyle="none",
+                label=f"peak {ev.peak}")
+    top = max([M or 0] + ys + [1])
+    ax.set_ylim(0, top * 1.22)  # headroom for the one-line legend
+    start = spans[0][0] if spans else 0.0
+    ax.set_xlim(start, end if end > start else start + 1)
+    if x == "stage":
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=12, integer=True, min_n_ticks=1))
+    units = inst.units or {}
+    ax.set_ylabel(f"fast memory ({units['size']})" if units.get("size") else "fast memory")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.9, ncol=3)
+    state = "" if ev.valid else f" — INVALID: {ev.violation}"
+    ttl = title or inst.name
+    ax.set_title(f"{ttl}: peak {ev.peak}, makespan {ev.makespan:g} (overhead {100 * ev.overhead:.1f}%){state}",
+                 fontsize=10)
+    xlabel = "stage" if x == "stage" else (f"time ({units['time']})" if units.get("time") else "time")
+    if axl is None:
+        ax.set_xlabel(xlabel)
+        note = "no offloading or recomputation" if ev.complete else "plan replay stopped at the broken rule"
+        ax.text(0.01, 0.97, note, transform=ax.transAxes, fontsize=8, va="top", color="0.35")
+        return _save(fig, paths)
+
+    plt.setp(ax.get_xticklabels(), visible=False)
+    recomputed = {ln.datum for ln in lanes if ln.recomputes}
+    offloaded = {ln.datum for ln in lanes if ln.offloads}
+    for row, ln in enumerate(lanes):
+        y = len(lanes) - 1 - row
+        color = "C1" if ln.datum in recomputed and ln.datum not in offloaded else (
+            "C2" if ln.datum in recomputed else "C0")
+        for a, b in ln.slow:
+            axl.broken_barh([(a, max(b - a, 1e-9))], (y - 0.12, 0.24), facecolors="0.8", edgecolor="none")
+        for a, b in ln.fast:
+            axl.broken_barh([(a, max(b - a, 1e-9))], (y - 0.32, 0.64), facecolors=color, edgecolor="none", alpha=0.85)
+        if ln.offloads:
+            axl.plot(ln.offloads, [y] * len(ln.offloads), "v", color="black", markersize=4)
+        if ln.reloads:
+            axl.plot(ln.reloads, [y] * len(ln.reloads), "^", color="black", markersize=4)
+        if ln.recomputes:
+            axl.plot(ln.recomputes, [y] * len(ln.recomputes), "o", color="black", markersize=3.5,
+                     markerfacecolor="white")
+    labels = [f"{inst.data[ln.datum].id[:22]} ({inst.size[ln.datum]})" for ln in lanes]
+    axl.set_yticks(range(len(lanes)))
+    axl.set_yticklabels(list(reversed(labels)), fontsize=7)
+    axl.set_ylim(-0.7, len(lanes) - 0.3)
+    axl.set_xlabel(xlabel)
+    axl.grid(True, axis="x", alpha=0.3)
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = []
+    if offloaded - recomputed:
+        handles.append(Patch(color="C0", alpha=0.85, label="in fast memory (offloaded datum)"))
+    if recomputed - offloaded:
+        handles.append(Patch(color="C1", alpha=0.85, label="in fast memory (recomputed datum)"))
+    if recomputed & offloaded:
+        handles.append(Patch(color="C2", alpha=0.85, label="in fast memory (offloaded and recomputed)"))
+    if offloaded:
+        handles += [Patch(color="0.8", label="copy in slow memory"),
+                    Line2D([], [], marker="v", color="black", linestyle="none", markersize=4, label="offload"),
+                    Line2D([], [], marker="^", color="black", linestyle="none", markersize=4, label="reload")]
+    if recomputed:
+        handles.append(Line2D([], [], marker="o", color="black", markerfacecolor="white", linestyle="none",
+                              markersize=4, label="recompute"))
+    axl.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.55 / max(1.0, h_lanes)),
+               ncol=min(4, len(handles)), fontsize=7, frameon=False)
+    if hidden:
+        axl.set_title(f"{len(lanes)} largest of {len(lanes) + hidden} offloaded/recomputed data", fontsize=8)
+    return _save(fig, paths)
+
+
+# -------------------------------------------------------------- benchmarks
+def _num(s: Any) -> float | None:
+    if s is None or s == "":
+        return None
+    try:
+        return float(s)
+    except (TypeError, ValueError):
+        return None
+
+
+def budget_ratio(row: dict[str, str]) -> float | None:
+    """A row's budget as a fraction of its instance's best baseline peak."""
+    b = (row.get("budget") or "").strip().lower()
+    if b.endswith("x"):
+        return _num(b[:-1])
+    bv, ref = _num(row.get("budget_value")), _num(row.get("baseline_peak"))
+    if bv is None or not ref:
+        return None
+    return bv / ref
+
+
+def _label(row: dict[str, str]) -> str:
+    return row.get("label") or row["instance"]
+
+
+def _solved(row: dict[str, str]) -> bool:
+    return row.get("status") in ("optimal", "feasible") and _num(row.get("value")) is not None
+
+
+def _grid(n: int, ncols: int = 4) -> tuple[int, int]:
+    ncols = max(1, min(ncols, n))
+    return math.ceil(n / ncols), ncols
+
+
+def plot_overhead(rows: Sequence[dict[str, str]], paths: str | Sequence[str], *,
+                  styles: dict[str, dict[str, Any]] | None = None, title: str | None = None) -> list[str]:
+    """Overhead (makespan / Σ time − 1) against the budget ratio: one panel per instance.
+
+    A point is the best overhead over the repeats of a (method, budget);
+    filled markers are proven optimal, hollow ones feasible. Budgets where
+    a method found no plan have no point.
+    """
+    plt = _pyplot()
+    rows = [r for r in rows if r.get("objective") == "time"]
+    if not rows:
+        raise MemoptError("no rows with objective 'time' to plot overhead against budget")
+    styles = styles or method_styles(r["method"] for r in rows)
+    instances = sorted({_label(r) for r in rows}, key=lambda s: (s.lower(), s))
+    nr, nc = _grid(len(instances))
+    fig, axes = plt.subplots(nr, nc, figsize=(3.0 * nc + 0.4, 2.5 * nr + 0.9), squeeze=False)
+    used: set[str] = set()
+    for idx, name in enumerate(instances):
+        ax = axes[idx // nc][idx % nc]
+        mine = [r for r in rows if _label(r) == name]
+        for method in sorted({r["method"] for r in mine}):
+            best: dict[float, tuple[float, bool]] = {}
+            for r in mine:
+                if r["method"] != method or not _solved(r):
+                    continue
+                x, y = budget_ratio(r), _num(r.get("overhead"))
+                if x is None or y is None:
+                    continue
+                y *= 100
+                opt = r["status"] == "optimal"
+                if x not in best or y < best[x][0] or (y == best[x][0] and opt):
+                    best[x] = (y, opt)
+            if not best:
+                continue
+            used.add(method)
+            st = styles[method]
+            pts = sorted(best.items())
+            ax.plot([p[0] for p in pts], [p[1][0] for p in pts], color=st["color"], linewidth=1, alpha=0.8)
+            for bx, (by, opt) in pts:
+                ax.plot([bx], [by], marker=st["marker"], color=st["color"], markersize=5, linestyle="none",
+                        markerfacecolor=st["color"] if opt else "white")
+        ax.set_title(name, fontsize=9)
+        ax.set_ylim(bottom=0)  # makespan >= Σ time: the overhead is never negative
+        ax.grid(True, alpha=0.3)
+        ax.tick_params(labelsize=7)
+        if idx % nc == 0:
+            ax.set_ylabel("overhead (%)", fontsize=8)
+        if idx // nc == nr - 1 or idx + nc >= len(instances):
+            ax.set_xlabel("budget / baseline peak", fontsize=8)
+    for idx in range(len(instances), nr * nc):
+        axes[idx // nc][idx % nc].set_visible(False)
+    _legend(fig, styles, used, extra_note="filled: proven optimal; hollow: feasible")
+    fig.suptitle(title or "Overhead against budget", fontsize=11)
+    fig.tight_layout(rect=(0, 0.06 if nr > 1 else 0.1, 1, 0.96))
+    return _save(fig, paths)
+
+
+def _legend(fig, styles, used, extra_note: str | None = None) -> None:
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=styles[m]["color"], marker=styles[m]["marker"], label=m, markersize=5)
+               for m in sorted(used)]
+    if extra_note:
+        handles.append(Line2D([], [], linestyle="none", label=extra_note))
+    if handles:
+        fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=8, frameon=False)
+
+
+def plot_value_ratio(rows: Sequence[dict[str, str]], paths: str | Sequence[str], *,
+                     styles: dict[str, dict[str, Any]] | None = None, title: str | None = None,
+                     xlabel: str = "value / best proven lower bound") -> list[str]:
+    """Each method's best value per problem relative to the best bound found by any method.
+
+    Every bound in a results table is proven, so the largest one over the
+    methods is a valid lower bound: a ratio of 1 is a proven optimum.
+    """
+    plt = _pyplot()
+    problems: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for r in rows:
+        problems.setdefault((_label(r), r.get("budget") or ""), []).append(r)
+    if not problems:
+        raise MemoptError("no rows to plot")
+    styles = styles or method_styles(r["method"] for r in rows)
+    keys = sorted(problems, key=lambda k: (k[0].lower(), k[1]))
+    fig, ax = plt.subplots(figsize=(6.5, 0.32 * len(keys) + 1.6))
+    used: set[str] = set()
+    methods = sorted({r["method"] for r in rows})
+    offsets = {m: (i - (len(methods) - 1) / 2) * min(0.12, 0.6 / max(1, len(methods))) for i, m in enumerate(methods)}
+    for yi, key in enumerate(keys):
+        rs = problems[key]
+        bounds = [_num(r.get("bound")) for r in rs]
+        lb = max([b for b in bounds if b is not None] or [0.0])
+        if lb <= 0:
+            continue
+        for method in methods:
+            vals = [_num(r["value"]) for r in rs if r["method"] == method and _solved(r)]
+            if not vals:
+                continue
+            used.add(method)
+            st = styles[method]
+            opt = any(r["status"] == "optimal" for r in rs if r["method"] == method)
+            ax.plot([min(vals) / lb], [len(keys) - 1 - yi + offsets[method]], marker=st["marker"],
+                    color=st["color"], linestyle="none", markersize=5,
+                    markerfacecolor=st["color"] if opt else "white")
+    ax.set_yticks(range(len(keys)))
+    ax.set_yticklabels([f"{k[0]} {k[1]}".strip() for k in reversed(keys)], fontsize=7)
+    ax.axvline(1.0, color="0.5", linewidth=0.8)
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.set_title(title or "Value relative to the best lower bound", fontsize=10)
+    _legend(fig, styles, used, extra_note="filled: proven optimal")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return _save(fig, paths)
+
+
+def performance_profile(times: dict[str, dict[Any, float]]) -> dict[str, list[float]]:
+    """Ratios r[p, s] = t[p, s] / min_s t[p, s] of Dolan & Moré (2002).
+
+    ``times[method][problem]`` is a solve time, ``math.inf`` (or absent)
+    when the method did not solve the problem. Problems no method solved
+    are left out. Returns each method's sorted ratios (``inf`` included).
+    """
+    problems = set()
+    for t in times.values():
+        problems.update(t)
+    out: dict[str, list[float]] = {m: [] for m in times}
+    for p in problems:
+        best = min(times[m].get(p, math.inf) for m in times)
+        if not math.isfinite(best):
+            continue
+        for m in times:
+            t = times[m].get(p, math.inf)
+            out[m].append(t / best if best > 0 else (1.0 if t == 0 else math.inf))
+    return {m: sorted(v) for m, v in out.items()}
+
+
+def plot_profile(rows: Sequence[dict[str, str]], paths: str | Sequence[str], *,
+                 styles: dict[str, dict[str, Any]] | None = None, title: str | None = None,
+                 solved: Sequence[str] = ("optimal", "feasible"), floor: float = 0.01) -> list[str]:
+    """Performance profile of solve time: ρ_s(τ) = share of problems solved within τ × the fastest.
+
+    A problem is an (instance, budget); a method solved it when a run's
+    status is in ``solved`` (median time over the repeats). Times below
+    ``floor`` seconds count as ``floor`` (timer noise would otherwise make
+    ratios of microseconds meaningful).
+    """
+    plt = _pyplot()
+    times: dict[str, dict[Any, list[float]]] = {}
+    for r in rows:
+        times.setdefault(r["method"], {})
+        key = (r["instance_file"], r.get("budget") or "")
+        t = _num(r.get("seconds"))
+        ok = r.get("status") in solved and t is not None
+        times[r["method"]].setdefault(key, []).append(max(t, floor) if ok else math.inf)
+    if not times:
+        raise MemoptError("no rows to plot")
+    med = {m: {p: _median(v) for p, v in d.items()} for m, d in times.items()}
+    ratios = performance_profile(med)
+    n = max((len(v) for v in ratios.values()), default=0)
+    styles = styles or method_styles(times)
+    fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    finite = [x for v in ratios.values() for x in v if math.isfinite(x)]
+    tau_max = max(finite + [2.0]) * 1.25
+    for m in sorted(ratios):
+        v = ratios[m]
+        if not v:
+            continue
+        xs = [1.0] + [x for x in v if math.isfinite(x)] + [tau_max]
+        ys = [0.0] + [(i + 1) / n for i, x in enumerate(v) if math.isfinite(x)]
+        ys.append(ys[-1])
+        st = styles[m]
+        ax.step(xs, ys, where="post", color=st["color"], linewidth=1.4, label=m)
+    ax.set_xscale("log", base=2)
+    ax.set_xlim(1.0, tau_max)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("τ (time / fastest method's time)", fontsize=9)
+    ax.set_ylabel("share of problems solved within τ", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    what = "proven optimal" if tuple(solved) == ("optimal",) else "with a plan"
+    ax.set_title(title or f"Performance profile of solve time ({n} problems, solved = {what})", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, paths)
+
+
+def _median(v: list[float]) -> float:
+    s = sorted(v)
+    k = len(s) // 2
+    if len(s) % 2:
+        return s[k]
+    a, b = s[k - 1], s[k]
+    return (a + b) / 2 if math.isfinite(a) and math.isfinite(b) else b
+
+
+__all__ = ["plot_plan", "plot_overhead", "plot_value_ratio", "plot_profile", "performance_profile",
+           "plan_lanes", "method_styles", "budget_ratio"]
