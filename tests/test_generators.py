@@ -325,3 +325,43 @@ def test_cli_generate_errors_and_help(tmp_path, capsys):
         assert kind in text
     for opt in ("--form", "--sizes", "--p-series", "--width", "--skip-density", "--train", "--budget"):
         assert opt in text
+
+
+# ---------------------------------------------------------- shipped instances
+def _regenerate_commands():
+    import os
+    import shlex
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "instances", "regenerate.sh")) as f:
+        lines = [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith(("#", "set ", "G="))]
+    cmds = []
+    for ln in lines:
+        words = shlex.split(ln.replace("$G", "memopt generate"))
+        assert words[0] == "memopt"
+        cmds.append(words[1:])
+    return root, cmds
+
+
+def test_shipped_instances_are_reproduced_by_their_commands(tmp_path):
+    import os
+
+    root, cmds = _regenerate_commands()
+    assert len(cmds) >= 12
+    with open(os.path.join(root, "instances", "README.md")) as f:
+        readme = f.read()
+    for argv in cmds:  # the README shows the same commands
+        assert "`" + " ".join(["memopt"] + argv) + "`" in readme, argv
+    cwd = os.getcwd()
+    os.chdir(root)  # commands use paths relative to the repository root
+    try:
+        for argv in cmds:
+            target = argv[-1]
+            out = tmp_path / os.path.basename(target)
+            argv = argv[:-1] + [str(out)]
+            assert main(argv) == 0, argv
+            shipped = load_instance(os.path.join(root, target))
+            new = load_instance(out)
+            assert new == shipped and new.name == shipped.name and new.meta == shipped.meta, target
+    finally:
+        os.chdir(cwd)
