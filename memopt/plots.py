@@ -351,11 +351,14 @@ def plot_overhead(rows: Sequence[dict[str, str]], paths: str | Sequence[str], *,
     a method found no plan have no point.
     """
     plt = _pyplot()
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
     rows = [r for r in rows if r.get("objective") == "time"]
     if not rows:
         raise MemoptError("no rows with objective 'time' to plot overhead against budget")
     styles = styles or method_styles(r["method"] for r in rows)
     instances = sorted({_label(r) for r in rows}, key=lambda s: (s.lower(), s))
+    ratios = sorted({x for x in (budget_ratio(r) for r in rows) if x is not None})
     nr, nc = _grid(len(instances))
     fig, axes = plt.subplots(nr, nc, figsize=(3.0 * nc + 0.4, 2.5 * nr + 0.9), squeeze=False)
     used: set[str] = set()
@@ -385,6 +388,11 @@ def plot_overhead(rows: Sequence[dict[str, str]], paths: str | Sequence[str], *,
                         markerfacecolor=st["color"] if opt else "white")
         ax.set_title(name, fontsize=9)
         ax.set_ylim(bottom=0)  # makespan >= Σ time: the overhead is never negative
+        if 0 < len(ratios) <= 6:
+            ax.set_xticks(ratios)  # the budgets of the grid, e.g. 0.8, 0.9, 1
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.grid(True, alpha=0.3)
         ax.tick_params(labelsize=7)
         if idx % nc == 0:
@@ -515,8 +523,8 @@ def plot_profile(rows: Sequence[dict[str, str]], paths: str | Sequence[str], *,
         st = styles[m]
         ax.step(xs, ys, where="post", color=st["color"], linewidth=1.4, label=m)
     ax.set_xscale("log", base=2)
-    ax.set_xlim(1.0, tau_max)
-    ax.set_ylim(0, 1.02)
+    ax.set_xlim(0.93, tau_max)  # a little room so the curves at τ = 1 and ρ = 0 or 1 are not hidden by the frame
+    ax.set_ylim(-0.02, 1.04)
     ax.set_xlabel("τ (time / fastest method's time)", fontsize=9)
     ax.set_ylabel("share of problems solved within τ", fontsize=9)
     ax.grid(True, alpha=0.3)
