@@ -321,3 +321,14 @@ def test_cli_convert_errors_exit_2_with_a_message(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     assert main(["convert", fixture("nodelink_layered.json"), str(tmp_path / "o.txt")]) == 2
     assert "unknown file type" in capsys.readouterr().err
+
+
+def test_unit_arithmetic_is_exact_on_decimal_values():
+    # 1.1 × 10 is 11.000000000000002 in binary floats: rounding it up must still give 11
+    inst = instance_from_nodelink(_nl([{"id": "a", "time": 0.35, "size": 1.1}], []), "s.json",
+                                  size_scale=10, time_scale=10)
+    assert inst.datum("a").size == 11 and inst.task("a").time == 4  # 3.5 rounds half up
+    # 1.0005 s is 1000.5 ms exactly: half up gives 1001 (binary floats give 1000.4999...)
+    r = _wf([_t("a", outs=["f"])], [{"id": "f", "sizeInBytes": 2049}], runtimes={"a": 1.0005})
+    inst = instance_from_wfformat(r, "w.json", size_unit="KiB")
+    assert inst.task("a").time == 1001 and inst.datum("f").size == 3

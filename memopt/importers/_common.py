@@ -8,6 +8,7 @@ Every importer collects the problems it finds in a list of
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any, Iterable, Mapping
 
 from ..errors import MemoptError, Problem
@@ -61,30 +62,20 @@ def number(value: Any) -> float | int | None:
     return None
 
 
-def round_half_up(x: float) -> int:
+def exact(x: int | float) -> Fraction:
+    """The decimal value of a number as written (1.1 is 11/10, not the nearest binary float)."""
+    return Fraction(x) if isinstance(x, int) else Fraction(repr(x))
+
+
+def round_half_up(x: float | Fraction) -> int:
     """Nearest integer, halves rounded up (Python's round() rounds halves to even)."""
-    return int(math.floor(x + 0.5))
+    return int(math.floor(x + Fraction(1, 2))) if isinstance(x, Fraction) else int(math.floor(x + 0.5))
 
 
-def to_time(value: Any, scale: float, problems: list[Problem], where: str, item: str, what: str) -> int:
-    """A non-negative time, multiplied by ``scale`` and rounded to the nearest integer."""
-    v = number(value)
-    if v is None:
-        problems.append(Problem(where, item, f"{what} must be a number, got {value!r}"))
-        return 0
-    if v < 0:
-        problems.append(Problem(where, item, f"{what} must be >= 0, got {value!r}"))
-        return 0
-    if isinstance(v, int) and scale == 1:
-        return v
-    return round_half_up(v * scale)
+def to_time(value: Any, scale: int | float, problems: list[Problem], where: str, item: str, what: str) -> int:
+    """A non-negative time, multiplied by ``scale`` and rounded to the nearest integer (halves up).
 
-
-def to_size(value: Any, divisor: int | float, problems: list[Problem], where: str, item: str, what: str) -> int:
-    """A non-negative size divided by ``divisor`` and rounded *up*.
-
-    Rounding up never under-estimates memory: a plan that fits the rounded
-    sizes fits the true ones.
+    Computed exactly on the decimal values, so 1.0005 s in ms is 1000.5 -> 1001.
     """
     v = number(value)
     if v is None:
@@ -93,6 +84,21 @@ def to_size(value: Any, divisor: int | float, problems: list[Problem], where: st
     if v < 0:
         problems.append(Problem(where, item, f"{what} must be >= 0, got {value!r}"))
         return 0
-    if isinstance(v, int) and isinstance(divisor, int):
-        return -(-v // divisor)
-    return int(math.ceil(v / divisor))
+    return round_half_up(exact(v) * exact(scale))
+
+
+def to_size(value: Any, scale: int | float, problems: list[Problem], where: str, item: str, what: str,
+            divisor: int = 1) -> int:
+    """A non-negative size, times ``scale`` over ``divisor``, rounded *up*.
+
+    Rounding up never under-estimates memory: a plan that fits the rounded
+    sizes fits the true ones. Computed exactly on the decimal values.
+    """
+    v = number(value)
+    if v is None:
+        problems.append(Problem(where, item, f"{what} must be a number, got {value!r}"))
+        return 0
+    if v < 0:
+        problems.append(Problem(where, item, f"{what} must be >= 0, got {value!r}"))
+        return 0
+    return int(math.ceil(exact(v) * exact(scale) / divisor))

@@ -208,8 +208,7 @@ def instance_from_nodelink(raw: Any, where: str = "<node-link>", **options: Any)
         if s_raw is None:
             problems.append(Problem(where, item, f"missing field {size_field!r} (the size of its output)"))
         time = to_time(t_raw, time_scale, problems, where, item, time_field) if t_raw is not None else 0
-        size = to_size(s_raw, 1 / size_scale if size_scale != 1 else 1, problems, where, item, size_field) \
-            if s_raw is not None else 0
+        size = to_size(s_raw, size_scale, problems, where, item, size_field) if s_raw is not None else 0
         ws = 0
         if nd.get("workspace") is not None:
             ws = to_size(nd.get("workspace"), 1, problems, where, item, "workspace")

@@ -185,10 +185,10 @@ def instance_from_wfformat(raw: Any, where: str = "<wfformat>", **options: Any) 
 
     data: list[Datum] = []
     for f in stage_in:
-        size = to_size(file_size.get(f, 0), sdiv, problems, where, f"file {f!r}", "size")
+        size = to_size(file_size.get(f, 0), 1, problems, where, f"file {f!r}", "size", divisor=sdiv)
         data.append(Datum(f, f"stage_in:{f}", tuple(consumers.get(f, ())), size))
     for f, p in producer.items():
-        size = to_size(file_size.get(f, 0), sdiv, problems, where, f"file {f!r}", "size")
+        size = to_size(file_size.get(f, 0), 1, problems, where, f"file {f!r}", "size", divisor=sdiv)
         data.append(Datum(f, p, tuple(consumers.get(f, ())), size))
     for u, v in arcs:
         if (u, v) not in carried:
