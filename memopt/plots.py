@@ -455,7 +455,8 @@ def plot_value_ratio(rows: Sequence[dict[str, str]], paths: str | Sequence[str],
                     color=st["color"], linestyle="none", markersize=5,
                     markerfacecolor=st["color"] if opt else "white")
     ax.set_yticks(range(len(keys)))
-    ax.set_yticklabels([f"{k[0]} {k[1]}".strip() for k in reversed(keys)], fontsize=7)
+    one_budget = len({k[1] for k in keys}) == 1  # then the budget says nothing: leave it out
+    ax.set_yticklabels([k[0] if one_budget else f"{k[0]} {k[1]}".strip() for k in reversed(keys)], fontsize=7)
     ax.axvline(1.0, color="0.5", linewidth=0.8)
     ax.set_xlabel(xlabel, fontsize=9)
     ax.grid(True, axis="x", alpha=0.3)

@@ -356,3 +356,16 @@ def test_cli_bench_bad_instance_is_a_clear_error(tmp_path, capsys):
     assert main(["bench", str(bad), "--out", str(tmp_path / "x.csv"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("memopt: error:") and "bad.yaml" in err
+
+
+def test_budget_none_drops_the_machine_budget(tmp_path):
+    inst = memopt.load_instance(TINY).with_machine(budget=10)  # below every schedule's peak
+    spec = BenchSpec([TINY], methods=["given"], budgets=["none", ""])
+    jobs, _ = build_grid(spec, {TINY: inst}, "plans")
+    none, machine = jobs
+    assert none.request.budget is None and none.budget_value is None
+    assert none.request.instance.machine.budget is None  # else the evaluator would apply it
+    assert machine.request.budget == inst.machine.budget == 10
+    assert make_row(none, run_job(none))["status"] == "optimal"  # 17, with no budget in the way
+    (bad,), _ = build_grid(BenchSpec([TINY], objective="time", methods=["given"], budgets=["none"]), {TINY: inst}, "p")
+    assert bad.error and "needs a budget" in bad.error

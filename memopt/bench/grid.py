@@ -32,8 +32,9 @@ class BenchSpec:
     """What to run.
 
     ``budgets`` are written as for ``memopt solve --budget``: a size, or a
-    ratio of the best baseline order's peak such as ``"0.9x"``; an empty
-    list means the instance's own ``machine.budget``. ``methods`` ``None``
+    ratio of the best baseline order's peak such as ``"0.9x"``, or
+    ``"none"`` (objective ``peak`` without any budget, even the machine's);
+    an empty list means the instance's own ``machine.budget``. ``methods`` ``None``
     means every registered method that fits each request. ``repeat`` runs
     each cell K times with seeds 0..K-1. ``threads`` is what every run may
     use (CP-SAT workers, MILP threads). ``imports`` are modules imported in
@@ -170,6 +171,7 @@ def build_grid(spec: BenchSpec, instances: dict[str, Instance], plans_dir: str) 
         for m in spec.methods:
             if m not in known:
                 notes.append(f"unknown method {m!r} (its runs will be error rows); known: {', '.join(sorted(known))}")
+    unfit: dict[str, list[str]] = {}  # problem -> instances no registered method fits
     budgets = [str(b).strip() for b in spec.budgets] or [""]
     kill_after = spec.kill_after if spec.kill_after is not None else default_kill_after(spec.time_limit)
     options = tuple(sorted(spec.options.items()))
@@ -180,8 +182,16 @@ def build_grid(spec: BenchSpec, instances: dict[str, Instance], plans_dir: str) 
             err: str | None = None
             req: Request | None = None
             try:
-                req = make_request(inst, spec.objective, budget=b or None, max_makespan=spec.max_makespan,
-                                   recompute=spec.recompute, offload=spec.offload)
+                if b.lower() == "none":  # no budget at all, not even the machine's
+                    if spec.objective == "time":
+                        raise MemoptError("budget 'none' is for objective peak; objective 'time' needs a budget")
+                    # the evaluator falls back on machine.budget when a request has none: drop it there too
+                    req = make_request(inst.with_machine(budget=None), spec.objective,
+                                       max_makespan=spec.max_makespan, recompute=spec.recompute,
+                                       offload=spec.offload)
+                else:
+                    req = make_request(inst, spec.objective, budget=b or None, max_makespan=spec.max_makespan,
+                                       recompute=spec.recompute, offload=spec.offload)
             except MemoptError as e:
                 err = str(e)
             if spec.methods is not None:
@@ -189,7 +199,7 @@ def build_grid(spec: BenchSpec, instances: dict[str, Instance], plans_dir: str) 
             elif req is not None:
                 names = methods_for(req)
                 if not names:
-                    notes.append(f"{path}: no registered method handles this problem ({_problem(spec, b)})")
+                    unfit.setdefault(_problem(spec, b), []).append(path)
             else:
                 names = ["*"]
             for name in names:
@@ -204,6 +214,9 @@ def build_grid(spec: BenchSpec, instances: dict[str, Instance], plans_dir: str) 
                                             spec.max_makespan, b, name, k, spec.plan_format),
                         request=req, options=options, imports=tuple(spec.imports), error=err,
                     ))
+    for problem, paths in unfit.items():
+        where = paths[0] if len(paths) == 1 else f"{len(paths)} instances"
+        notes.append(f"no registered method handles {problem} (on {where})")
     return jobs, notes
 
 

@@ -30,8 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--methods", "-m", default=None, metavar="A,B,...",
                    help="methods to compare (default: every registered method that fits each problem)")
     g.add_argument("--budgets", "-b", default=None, metavar="B1,B2,...",
-                   help="budgets: sizes or ratios of the best baseline peak, e.g. 1x,0.9x,0.8x "
-                        "(default: each instance's machine.budget)")
+                   help="budgets: sizes or ratios of the best baseline peak, e.g. 1x,0.9x,0.8x, or none "
+                        "(objective peak without a budget); default: each instance's machine.budget")
     g.add_argument("--max-makespan", type=float, default=None, metavar="T",
                    help="with --objective peak: the makespan may not exceed T")
     g.add_argument("--recompute", action="store_true", help="allow recomputation")

@@ -1,0 +1,166 @@
+"""The committed comparison: every registered method on every problem and instance set.
+
+    python benchmarks/compare_all.py            # resume: run only what is missing
+    python benchmarks/compare_all.py --fresh    # re-measure everything
+
+For each instance set (``shipped``: ``instances/*.yaml``; ``nodelink``: the
+graphs of ``../shared/benchmarks/nodelink``, when that folder exists) and
+each problem, it runs ``memopt bench`` (the library call, same grid, same
+CSV) with every method that fits, then ``memopt report``, and writes the
+index ``results/compare/README.md``. The problems:
+
+- ``peak``: minimise the peak by scheduling, no budget;
+- ``time+recompute``, ``time+offload``, ``time+recompute+offload``: minimise
+  the makespan under budgets of 0.9× and 0.8× the best baseline order's peak
+  (the protocol of Checkmate/Moccasin); offloading only on instances whose
+  machine has a bandwidth.
+
+Methods come from the registry, so a method registered later is compared
+by re-running this script. Timings use the lock ``/tmp/memopt-bench.lock``
+(so that timed runs do not overlap; ``--no-lock`` to skip it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join("results", "compare")
+
+PROBLEMS = {
+    "peak": dict(objective="peak", budgets=["none"]),
+    "time+recompute": dict(objective="time", budgets=["0.9x", "0.8x"], recompute=True),
+    "time+offload": dict(objective="time", budgets=["0.9x", "0.8x"], offload=True),
+    "time+recompute+offload": dict(objective="time", budgets=["0.9x", "0.8x"], recompute=True, offload=True),
+}
+
+
+def instance_sets(shared: str) -> dict[str, list[str]]:
+    sets = {"shipped": sorted(glob.glob(os.path.join("instances", "*.yaml")))}
+    nodelink = sorted(glob.glob(os.path.join(shared, "nodelink", "*.json")))
+    if nodelink:
+        sets["nodelink"] = [os.path.relpath(p) for p in nodelink]
+    return sets
+
+
+@contextlib.contextmanager
+def bench_lock(enabled: bool):
+    if not enabled:
+        yield
+        return
+    import fcntl
+
+    with open("/tmp/memopt-bench.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--time-limit", type=float, default=20.0, help="seconds per run (default 20)")
+    ap.add_argument("--threads", type=int, default=1, help="threads per run (default 1)")
+    ap.add_argument("--jobs", type=int, default=None, help="runs at the same time (default cores // threads)")
+    ap.add_argument("--problems", default=",".join(PROBLEMS), help="comma-separated subset of: " + ", ".join(PROBLEMS))
+    ap.add_argument("--sets", default="shipped,nodelink", help="instance sets: shipped, nodelink")
+    ap.add_argument("--shared", default=os.path.join("..", "shared", "benchmarks"),
+                    help="folder with nodelink/*.json (default ../shared/benchmarks)")
+    ap.add_argument("--fresh", action="store_true", help="delete the previous results first and re-measure all")
+    ap.add_argument("--no-lock", action="store_true", help="do not take /tmp/memopt-bench.lock")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+
+    os.chdir(ROOT)  # paths in the CSVs are relative to the repository
+    sys.path.insert(0, ROOT)
+    from memopt import load_instance
+    from memopt.bench import BenchSpec, LocalExecutor, pool_size, run_bench
+    from memopt.bench import read_rows
+    from memopt.bench.report import add_labels, make_report, summarize
+    from memopt.solve import methods
+
+    problems = [p.strip() for p in args.problems.split(",") if p.strip()]
+    for p in problems:
+        if p not in PROBLEMS:
+            ap.error(f"unknown problem {p!r}")
+    sets = {k: v for k, v in instance_sets(args.shared).items() if k in args.sets.split(",")}
+    executor = LocalExecutor(pool_size(args.threads, args.jobs))
+    made: list[tuple[str, int, dict | None]] = []
+    with bench_lock(not args.no_lock):
+        for set_name, files in sets.items():
+            insts = {f: load_instance(f) for f in files}
+            for prob in problems:
+                kw = PROBLEMS[prob]
+                chosen = [f for f in files if not kw.get("offload") or insts[f].machine.bandwidth is not None]
+                if not chosen:
+                    continue
+                name = f"{set_name}-{prob.replace('+', '-')}"
+                csv_path = os.path.join(OUT, f"{name}.csv")
+                if args.fresh:
+                    if os.path.exists(csv_path):
+                        os.remove(csv_path)
+                    shutil.rmtree(os.path.splitext(csv_path)[0], ignore_errors=True)
+                spec = BenchSpec(chosen, time_limit=args.time_limit, threads=args.threads, **kw)
+                print(f"== {name}: {len(chosen)} instances", file=sys.stderr, flush=True)
+                s = run_bench(spec, csv_path, executor=executor, instances={f: insts[f] for f in chosen},
+                              progress=not args.no_progress)
+                if not os.path.exists(csv_path):
+                    print(f"   no method handles {prob} yet: nothing to report", file=sys.stderr)
+                    made.append((name, len(chosen), None))
+                    continue
+                rep = make_report(csv_path, title=f"{set_name} instances, {prob}")
+                rows = read_rows(csv_path)
+                statuses: dict[str, int] = {}
+                for r in rows:
+                    statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+                made.append((name, len(chosen), statuses))
+                # the script's table (one line per method: runs, plans, optima, best, gap, time)
+                add_labels(rows)
+                print(f"\n## {name} ({s.ran} run now, {s.skipped} already done)\n")
+                print(summarize(rows, kw["objective"])[0])
+    write_index(made, args, sorted(methods()))
+    print(f"\nindex: {os.path.join(OUT, 'README.md')}")
+    return 0
+
+
+def write_index(made, args, method_names) -> None:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    lines = [
+        "# The comparison of every formulation",
+        "",
+        "Made by `python benchmarks/compare_all.py` (re-run it to refresh; `--fresh` re-measures everything).",
+        f"memopt commit {commit}, {datetime.date.today().isoformat()}; time limit {args.time_limit:g} s and "
+        f"{args.threads} thread(s) per run; {os.cpu_count()} cores.",
+        f"Registered methods: {', '.join(method_names)}.",
+        "",
+        "Every value was re-checked by the evaluator from the saved plan file. Timings were taken on a shared "
+        "machine and are indicative only.",
+        "",
+        "| results | instances | runs | report |",
+        "| :--- | ---: | :--- | :--- |",
+    ]
+    for name, n, statuses in made:
+        if statuses is None:
+            lines.append(f"| {name} | {n} | no registered method handles this problem yet | |")
+            continue
+        runs = ", ".join(f"{v} {k}" for k, v in sorted(statuses.items()))
+        lines.append(f"| [{name}.csv]({name}.csv) | {n} | {runs} | [{name}/report.md]({name}/report.md) |")
+    os.makedirs(OUT, exist_ok=True)
+    with open(os.path.join(OUT, "README.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
