@@ -179,3 +179,28 @@ def test_report_of_a_missing_or_empty_table(tmp_path):
     empty.write_text(",".join(COLUMNS) + "\n")
     with pytest.raises(MemoptError, match="no runs"):
         make_report(str(empty))
+
+
+def test_the_readme_experiments_commands_parse():
+    """The commands shown under "Experiments" in the README are real (docs stay true)."""
+    import glob
+    import re
+    import shlex
+
+    from memopt.cli import build_parser
+
+    root = os.path.dirname(HERE)
+    readme = open(os.path.join(root, "README.md")).read()
+    section = readme.split("## Experiments", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    commands = [line for line in block.splitlines() if line.startswith("memopt ")]
+    assert [c.split()[1] for c in commands] == ["bench", "report"]
+    parser = build_parser()
+    for c in commands:
+        words = []
+        for w in shlex.split(c)[1:]:
+            words += sorted(glob.glob(os.path.join(root, w))) if "*" in w else [w]
+        args = parser.parse_args(words)
+        assert args.func is not None
+    figure = re.search(r"!\[[^]]*\]\(([^)]+)\)", section).group(1)
+    assert os.path.exists(os.path.join(root, figure))
