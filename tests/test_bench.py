@@ -26,6 +26,12 @@ TINY = os.path.join(os.path.dirname(HERE), "instances", "tiny.yaml")
 PLUGIN = ("bench_plugin",)
 
 
+@pytest.fixture(autouse=True)
+def _plugin_allowed(monkeypatch):
+    """The methods of bench_plugin (imported only by worker processes) work in these tests only."""
+    monkeypatch.setenv("MEMOPT_TEST_PLUGIN", "1")
+
+
 def chain(n: int = 6, size: int = 5) -> Instance:
     """a chain with a skip connection: t0 is read by every later task."""
     tasks = [Task(f"t{i}", time=1 + i % 3) for i in range(n)]
@@ -321,6 +327,27 @@ def test_dask_executor_on_a_local_cluster(tmp_path, two):
             assert out.error is None, out.error
             assert out.result.stats["pid"] != os.getpid() and out.result.stats["threads"] == 2
             assert make_row(job, out)["status"] in ("optimal", "feasible")
+        # runs wanting more threads than a worker's cores still run (capped), and a crash is a row
+        # (isolated by the time limit: the plugin's methods must not enter this process's registry)
+        jobs = build_grid(spec_for([TINY], methods=["test-probe", "test-crash"], imports=PLUGIN, threads=3,
+                                   time_limit=5), {TINY: memopt.load_instance(TINY)}, str(tmp_path / "p3"))[0]
+        got = {j.method: o for j, o in DaskExecutor(client=client).run(jobs)}
+        assert got["test-probe"].result.stats["threads"] == 3
+        assert got["test-crash"].error.startswith("ValueError: boom (at bench_plugin.py:")
+        assert "test-probe" not in methods()
+        # the command line, given the scheduler's address
+        out = str(tmp_path / "cli.csv")
+        assert main(["bench", TINY, "--methods", "given,greedy", "--executor", "dask", "--address",
+                     cluster.scheduler_address, "--out", out, "--no-progress"]) == 0
+        assert [r["status"] for r in read_rows(out)] == ["optimal", "optimal"]
+
+
+def test_dask_executor_unreachable_scheduler_is_a_clear_error():
+    pytest.importorskip("distributed", reason="Dask distributed is not installed (optional extra: pip install 'memopt[cluster]')")
+    from memopt.bench import DaskExecutor
+
+    with pytest.raises(MemoptError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
+        list(DaskExecutor(address="tcp://127.0.0.1:9", timeout=1).run([]))
 
 
 def test_dask_executor_needs_an_address():

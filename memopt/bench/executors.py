@@ -201,13 +201,15 @@ class DaskExecutor:
         try:
             workers = client.scheduler_info().get("workers", {})
             with_cores = bool(workers) and all("cores" in (w.get("resources") or {}) for w in workers.values())
+            # a run asking for more cores than any worker has would wait forever: cap it
+            most = max((float(w["resources"]["cores"]) for w in workers.values()), default=1.0) if with_cores else 1.0
             for job in jobs:
                 if job.error is not None:
                     yield job, Outcome(error=job.error)
                     continue
                 isolate = self.isolate if self.isolate is not None else job.kill_after is not None
                 fn = run_isolated if isolate else run_job
-                kw = {"resources": {"cores": job.threads}} if with_cores else {}
+                kw = {"resources": {"cores": min(job.threads, most)}} if with_cores else {}
                 futures[client.submit(fn, job, pure=False, **kw)] = job
             for fut in as_completed(list(futures)):
                 job = futures.pop(fut)
