@@ -152,6 +152,8 @@ class _Collector:
         self.problems.append(Problem(self.where, item, rule))
 
     def ident(self, value: Any, item: str, what: str) -> str | None:
+        if type(value) is str:  # the common case, kept fast for large files
+            return value
         if isinstance(value, bool) or value is None or not isinstance(value, (str, int, float)):
             self.add(item, f"{what} must be a string or a number, got {value!r}")
             return None
@@ -160,6 +162,8 @@ class _Collector:
         return str(value)
 
     def integer(self, value: Any, item: str, what: str, default: int | None = None) -> int | None:
+        if type(value) is int and value >= 0:  # fast path
+            return value
         if value is None:
             if default is None:
                 self.add(item, f"{what} is missing")
@@ -230,7 +234,7 @@ def instance_from_dict(raw: Any, where: str = "<instance>") -> Instance:
         col.add("tasks", "must be a list")
         raw_tasks = []
     for k, rt in enumerate(raw_tasks):
-        if not isinstance(rt, Mapping):
+        if not isinstance(rt, dict) and not isinstance(rt, Mapping):
             col.add(f"tasks[{k}]", f"must be a mapping, got {rt!r}")
             continue
         tid = col.ident(rt.get("id"), f"tasks[{k}]", "id")
