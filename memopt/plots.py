@@ -229,29 +229,36 @@ def plot_plan(inst: Instance, plan: Plan, paths: str | Sequence[str], *, budget:
     else:
         ax = fig.add_subplot(1, 1, 1)
         axl = None
+    units = inst.units or {}
+    top = max([M or 0] + ys + [1])
+    big = top >= 10_000  # bytes of a real network: 9.4 G reads better than 9439356864
+    from matplotlib.ticker import EngFormatter
+
+    eng = EngFormatter(unit=units.get("size", ""), places=3, sep=" ")
+    num = (lambda v: eng.format_data(v)) if big else (lambda v: f"{v:g}")
     ax.fill_between(xs, ys, step="post", alpha=0.25, color="C0", linewidth=0)
     ax.step(xs, ys, where="post", color="C0", linewidth=1.2, label="memory in use")
     if M is not None:
-        ax.axhline(M, color="C3", linestyle="--", linewidth=1.2, label=f"budget {M}")
+        ax.axhline(M, color="C3", linestyle="--", linewidth=1.2, label=f"budget {num(M)}")
     if ys:
         k = max(range(len(ys)), key=lambda i: ys[i])
         ax.plot([xs[k]], [ys[k]], marker="v", color="black", markersize=5, linestyle="none",
-                label=f"peak {ev.peak}")
-    top = max([M or 0] + ys + [1])
+                label=f"peak {num(ev.peak)}")
     ax.set_ylim(0, top * 1.22)  # headroom for the one-line legend
+    if big:
+        ax.yaxis.set_major_formatter(EngFormatter(unit=units.get("size", ""), sep=" "))
     start = spans[0][0] if spans else 0.0
     ax.set_xlim(start, end if end > start else start + 1)
     if x == "stage":
         from matplotlib.ticker import MaxNLocator
 
         ax.xaxis.set_major_locator(MaxNLocator(nbins=12, integer=True, min_n_ticks=1))
-    units = inst.units or {}
-    ax.set_ylabel(f"fast memory ({units['size']})" if units.get("size") else "fast memory")
+    ax.set_ylabel("fast memory" if big or not units.get("size") else f"fast memory ({units['size']})")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(loc="upper left", fontsize=8, framealpha=0.9, ncol=3)
     state = "" if ev.valid else f" — INVALID: {ev.violation}"
     ttl = title or inst.name
-    ax.set_title(f"{ttl}: peak {ev.peak}, makespan {ev.makespan:g} (overhead {100 * ev.overhead:.1f}%){state}",
+    ax.set_title(f"{ttl}: peak {num(ev.peak)}, makespan {ev.makespan:g} (overhead {100 * ev.overhead:.1f}%){state}",
                  fontsize=10)
     xlabel = "stage" if x == "stage" else (f"time ({units['time']})" if units.get("time") else "time")
     if axl is None:
@@ -278,7 +285,7 @@ def plot_plan(inst: Instance, plan: Plan, paths: str | Sequence[str], *, budget:
         if ln.recomputes:
             axl.plot(ln.recomputes, [y] * len(ln.recomputes), "o", color="black", markersize=3.5,
                      markerfacecolor="white")
-    labels = [f"{inst.data[ln.datum].id[:22]} ({inst.size[ln.datum]})" for ln in lanes]
+    labels = [f"{inst.data[ln.datum].id[:22]} ({num(inst.size[ln.datum])})" for ln in lanes]
     axl.set_yticks(range(len(lanes)))
     axl.set_yticklabels(list(reversed(labels)), fontsize=7)
     axl.set_ylim(-0.7, len(lanes) - 0.3)
@@ -365,6 +372,7 @@ def plot_overhead(rows: Sequence[dict[str, str]], paths: str | Sequence[str], *,
     for idx, name in enumerate(instances):
         ax = axes[idx // nc][idx % nc]
         mine = [r for r in rows if _label(r) == name]
+        drawn = False
         for method in sorted({r["method"] for r in mine}):
             best: dict[float, tuple[float, bool]] = {}
             for r in mine:
@@ -380,6 +388,7 @@ def plot_overhead(rows: Sequence[dict[str, str]], paths: str | Sequence[str], *,
             if not best:
                 continue
             used.add(method)
+            drawn = True
             st = styles[method]
             pts = sorted(best.items())
             ax.plot([p[0] for p in pts], [p[1][0] for p in pts], color=st["color"], linewidth=1, alpha=0.8)
@@ -388,11 +397,19 @@ def plot_overhead(rows: Sequence[dict[str, str]], paths: str | Sequence[str], *,
                         markerfacecolor=st["color"] if opt else "white")
         ax.set_title(name, fontsize=9)
         ax.set_ylim(bottom=0)  # makespan >= Σ time: the overhead is never negative
-        if 0 < len(ratios) <= 6:
-            ax.set_xticks(ratios)  # the budgets of the grid, e.g. 0.8, 0.9, 1
-        else:
-            ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+        if ratios:
+            lo, hi = ratios[0], ratios[-1]
+            pad = 0.06 * (hi - lo) if hi > lo else 0.05
+            ax.set_xlim(lo - pad, hi + pad)  # the same budgets axis in every panel
+            spread = min((b - a for a, b in zip(ratios, ratios[1:])), default=1.0)
+            if len(ratios) <= 6 and spread >= (hi - lo) / 7:
+                ax.set_xticks(ratios)  # the budgets of the grid, e.g. 0.8, 0.9, 1
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        if not drawn:
+            ax.text(0.5, 0.5, "no plan at any budget", transform=ax.transAxes, ha="center", va="center",
+                    fontsize=8, color="0.4")
         ax.grid(True, alpha=0.3)
         ax.tick_params(labelsize=7)
         if idx % nc == 0:

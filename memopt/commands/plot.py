@@ -46,11 +46,13 @@ def run(args: argparse.Namespace) -> int:
         plan = res.plan
         budget = res.budget
         if title is None and res.method:
-            title = f"{inst.name} — {res.method}"
+            title = f"{_short(args.instance, inst.name)} — {res.method}"
     else:
         plan = load_plan(args.plan)
     if args.budget is not None:
         budget = parse_budget(args.budget, inst)
+    if title is None:
+        title = _short(args.instance, inst.name)
     outs = args.out or [os.path.splitext(args.plan)[0] + ".png"]
     written = plot_plan(inst, plan, outs, budget=budget, x=args.x, title=title, max_lanes=args.max_lanes)
     for w in written:
@@ -58,3 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if budget is None and inst.machine.budget is None:
         print("memopt plot: note: no budget (give --budget to draw one)", file=sys.stderr)
     return 0
+
+
+def _short(path: str, name: str) -> str:
+    """The instance's name, or its file's stem when the name is long (e.g. imported graphs)."""
+    return name if len(name) <= 24 else os.path.splitext(os.path.basename(path))[0]
