@@ -47,11 +47,12 @@ def add_problem_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--offload", action="store_true", help="allow offloading to slow memory (needs machine.bandwidth)")
 
 
-def load(path: str, args: argparse.Namespace | None = None):
-    """Load an instance, passing importer options (``--import-option k=v``) along."""
+def load(path: str, args: argparse.Namespace | None = None, **extra: Any):
+    """Load an instance, passing importer options (``--import-option k=v``, then ``extra``) along."""
     from ..io import load_instance
 
     opts = parse_kv(getattr(args, "import_option", None)) if args is not None else {}
+    opts.update(extra)
     return load_instance(path, **opts)
 
 

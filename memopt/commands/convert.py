@@ -19,6 +19,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", metavar="IN", help="instance file in any known format")
     p.add_argument("output", metavar="OUT", help="output file (.yaml, .yml or .json)")
     p.add_argument("--name", default=None, help="set the instance name")
+    nn = p.add_argument_group("neural networks (ONNX)")
+    nn.add_argument("--train", action="store_true",
+                    help="build the training graph (forward + loss + backward); same as -I train=true")
+    nn.add_argument("--batch", type=int, default=None, metavar="N",
+                    help="batch size (activations scale with it); same as -I batch=N")
+    nn.add_argument("--flops-per-second", type=float, default=None, metavar="F",
+                    help="cost model: arithmetic throughput (default 1e13); see docs/importers-nn.md")
+    nn.add_argument("--bytes-per-second", type=float, default=None, metavar="B",
+                    help="cost model: memory throughput (default 5e11)")
     add_import_args(p)
     p.set_defaults(func=run)
 
@@ -26,7 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..io import save_instance
 
-    inst = load(args.input, args)
+    extra = {k: v for k, v in (("train", args.train or None), ("batch", args.batch),
+                               ("flops_per_second", args.flops_per_second),
+                               ("bytes_per_second", args.bytes_per_second)) if v is not None}
+    inst = load(args.input, args, **extra)
     if args.name:
         inst = inst.replace(name=args.name)
     save_instance(inst, args.output)

@@ -1,0 +1,123 @@
+"""``memopt build``: trace the shipped architectures (``models/``) into instances.
+
+Each model of the zoo (``models/__init__.py``: ``ZOO``) is traced with the
+PyTorch importer (:mod:`memopt.importers.pytorch`, on the meta device) into
+an inference instance and a training instance at each of its batch sizes,
+written as ``<out>/<model>-<infer|train>-b<batch>.yaml``. The shipped files
+under ``instances/nn/`` are this command's output, so solving them needs
+neither torch nor onnx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import MemoptError
+
+DEFAULT_OUT = os.path.join("instances", "nn")
+#: machine.bandwidth of the built instances: a PCIe 4.0 x16 link, in bytes per second
+DEFAULT_LINK = 16e9
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "build", help="trace the shipped architectures (models/) into instances (needs torch)",
+        description="Trace every model of models/ (ResNet-18/50, VGG-16, U-Net, MobileNetV2, GPT-2, ViT) on "
+                    "PyTorch's meta device into an inference and a training instance per batch size, written "
+                    "as OUT/<model>-<infer|train>-b<batch>.yaml. Needs the torch extra. See docs/importers-nn.md.")
+    p.add_argument("--models-dir", default=None, metavar="DIR",
+                   help="the models package (default: ./models, else the one beside the memopt package)")
+    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT})")
+    p.add_argument("--only", action="append", metavar="MODEL", help="build only this model (repeatable)")
+    p.add_argument("--batch", action="append", type=int, metavar="N",
+                   help="batch size (repeatable; default: each model's own list)")
+    p.add_argument("--mode", choices=("infer", "train", "both"), default="both",
+                   help="which graphs to build (default both)")
+    p.add_argument("--bandwidth", type=float, default=DEFAULT_LINK, metavar="BYTES_PER_S",
+                   help=f"machine.bandwidth of the instances, in bytes per second (default {DEFAULT_LINK:g})")
+    p.add_argument("--list", action="store_true", help="list the models and their batch sizes, build nothing")
+    p.set_defaults(func=run)
+
+
+def find_models_dir(given: str | None = None) -> Path:
+    """The folder of the models package: ``given``, ``./models``, or the repository's ``models/``."""
+    cands = [Path(given)] if given else [Path("models"), Path(__file__).resolve().parents[2] / "models"]
+    for c in cands:
+        if (c / "__init__.py").is_file():
+            return c
+    where = given or "./models (or beside the memopt package)"
+    raise MemoptError(f"no models package found at {where}: give --models-dir DIR (a folder with __init__.py "
+                      f"defining ZOO)")
+
+
+def load_zoo(models_dir: str | os.PathLike | None = None) -> Any:
+    """Import the models package from its folder (as ``memopt_zoo``) and return it."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise MemoptError("memopt build needs torch: pip install 'memopt[torch]' (torch==2.13.0)") from None
+    d = find_models_dir(None if models_dir is None else os.fspath(models_dir))
+    name = "memopt_zoo"
+    if name in sys.modules and Path(getattr(sys.modules[name], "__file__", "")).parent.resolve() == d.resolve():
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, d / "__init__.py", submodule_search_locations=[str(d)])
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    if not isinstance(getattr(mod, "ZOO", None), dict):
+        raise MemoptError(f"{d}/__init__.py defines no ZOO dictionary of models")
+    return mod
+
+
+def build_instance(spec: Any, mode: str, batch: int, *, bandwidth: float | None = DEFAULT_LINK):
+    """The instance of one zoo model (``mode`` infer or train) at ``batch``."""
+    import torch
+
+    from ..importers.pytorch import import_module
+
+    with torch.device("meta"):
+        module = spec.build()
+    name = f"{spec.name}-{mode}-b{batch}"
+    inst = import_module(module, spec.inputs(batch), train=(mode == "train"), loss=spec.loss,
+                         targets=spec.targets(batch), bandwidth=bandwidth, name=name)
+    meta = dict(inst.meta or {})
+    meta.update({"model": spec.name, "description": spec.description, "batch": batch})
+    return inst.replace(meta=meta)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..evaluate import schedule_peak
+    from ..io import save_instance
+
+    zoo = load_zoo(args.models_dir).ZOO
+    if args.list:
+        for name, spec in zoo.items():
+            print(f"{name:<12}  batches {','.join(map(str, spec.batches)):<8}  {spec.description}")
+        return 0
+    names = args.only or list(zoo)
+    unknown = [n for n in names if n not in zoo]
+    if unknown:
+        raise MemoptError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(zoo)}")
+    modes = ("infer", "train") if args.mode == "both" else (args.mode,)
+    if args.batch and any(b < 1 for b in args.batch):
+        raise MemoptError("--batch must be a positive integer")
+    print(f"{'instance':<24} {'tasks':>6} {'data':>6} {'traced peak (B)':>16} {'seconds':>8}  file")
+    for name in names:
+        spec = zoo[name]
+        for batch in args.batch or spec.batches:
+            for mode in modes:
+                t0 = time.perf_counter()
+                inst = build_instance(spec, mode, batch, bandwidth=args.bandwidth)
+                path = os.path.join(args.out, f"{inst.name}.yaml")
+                save_instance(inst, path)
+                dt = time.perf_counter() - t0
+                peak = schedule_peak(inst, inst.topological_order)
+                print(f"{inst.name:<24} {inst.n:>6} {inst.m:>6} {peak:>16} {dt:>8.2f}  {path}", flush=True)
+    return 0
