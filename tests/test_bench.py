@@ -71,6 +71,10 @@ def test_grid_is_instances_x_budgets_x_methods_x_repeats(two):
     assert len(jobs) == 2 * 3 * 2 * 2
     assert len({j.key for j in jobs}) == len(jobs)
     assert len({j.plan_file for j in jobs}) == len(jobs)
+    again, _ = build_grid(spec_for(two + two[:1], objective="time", budgets=["1x", "0.9x", "500", "1x"], repeat=2,
+                                   methods=["given", "greedy", "given"]),
+                          {p: memopt.load_instance(p) for p in two}, "plans")
+    assert [j.key for j in again] == [j.key for j in jobs]  # a name given twice runs once
     ref = memopt.solve(memopt.load_instance(TINY), "peak", "baseline").value
     assert {j.budget_value for j in jobs if j.instance_file == TINY} == {ref, int(0.9 * ref + 0.999), 500}
 

@@ -172,10 +172,10 @@ def build_grid(spec: BenchSpec, instances: dict[str, Instance], plans_dir: str) 
             if m not in known:
                 notes.append(f"unknown method {m!r} (its runs will be error rows); known: {', '.join(sorted(known))}")
     unfit: dict[str, list[str]] = {}  # problem -> instances no registered method fits
-    budgets = [str(b).strip() for b in spec.budgets] or [""]
+    budgets = list(dict.fromkeys(str(b).strip() for b in spec.budgets)) or [""]  # each once, in order
     kill_after = spec.kill_after if spec.kill_after is not None else default_kill_after(spec.time_limit)
     options = tuple(sorted(spec.options.items()))
-    for path in spec.instances:
+    for path in dict.fromkeys(spec.instances):
         inst = instances[path]
         ref = best_baseline(inst)[1]
         for b in budgets:
@@ -195,7 +195,7 @@ def build_grid(spec: BenchSpec, instances: dict[str, Instance], plans_dir: str) 
             except MemoptError as e:
                 err = str(e)
             if spec.methods is not None:
-                names = list(spec.methods)
+                names = list(dict.fromkeys(spec.methods))
             elif req is not None:
                 names = methods_for(req)
                 if not names:
