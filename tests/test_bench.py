@@ -400,3 +400,22 @@ def test_budget_none_drops_the_machine_budget(tmp_path):
     assert make_row(none, run_job(none))["status"] == "optimal"  # 17, with no budget in the way
     (bad,), _ = build_grid(BenchSpec([TINY], objective="time", methods=["given"], budgets=["none"]), {TINY: inst}, "p")
     assert bad.error and "needs a budget" in bad.error
+
+
+def test_local_executor_with_threads_running_uses_a_safe_start_method(tmp_path):
+    """fork is unsafe once threads exist (e.g. after a Dask client): the executor must still work."""
+    import threading
+
+    from memopt.bench.executors import _context
+
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, daemon=True)
+    t.start()
+    try:
+        assert _context().get_start_method() != "fork"
+        jobs = _probe_jobs(tmp_path, [TINY], threads=1)
+        got = list(LocalExecutor(2).run(jobs))
+        assert len(got) == 2 and all(o.error is None and o.result.stats["pid"] != os.getpid() for _, o in got)
+    finally:
+        stop.set()
+        t.join()
