@@ -230,6 +230,11 @@ def _load_all() -> None:
             raise
         for mod in pkgutil.walk_packages(pkg.__path__, pkg_name + "."):
             importlib.import_module(mod.name)
+    # importing the subpackage memopt.methods rebinds the attribute memopt.methods to it;
+    # keep the public function memopt.methods() (the subpackage stays importable by name)
+    top = sys.modules.get(__name__.rpartition(".")[0])
+    if top is not None and not callable(getattr(top, "methods", None)):
+        top.methods = methods
 
 
 def methods() -> dict[str, MethodInfo]:

@@ -1,0 +1,21 @@
+"""The public registry functions stay reachable as ``memopt.methods()`` once the registry has loaded."""
+
+import subprocess
+import sys
+
+
+def test_memopt_methods_is_the_function_after_the_registry_loads():
+    # a fresh interpreter: in this one the registry may have loaded long ago
+    code = (
+        "import memopt\n"
+        "memopt.solve(memopt.load_instance('instances/tiny.yaml'), method='greedy')\n"
+        "assert callable(memopt.methods), memopt.methods\n"
+        "assert 'greedy' in memopt.methods()\n"
+        "from memopt.methods import auto\n"  # the subpackage is still importable
+        "assert auto.run_auto\n"
+    )
+    import os
+
+    root = os.path.dirname(os.path.dirname(__file__))
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
