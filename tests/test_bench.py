@@ -309,41 +309,47 @@ def test_local_executor_kills_a_stuck_run_and_keeps_going(tmp_path):
 def test_dask_executor_on_a_local_cluster(tmp_path, two):
     distributed = pytest.importorskip(
         "distributed", reason="Dask distributed is not installed (optional extra: pip install 'memopt[cluster]')")
-    from memopt.bench import DaskExecutor
-
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None,
-                                  resources={"cores": 2}) as cluster, distributed.Client(cluster) as client:
-        # in-process on the worker (no kill margin): the same rows as a serial run
-        spec = dict(objective="time", budgets=["1x", "0.9x"], methods=["given", "greedy"])
-        a = run_bench(spec_for(two, **spec), str(tmp_path / "a.csv"), executor=SerialExecutor(), progress=False)
-        b = run_bench(spec_for(two, **spec), str(tmp_path / "b.csv"), executor=DaskExecutor(client=client),
-                      progress=False)
-        strip = ("seconds", "first_plan_seconds", "plan")
-        key = lambda r: (r["instance_file"], r["method"], r["budget"])  # noqa: E731
-        ra = sorted(({k: v for k, v in r.items() if k not in strip} for r in read_rows(a.path)), key=key)
-        rb = sorted(({k: v for k, v in r.items() if k not in strip} for r in read_rows(b.path)), key=key)
-        assert ra == rb and len(ra) == 8
-        # with a kill margin each run is its own process on the worker; plans come back here
-        jobs = _probe_jobs(tmp_path, [TINY], threads=2, time_limit=5)
-        got = list(DaskExecutor(client=client).run(jobs))
-        assert len(got) == 2
-        for job, out in got:
-            assert out.error is None, out.error
-            assert out.result.stats["pid"] != os.getpid() and out.result.stats["threads"] == 2
-            assert make_row(job, out)["status"] in ("optimal", "feasible")
-        # runs wanting more threads than a worker's cores still run (capped), and a crash is a row
-        # (isolated by the time limit: the plugin's methods must not enter this process's registry)
-        jobs = build_grid(spec_for([TINY], methods=["test-probe", "test-crash"], imports=PLUGIN, threads=3,
-                                   time_limit=5), {TINY: memopt.load_instance(TINY)}, str(tmp_path / "p3"))[0]
-        got = {j.method: o for j, o in DaskExecutor(client=client).run(jobs)}
-        assert got["test-probe"].result.stats["threads"] == 3
-        assert got["test-crash"].error.startswith("ValueError: boom (at bench_plugin.py:")
-        assert "test-probe" not in methods()
-        # the command line, given the scheduler's address
+                                  resources={"cores": 2}) as cluster:
+        with distributed.Client(cluster) as client:
+            _dask_runs(tmp_path, two, client)
+        # the command line, given the scheduler's address (and no default client in this process)
         out = str(tmp_path / "cli.csv")
         assert main(["bench", TINY, "--methods", "given,greedy", "--executor", "dask", "--address",
                      cluster.scheduler_address, "--out", out, "--no-progress"]) == 0
         assert [r["status"] for r in read_rows(out)] == ["optimal", "optimal"]
+
+
+def _dask_runs(tmp_path, two, client):
+    """Runs on the cluster of ``client``: the same rows as serially, isolation, threads, errors."""
+    from memopt.bench import DaskExecutor
+
+    # in-process on the worker (no kill margin): the same rows as a serial run
+    spec = dict(objective="time", budgets=["1x", "0.9x"], methods=["given", "greedy"])
+    a = run_bench(spec_for(two, **spec), str(tmp_path / "a.csv"), executor=SerialExecutor(), progress=False)
+    b = run_bench(spec_for(two, **spec), str(tmp_path / "b.csv"), executor=DaskExecutor(client=client),
+                  progress=False)
+    strip = ("seconds", "first_plan_seconds", "plan")
+    key = lambda r: (r["instance_file"], r["method"], r["budget"])  # noqa: E731
+    ra = sorted(({k: v for k, v in r.items() if k not in strip} for r in read_rows(a.path)), key=key)
+    rb = sorted(({k: v for k, v in r.items() if k not in strip} for r in read_rows(b.path)), key=key)
+    assert ra == rb and len(ra) == 8
+    # with a kill margin each run is its own process on the worker; plans come back here
+    jobs = _probe_jobs(tmp_path, [TINY], threads=2, time_limit=5)
+    got = list(DaskExecutor(client=client).run(jobs))
+    assert len(got) == 2
+    for job, out in got:
+        assert out.error is None, out.error
+        assert out.result.stats["pid"] != os.getpid() and out.result.stats["threads"] == 2
+        assert make_row(job, out)["status"] in ("optimal", "feasible")
+    # runs wanting more threads than a worker's cores still run (capped), and a crash is a row
+    # (isolated by the time limit: the plugin's methods must not enter this process's registry)
+    jobs = build_grid(spec_for([TINY], methods=["test-probe", "test-crash"], imports=PLUGIN, threads=3,
+                               time_limit=5), {TINY: memopt.load_instance(TINY)}, str(tmp_path / "p3"))[0]
+    got = {j.method: o for j, o in DaskExecutor(client=client).run(jobs)}
+    assert got["test-probe"].result.stats["threads"] == 3
+    assert got["test-crash"].error.startswith("ValueError: boom (at bench_plugin.py:")
+    assert "test-probe" not in methods()
 
 
 def test_dask_executor_unreachable_scheduler_is_a_clear_error():

@@ -211,7 +211,7 @@ class DaskExecutor:
                 fn = run_isolated if isolate else run_job
                 kw = {"resources": {"cores": min(job.threads, most)}} if with_cores else {}
                 futures[client.submit(fn, job, pure=False, **kw)] = job
-            for fut in as_completed(list(futures)):
+            for fut in as_completed(list(futures), loop=client.loop):  # our client need not be the default
                 job = futures.pop(fut)
                 try:
                     out = fut.result()
