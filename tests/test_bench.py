@@ -395,6 +395,21 @@ def test_cli_bench_bad_instance_is_a_clear_error(tmp_path, capsys):
     assert err.startswith("memopt: error:") and "bad.yaml" in err
 
 
+def test_instances_with_the_same_file_name_keep_their_own_plans(tmp_path):
+    paths = []
+    for d in ("a", "b"):
+        os.makedirs(tmp_path / d)
+        paths.append(str(tmp_path / d / "model.yaml"))
+        memopt.save_instance(chain(4 if d == "a" else 5), paths[-1])
+    out = str(tmp_path / "same.csv")
+    run_bench(spec_for(paths, methods=["given"]), out, executor=SerialExecutor(), progress=False)
+    rows = read_rows(out)
+    assert len({r["plan"] for r in rows}) == 2
+    for r in rows:  # each plan replays on its own instance
+        inst = memopt.load_instance(r["instance_file"])
+        assert memopt.evaluate(inst, memopt.load_plan(r["plan"])).valid
+
+
 def test_budget_none_drops_the_machine_budget(tmp_path):
     inst = memopt.load_instance(TINY).with_machine(budget=10)  # below every schedule's peak
     spec = BenchSpec([TINY], methods=["given"], budgets=["none", ""])

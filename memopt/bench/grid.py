@@ -128,10 +128,25 @@ def _safe(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=+-]+", "_", s).strip("_") or "_"
 
 
+def instance_folders(files: Sequence[str]) -> dict[str, str]:
+    """A plan folder name per instance file: its stem, plus a hash of the path when stems clash."""
+    import hashlib
+
+    stems: dict[str, list[str]] = {}
+    for f in dict.fromkeys(files):
+        stems.setdefault(_safe(os.path.splitext(os.path.basename(f))[0]), []).append(f)
+    out = {}
+    for stem, fs in stems.items():
+        for f in fs:
+            out[f] = stem if len(fs) == 1 else f"{stem}-{hashlib.sha1(f.encode()).hexdigest()[:8]}"
+    return out
+
+
 def plan_path(plans_dir: str, instance_file: str, objective: str, recompute: bool, offload: bool,
-              max_makespan: float | None, budget: str, method: str, repeat: int, fmt: str = "yaml") -> str:
+              max_makespan: float | None, budget: str, method: str, repeat: int, fmt: str = "yaml",
+              folder: str | None = None) -> str:
     """Where a run's plan file goes: ``plans_dir/<instance>/<method>-<problem>-r<k>.<fmt>``."""
-    stem = os.path.splitext(os.path.basename(instance_file))[0]
+    stem = folder or os.path.splitext(os.path.basename(instance_file))[0]
     problem = objective + ("+recompute" if recompute else "") + ("+offload" if offload else "")
     if max_makespan is not None:
         problem += f"-T{cell(max_makespan)}"
@@ -172,6 +187,7 @@ def build_grid(spec: BenchSpec, instances: dict[str, Instance], plans_dir: str) 
             if m not in known:
                 notes.append(f"unknown method {m!r} (its runs will be error rows); known: {', '.join(sorted(known))}")
     unfit: dict[str, list[str]] = {}  # problem -> instances no registered method fits
+    folders = instance_folders(spec.instances)
     budgets = list(dict.fromkeys(str(b).strip() for b in spec.budgets)) or [""]  # each once, in order
     kill_after = spec.kill_after if spec.kill_after is not None else default_kill_after(spec.time_limit)
     options = tuple(sorted(spec.options.items()))
@@ -211,7 +227,7 @@ def build_grid(spec: BenchSpec, instances: dict[str, Instance], plans_dir: str) 
                         method=name, repeat=k, threads=spec.threads, time_limit=spec.time_limit,
                         kill_after=kill_after,
                         plan_file=plan_path(plans_dir, path, spec.objective, spec.recompute, spec.offload,
-                                            spec.max_makespan, b, name, k, spec.plan_format),
+                                            spec.max_makespan, b, name, k, spec.plan_format, folders[path]),
                         request=req, options=options, imports=tuple(spec.imports), error=err,
                     ))
     for problem, paths in unfit.items():
