@@ -41,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="which graphs to build (default both)")
     p.add_argument("--bandwidth", type=float, default=DEFAULT_LINK, metavar="BYTES_PER_S",
                    help=f"machine.bandwidth of the instances, in bytes per second (default {DEFAULT_LINK:g})")
+    p.add_argument("--keep-views", action="store_true",
+                   help="keep view/alias operations as tasks of time 0 (default: contract them; no peak changes)")
     p.add_argument("--list", action="store_true", help="list the models and their batch sizes, build nothing")
     p.set_defaults(func=run)
 
@@ -76,8 +78,14 @@ def load_zoo(models_dir: str | os.PathLike | None = None) -> Any:
     return mod
 
 
-def build_instance(spec: Any, mode: str, batch: int, *, bandwidth: float | None = DEFAULT_LINK):
-    """The instance of one zoo model (``mode`` infer or train) at ``batch``."""
+def build_instance(spec: Any, mode: str, batch: int, *, bandwidth: float | None = DEFAULT_LINK,
+                   keep_views: bool = False):
+    """The instance of one zoo model (``mode`` infer or train) at ``batch``.
+
+    Alias operations are contracted unless ``keep_views`` (their readers read
+    the storage root directly): no schedule's peak changes, and a
+    transformer's training graph loses about half of its tasks.
+    """
     import torch
 
     from ..importers.pytorch import import_module
@@ -86,7 +94,7 @@ def build_instance(spec: Any, mode: str, batch: int, *, bandwidth: float | None 
         module = spec.build()
     name = f"{spec.name}-{mode}-b{batch}"
     inst = import_module(module, spec.inputs(batch), train=(mode == "train"), loss=spec.loss,
-                         targets=spec.targets(batch), bandwidth=bandwidth, name=name)
+                         targets=spec.targets(batch), bandwidth=bandwidth, keep_views=keep_views, name=name)
     meta = dict(inst.meta or {})
     meta.update({"model": spec.name, "description": spec.description, "batch": batch})
     return inst.replace(meta=meta)
@@ -114,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         for batch in args.batch or spec.batches:
             for mode in modes:
                 t0 = time.perf_counter()
-                inst = build_instance(spec, mode, batch, bandwidth=args.bandwidth)
+                inst = build_instance(spec, mode, batch, bandwidth=args.bandwidth, keep_views=args.keep_views)
                 path = os.path.join(args.out, f"{inst.name}.yaml")
                 save_instance(inst, path)
                 dt = time.perf_counter() - t0

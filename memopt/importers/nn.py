@@ -183,8 +183,8 @@ def to_instance(
         Count parameters as one datum alive from the start to the end.
     keep_views:
         Keep alias ops as tasks of time 0 (default). ``False`` contracts every
-        alias op whose only input is its base: its readers read the root
-        instead. Contracting changes no schedule's peak (an alias costs 0
+        alias op that reads at most one activation (its base) and writes no
+        graph output: its readers read the root instead. Contracting changes no schedule's peak (an alias costs 0
         bytes, and its readers keep the root alive anyway) and shrinks the
         graph.
     size_unit:
@@ -261,13 +261,13 @@ def to_instance(
             out.append(r)
         return out
 
-    # an alias op: all its outputs are aliases, its only activation input is its base,
-    # and it writes no graph output
+    # an alias op: all its outputs are aliases, it reads at most one activation (its base;
+    # none for a view of a parameter), and it writes no graph output
     outset = set(graph.outputs)
 
     def contractible(op: Op) -> bool:
         return (op.kind == "op" and bool(op.outputs) and all(t.alias_of is not None for t in op.outputs)
-                and len({x for x in op.inputs if x not in params}) == 1
+                and len({x for x in op.inputs if x not in params}) <= 1
                 and not any(t.id in outset for t in op.outputs))
 
     contracted: set[str] = set()

@@ -244,6 +244,7 @@ class _Recorder:
 
             def reset(self) -> None:
                 self.random = False
+                self.mutated: set[str] = set()  # tensors of the graph written in place
                 self.live: dict[int, list[int]] = {}
                 self.cur = 0
                 self.peak = 0
@@ -259,6 +260,15 @@ class _Recorder:
             def __torch_dispatch__(self, func, types, args=(), kwargs=None):
                 if seeded in getattr(func, "tags", ()):
                     self.random = True
+                schema = getattr(func, "_schema", None)
+                if schema is not None and any(a.alias_info is not None and a.alias_info.is_write
+                                              for a in schema.arguments):
+                    for a, v in zip(schema.arguments, list(args) + [(kwargs or {}).get(a.name) for a in
+                                                                    schema.arguments[len(args):]]):
+                        if a.alias_info is not None and a.alias_info.is_write and isinstance(v, torch.Tensor):
+                            w = owner.get(v.untyped_storage()._cdata)
+                            if w is not None and not w.startswith("param:"):
+                                self.mutated.add(w)
                 out = func(*args, **(kwargs or {}))
                 for t in _flat(out):
                     if isinstance(t, torch.Tensor):
@@ -284,6 +294,7 @@ class _Recorder:
         placeholder = 0
         flops_mode = FlopCounterMode(display=False)
         watch = NodeWatch()
+        mutated: set[str] = set()
 
         def sid(t) -> int:
             return t.untyped_storage()._cdata
@@ -404,7 +415,12 @@ class _Recorder:
             # temporaries beyond the outputs (inside a layer call): workspace
             ws = max(0, watch.peak - sum(t.owned for t in tensors))
             ops.append(Op(node.name, _dedup(inputs), tensors, op=_op_name(node), flops=flops,
-                          recompute=not watch.random, workspace=ws))
+                          recompute=not (watch.random or watch.mutated), workspace=ws))
+            mutated |= watch.mutated
+        # a storage written in place holds a value its producer alone cannot give again
+        for op in ops:
+            if any(t.id in mutated for t in op.outputs):
+                op.recompute = False
         return NNGraph(self.name, ops, outputs, params, {})
 
 

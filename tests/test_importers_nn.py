@@ -1,0 +1,219 @@
+"""The NN-graph → instance rules (memopt.importers.nn), without torch or onnx.
+
+Hand examples for each rule, and properties on random traced networks:
+contracting aliases changes no schedule's peak, counted parameters are a
+fixed offset on every schedule's peak, and every instance is valid under
+its traced order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from memopt import MemoptError, Plan, evaluate, schedule_peak
+from memopt.importers.nn import CostModel, NNGraph, Op, Tensor, keep_to_end, to_instance, unique_name
+
+
+def inp(name: str, nbytes: int) -> Op:
+    return Op(name, [], [Tensor(name, nbytes)], op="input", kind="input", recompute=False)
+
+
+def op(name: str, inputs, nbytes: int, *, alias: str | None = None, flops: int = 0, **kw) -> Op:
+    return Op(name, list(inputs), [Tensor(name, nbytes, alias_of=alias)], op="x", flops=flops, **kw)
+
+
+def datum(inst, d):
+    return inst.data[inst.datum_index[d]]
+
+
+def traced_peak(inst) -> int:
+    return schedule_peak(inst, inst.topological_order)
+
+
+# ------------------------------------------------------------------ rules
+def test_alias_takes_no_memory_and_keeps_its_root_alive():
+    # x -> a (100) -> v = view(a) -> b reads v
+    g = NNGraph("g", [inp("x", 10), op("a", ["x"], 100), op("v", ["a"], 100, alias="a"),
+                      op("b", ["v"], 7)], ["b"])
+    inst = to_instance(g)
+    assert datum(inst, "v").size == 0
+    assert set(datum(inst, "a").consumers) == {"v", "b"}  # the reader of the view reads the root too
+    assert inst.time[inst.task_index["v"]] == 0
+    ev = evaluate(inst, Plan.from_order(inst, inst.topological_order), trace=True)
+    at_b = [mp.memory for mp in ev.memory if mp.kind == "compute" and mp.target == "b"]
+    assert ev.valid and at_b == [100 + 7]  # a is alive while b runs
+
+
+def test_alias_chain_resolves_to_the_root():
+    g = NNGraph("g", [inp("x", 1), op("a", ["x"], 50), op("v1", ["a"], 50, alias="a"),
+                      op("v2", ["v1"], 50, alias="v1"), op("b", ["v2"], 3)], ["b"])
+    inst = to_instance(g)
+    assert set(inst.data[j].id for j in inst.inputs[inst.task_index["b"]]) == {"v2", "a"}
+
+
+def test_dead_ops_are_dropped_and_unread_outputs_are_workspace():
+    bn = Op("bn", ["x"], [Tensor("bn", 40), Tensor("bn.mean", 8)], op="bn")
+    g = NNGraph("g", [inp("x", 10), bn, op("dead", ["x"], 1000), op("y", ["bn"], 5)], ["y"])
+    inst = to_instance(g)
+    assert "dead" not in inst.task_index
+    assert "bn.mean" not in inst.datum_index
+    assert inst.workspace[inst.task_index["bn"]] == 8
+
+
+def test_outputs_are_results_or_kept_by_the_output_task():
+    plain = to_instance(NNGraph("g", [inp("x", 1), op("y", ["x"], 5)], ["y"]))
+    assert "output" not in plain.task_index and [plain.data[j].id for j in plain.results] == ["y"]
+    # an output also read inside the graph must stay to the end: the output task reads it
+    g = NNGraph("g", [inp("x", 1), op("y", ["x"], 5), op("z", ["y"], 2)], ["y", "z"])
+    inst = to_instance(g)
+    assert inst.tasks[-1].id == "output" and not inst.can_recompute[-1]
+    assert [inst.data[j].id for j in inst.results] == ["output"]
+    assert "output" in datum(inst, "y").consumers
+    # an output that is a view keeps its root alive to the end
+    g = NNGraph("g", [inp("x", 1), op("y", ["x"], 5), op("v", ["y"], 5, alias="y")], ["v"])
+    inst = to_instance(g)
+    assert "output" in datum(inst, "y").consumers
+    assert traced_peak(inst) == 6  # x (1) + y (5) while y runs
+
+
+def test_count_params_is_a_fixed_offset_on_the_traced_order():
+    ops = [inp("x", 4), op("a", ["x", "w1"], 20), op("b", ["a", "w2"], 8)]
+    g = NNGraph("g", ops, ["b"], params={"w1": 100, "w2": 30, "unused": 999})
+    base = to_instance(g)
+    withp = to_instance(g, count_params=True)
+    assert withp.tasks[0].id == "parameters" and datum(withp, "parameters").size == 130
+    assert withp.meta["parameter_bytes"] == 130 and base.meta["parameter_bytes"] == 130
+    assert "parameters" not in base.datum_index
+    assert traced_peak(withp) == traced_peak(base) + 130
+
+
+def test_size_unit_rounds_up_and_units_are_recorded():
+    g = NNGraph("g", [inp("x", 1), op("y", ["x"], 1025)], ["y"])
+    inst = to_instance(g, size_unit="KiB")
+    assert datum(inst, "x").size == 1 and datum(inst, "y").size == 2
+    assert inst.units == {"size": "KiB", "time": "ns"}
+    with pytest.raises(MemoptError, match="size unit"):
+        to_instance(g, size_unit="kb")
+
+
+def test_bandwidth_is_in_size_units_per_ns():
+    g = NNGraph("g", [inp("x", 1), op("y", ["x"], 1)], ["y"])
+    assert to_instance(g, bandwidth=16.0).machine.bandwidth == 16.0
+    assert to_instance(g, bandwidth=16.0, size_unit="KiB").machine.bandwidth == 16.0 / 1024
+
+
+def test_roofline_time_is_an_exact_ceiling_in_ns():
+    c = CostModel(flops_per_second=1e12, bytes_per_second=1e9)
+    assert c.time_ns(2_000_000, 0) == 2000        # compute-bound: 2 MFLOP at 1 TFLOP/s
+    assert c.time_ns(0, 3000) == 3000             # memory-bound: 3 kB at 1 GB/s
+    assert c.time_ns(1, 0) == 1                   # 1 ps rounds up to 1 ns
+    assert c.time_ns(10**6, 10**3) == 1000        # the larger of the two
+    with pytest.raises(MemoptError, match="flops-per-second"):
+        CostModel(flops_per_second=0)
+    g = NNGraph("g", [inp("x", 1000), op("y", ["x"], 1000, flops=10**9)], ["y"])
+    inst = to_instance(g, cost=c)
+    assert inst.time == (0, max(10**9 * 10**9 // 10**12, 2000))
+
+
+def test_bad_graphs_are_clear_errors():
+    with pytest.raises(MemoptError, match="nothing produces"):
+        to_instance(NNGraph("g", [op("y", ["ghost"], 1)], ["y"]))
+    with pytest.raises(MemoptError, match="written twice"):
+        to_instance(NNGraph("g", [inp("x", 1), op("x", [], 1)], ["x"]))
+    with pytest.raises(MemoptError, match="produced by no op"):
+        to_instance(NNGraph("g", [inp("x", 1)], ["nope"]))
+
+
+def test_unique_name_and_keep_to_end():
+    assert unique_name("output", {"a"}) == "output"
+    assert unique_name("output", {"output", "output_1"}) == "output_2"
+    g = NNGraph("g", [inp("x", 3), op("a", ["x"], 5), op("b", ["a"], 2)], ["b"])
+    inst = keep_to_end(to_instance(g), ["x"])
+    assert inst.tasks[-1].id == "output" and "output" in datum(inst, "x").consumers
+    assert traced_peak(inst) == 3 + 5 + 2 - 0  # x stays: 3 + a + b while b runs
+    with pytest.raises(MemoptError, match="no such datum"):
+        keep_to_end(inst, ["nope"])
+
+
+# ------------------------------------------------------------- properties
+@st.composite
+def nn_graphs(draw, max_ops: int = 7):
+    """A random traced network: inputs, ops (some aliases, some with two outputs), parameters."""
+    n_in = draw(st.integers(1, 2))
+    ops = [inp(f"in{k}", draw(st.integers(0, 9))) for k in range(n_in)]
+    tensors = [f"in{k}" for k in range(n_in)]
+    params = {"w0": draw(st.integers(0, 20)), "w1": draw(st.integers(0, 20))}
+    for k in range(draw(st.integers(1, max_ops))):
+        name = f"op{k}"
+        kind = draw(st.sampled_from(["plain", "plain", "alias", "two"]))
+        if kind == "alias":  # a view of an activation, or now and then of a parameter
+            base = draw(st.sampled_from(tensors + ["w0"]))
+            ops.append(op(name, [base], 0, alias=base))
+            tensors.append(name)
+            continue
+        ins = draw(st.lists(st.sampled_from(tensors), min_size=1, max_size=3, unique=True))
+        ins += draw(st.lists(st.sampled_from(sorted(params)), max_size=1))
+        outs = [Tensor(name, draw(st.integers(0, 9)))]
+        if kind == "two":
+            outs.append(Tensor(f"{name}.1", draw(st.integers(0, 9))))
+        ops.append(Op(name, ins, outs, op="x", flops=draw(st.integers(0, 10**4))))
+        tensors += [t.id for t in outs]
+    outs = draw(st.lists(st.sampled_from(tensors[n_in:] or tensors), min_size=1, max_size=2, unique=True))
+    return NNGraph("rand", ops, outs, params)
+
+
+def topological_orders(inst):
+    for perm in itertools.permutations(range(inst.n)):
+        pos = {v: k for k, v in enumerate(perm)}
+        if all(pos[u] < pos[v] for v in range(inst.n) for u in inst.preds[v]):
+            yield perm
+
+
+def brute_min_peak(inst) -> int:
+    return min(schedule_peak(inst, o) for o in topological_orders(inst))
+
+
+@settings(max_examples=40)
+@given(nn_graphs())
+def test_every_imported_graph_is_valid_under_its_traced_order(g):
+    for kw in ({}, {"keep_views": False}, {"count_params": True}):
+        inst = to_instance(g, **kw)
+        ev = evaluate(inst, Plan.from_order(inst, inst.topological_order),
+                      allow_recompute=False, allow_offload=False)
+        assert ev.valid, ev.violation
+        assert all(isinstance(t, int) and t >= 0 for t in inst.time)
+
+
+@settings(max_examples=40)
+@given(nn_graphs(max_ops=5))
+def test_contracting_aliases_preserves_the_traced_and_the_optimal_peak(g):
+    kept = to_instance(g)
+    contracted = to_instance(g, keep_views=False)
+    assert contracted.n <= kept.n
+    assert traced_peak(contracted) == traced_peak(kept)
+    if kept.n <= 8:
+        assert brute_min_peak(contracted) == brute_min_peak(kept)
+
+
+@settings(max_examples=30)
+@given(nn_graphs(max_ops=5))
+def test_counted_parameters_are_a_fixed_offset_on_every_order(g):
+    base = to_instance(g, sink=True)
+    withp = to_instance(g, count_params=True)
+    offset = withp.meta["parameter_bytes"]
+    assert traced_peak(withp) == traced_peak(base) + offset
+    if base.n <= 7:
+        assert brute_min_peak(withp) == brute_min_peak(base) + offset
+
+
+def test_alias_ops_take_no_time_and_inputs_may_not_be_recomputed():
+    g = NNGraph("g", [inp("x", 8), op("a", ["x"], 8, flops=10**6), op("v", ["a"], 8, alias="a")], ["v"])
+    inst = to_instance(g)
+    assert inst.time[inst.task_index["v"]] == 0 and inst.time[inst.task_index["a"]] > 0
+    assert not inst.can_recompute[inst.task_index["x"]]
+    assert math.isclose(inst.meta["flops_per_second"], 10e12)
