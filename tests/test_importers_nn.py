@@ -217,3 +217,24 @@ def test_alias_ops_take_no_time_and_inputs_may_not_be_recomputed():
     assert inst.time[inst.task_index["v"]] == 0 and inst.time[inst.task_index["a"]] > 0
     assert not inst.can_recompute[inst.task_index["x"]]
     assert math.isclose(inst.meta["flops_per_second"], 10e12)
+
+
+def test_shipped_network_instances_need_neither_torch_nor_onnx():
+    import glob
+    import os
+    import sys
+
+    from memopt import load_instance
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = sorted(glob.glob(os.path.join(root, "instances", "nn", "*.yaml")))
+    assert len(paths) == 38
+    had_torch = "torch" in sys.modules
+    for p in paths:
+        inst = load_instance(p)
+        assert inst.units == {"size": "B", "time": "ns"} and inst.meta["source"] == "pytorch"
+        assert inst.machine.bandwidth == 16
+        ev = evaluate(inst, Plan.from_order(inst, inst.topological_order), allow_recompute=False,
+                      allow_offload=False)
+        assert ev.valid, (p, ev.violation)
+    assert had_torch or "torch" not in sys.modules  # loading did not import torch

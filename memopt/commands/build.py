@@ -100,6 +100,49 @@ def build_instance(spec: Any, mode: str, batch: int, *, bandwidth: float | None 
     return inst.replace(meta=meta)
 
 
+INDEX_HEAD = """# Neural-network instances
+
+Built by `memopt build` (this file too) from the architectures of `models/`,
+traced with the PyTorch importer on the meta device: `<model>-infer-b<N>` is
+the inference graph (torch.fx, eval mode), `<model>-train-b<N>` the joint
+training graph of one step (forward, loss, gradients of every parameter;
+make_fx) at batch size N. Sizes in bytes, times in ns (the roofline cost model
+of [docs/importers-nn.md](../../docs/importers-nn.md)); parameters excluded
+(their total is `meta.parameter_bytes`); view operations contracted (no peak
+changes); `machine.bandwidth` 16 bytes/ns (PCIe 4.0 x16) for offloading.
+Solving them needs neither torch nor onnx. The tasks are listed in the order
+PyTorch runs them: *traced peak* is the peak of that order.
+`results/nn_models.md` compares it with memopt's order.
+
+| instance | tasks | data | traced peak (MiB) | parameters (MiB) | description |
+|---|---:|---:|---:|---:|---|
+"""
+
+
+def write_index(out: str) -> str:
+    """Write ``out/README.md``: one row per instance built there (read back from the files)."""
+    import glob
+
+    from ..evaluate import schedule_peak
+    from ..io import load_instance
+
+    rows = []
+    for p in sorted(glob.glob(os.path.join(out, "*.yaml"))):
+        inst = load_instance(p)
+        meta = inst.meta or {}
+        if meta.get("source") != "pytorch" or "model" not in meta:
+            continue
+        peak = schedule_peak(inst, inst.topological_order)
+        rows.append((meta["model"], meta.get("graph", ""), meta.get("batch", 0),
+                     f"| `{os.path.basename(p)}` | {inst.n} | {inst.m} | {peak / 2 ** 20:,.1f} | "
+                     f"{meta.get('parameter_bytes', 0) / 2 ** 20:,.1f} | {meta.get('description', '')} |"))
+    rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    path = os.path.join(out, "README.md")
+    with open(path, "w") as f:
+        f.write(INDEX_HEAD + "\n".join(r[3] for r in rows) + "\n")
+    return path
+
+
 def run(args: argparse.Namespace) -> int:
     from ..evaluate import schedule_peak
     from ..io import save_instance
@@ -128,4 +171,5 @@ def run(args: argparse.Namespace) -> int:
                 dt = time.perf_counter() - t0
                 peak = schedule_peak(inst, inst.topological_order)
                 print(f"{inst.name:<24} {inst.n:>6} {inst.m:>6} {peak:>16} {dt:>8.2f}  {path}", flush=True)
+    print(f"index: {write_index(args.out)}")
     return 0
