@@ -3,8 +3,9 @@
     python benchmarks/compare_all.py            # resume: run only what is missing
     python benchmarks/compare_all.py --fresh    # re-measure everything
 
-For each instance set (``shipped``: ``instances/*.yaml``; ``nodelink``: the
-graphs of ``../shared/benchmarks/nodelink``, when that folder exists) and
+For each instance set (``shipped``: ``instances/*.yaml``; ``nn``: the
+traced networks ``instances/nn/*.yaml``; ``nodelink``: the graphs of
+``../shared/benchmarks/nodelink``, when that folder exists) and
 each problem, it runs ``memopt bench`` (the library call, same grid, same
 CSV) with every method that fits, then ``memopt report``, and writes the
 index ``results/compare/README.md``. The problems:
@@ -44,6 +45,9 @@ PROBLEMS = {
 
 def instance_sets(shared: str) -> dict[str, list[str]]:
     sets = {"shipped": sorted(glob.glob(os.path.join("instances", "*.yaml")))}
+    nn = sorted(glob.glob(os.path.join("instances", "nn", "*.yaml")))
+    if nn:
+        sets["nn"] = nn
     nodelink = sorted(glob.glob(os.path.join(shared, "nodelink", "*.json")))
     if nodelink:
         sets["nodelink"] = [os.path.relpath(p) for p in nodelink]
@@ -71,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="threads per run (default 1)")
     ap.add_argument("--jobs", type=int, default=None, help="runs at the same time (default cores // threads)")
     ap.add_argument("--problems", default=",".join(PROBLEMS), help="comma-separated subset of: " + ", ".join(PROBLEMS))
-    ap.add_argument("--sets", default="shipped,nodelink", help="instance sets: shipped, nodelink")
+    ap.add_argument("--sets", default="shipped,nn,nodelink", help="instance sets: shipped, nn, nodelink")
+    ap.add_argument("--methods", default=None,
+                    help="comma-separated methods (default: every registered method that fits each problem)")
     ap.add_argument("--shared", default=os.path.join("..", "shared", "benchmarks"),
                     help="folder with nodelink/*.json (default ../shared/benchmarks)")
     ap.add_argument("--fresh", action="store_true", help="delete the previous results first and re-measure all")
@@ -108,7 +114,19 @@ def main(argv: list[str] | None = None) -> int:
                     if os.path.exists(csv_path):
                         os.remove(csv_path)
                     shutil.rmtree(os.path.splitext(csv_path)[0], ignore_errors=True)
-                spec = BenchSpec(chosen, time_limit=args.time_limit, threads=args.threads, **kw)
+                names = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+                if names is not None:
+                    # keep the named methods that fit this problem (the others would only be error rows)
+                    from memopt.solve import get_method, make_request
+
+                    probe = make_request(insts[chosen[0]], kw["objective"],
+                                         budget="1x" if kw["objective"] == "time" else None,
+                                         recompute=kw.get("recompute", False), offload=kw.get("offload", False))
+                    names = [m for m in names if get_method(m).refuse(probe) is None]
+                    if not names:
+                        made.append((name, len(chosen), None))
+                        continue
+                spec = BenchSpec(chosen, time_limit=args.time_limit, threads=args.threads, methods=names, **kw)
                 print(f"== {name}: {len(chosen)} instances", file=sys.stderr, flush=True)
                 s = run_bench(spec, csv_path, executor=executor, instances={f: insts[f] for f in chosen},
                               progress=not args.no_progress)
@@ -126,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                 add_labels(rows)
                 print(f"\n## {name} ({s.ran} run now, {s.skipped} already done)\n")
                 print(summarize(rows, kw["objective"])[0])
-    write_index(made, args, sorted(methods()))
+    chosen_methods = [m.strip() for m in args.methods.split(",")] if args.methods else sorted(methods())
+    write_index(made, args, chosen_methods)
     print(f"\nindex: {os.path.join(OUT, 'README.md')}")
     return 0
 
@@ -141,9 +160,11 @@ def write_index(made, args, method_names) -> None:
         "# The comparison of every formulation",
         "",
         "Made by `python benchmarks/compare_all.py` (re-run it to refresh; `--fresh` re-measures everything).",
-        f"memopt commit {commit}, {datetime.date.today().isoformat()}; time limit {args.time_limit:g} s and "
+        f"Index written at memopt commit {commit}, {datetime.date.today().isoformat()}; time limit "
+        f"{args.time_limit:g} s and "
         f"{args.threads} thread(s) per run; {os.cpu_count()} cores.",
-        f"Registered methods: {', '.join(method_names)}.",
+        (f"Methods compared (--methods): {', '.join(method_names)}." if args.methods
+         else f"Registered methods: {', '.join(method_names)}."),
         "",
         "Every value was re-checked by the evaluator from the saved plan file. Timings were taken on a shared "
         "machine and are indicative only.",
@@ -153,7 +174,8 @@ def write_index(made, args, method_names) -> None:
     ]
     for name, n, statuses in made:
         if statuses is None:
-            lines.append(f"| {name} | {n} | no registered method handles this problem yet | |")
+            why = "none of the compared methods handles" if args.methods else "no registered method handles"
+            lines.append(f"| {name} | {n} | {why} this problem yet | |")
             continue
         runs = ", ".join(f"{v} {k}" for k, v in sorted(statuses.items()))
         lines.append(f"| [{name}.csv]({name}.csv) | {n} | {runs} | [{name}/report.md]({name}/report.md) |")

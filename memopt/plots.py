@@ -479,7 +479,7 @@ def plot_value_ratio(rows: Sequence[dict[str, str]], paths: str | Sequence[str],
     ax.grid(True, axis="x", alpha=0.3)
     ax.set_title(title or "Value relative to the best lower bound", fontsize=10)
     _legend(fig, styles, used, extra_note="filled: proven optimal")
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.tight_layout(rect=(0, min(0.2, 0.45 / fig.get_figheight()), 1, 1))  # room for the legend, in inches
     return _save(fig, paths)
 
 
