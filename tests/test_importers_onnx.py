@@ -14,7 +14,9 @@ from memopt import MemoptError, Plan, evaluate, load_instance, schedule_peak  # 
 from memopt.cli import main  # noqa: E402
 from memopt.importers.onnx import load_onnx, parse_dims  # noqa: E402
 
-LIGHT = sorted(glob.glob(os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", "*.onnx")))
+DATA = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")
+LIGHT = sorted(glob.glob(os.path.join(DATA, "light", "*.onnx")))
+SHIPPED = sorted(glob.glob(os.path.join(DATA, "**", "*.onnx"), recursive=True))
 
 
 def plain_valid(inst) -> bool:
@@ -39,6 +41,34 @@ def test_every_shipped_onnx_model_imports_and_its_training_graph_is_valid(path):
     # parameter gradients are results of the size of the parameters
     grads = sum(train.size[j] for j in train.results if train.data[j].id.endswith(".params"))
     assert 0.99 * fwd.meta["parameter_bytes"] <= grads <= fwd.meta["parameter_bytes"]
+
+
+def test_every_onnx_model_the_package_ships_imports():
+    # light/ (real networks), simple/ (sequences, shapes), pytorch-converted/, pytorch-operator/
+    assert len(SHIPPED) >= 140
+    for path in SHIPPED:
+        for train in (False, True):
+            inst = load_onnx(path, train=train, batch=3)
+            assert plain_valid(inst), path
+
+
+def test_sequences_own_copies_of_their_tensors(tmp_path):
+    vi = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, k]) for n, k in (("x", 1), ("y", 2), ("z", 3))]
+    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, None)
+    at = helper.make_tensor_value_info("at", TensorProto.FLOAT, None)
+    nodes = [helper.make_node("SequenceConstruct", ["x", "y", "z"], ["s"]),
+             helper.make_node("SequenceInsert", ["s", "x"], ["s2"]),
+             helper.make_node("ConcatFromSequence", ["s2"], ["out"], axis=1),
+             helper.make_node("SequenceAt", ["s2", "i"], ["at"])]
+    i = helper.make_tensor_value_info("i", TensorProto.INT64, [])
+    model = helper.make_model(helper.make_graph(nodes, "seq", vi + [i], [out, at]),
+                              opset_imports=[helper.make_opsetid("", 13)])
+    path = tmp_path / "seq.onnx"
+    onnx.save(model, str(path))
+    inst = load_onnx(path)
+    size = {d.id: d.size for d in inst.data}
+    assert size["s"] == 2 * 6 * 4 and size["s2"] == 2 * 7 * 4
+    assert size["out"] == 2 * 7 * 4 and size["at"] == 2 * 3 * 4  # at most the largest element
 
 
 def test_resnet50_sizes_scale_with_the_batch_and_params_are_a_fixed_offset():

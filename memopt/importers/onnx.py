@@ -33,7 +33,8 @@ the forward graph (aliases contracted) is differentiated by
 parameters it is the first to read.
 
 Control-flow nodes (``If``, ``Loop``, ``Scan``) are one task each: their
-subgraphs' own intermediates are not modelled.
+subgraphs' own intermediates are not modelled. Sequences own copies of their
+tensors (:func:`_sequence_value`).
 """
 
 from __future__ import annotations
@@ -297,13 +298,33 @@ def onnx_graph(
     # 3. ops; an output nobody reads whose shape is unknown (the mask of an
     # opset-9 Dropout) is written and dropped at once: counted as 0 and listed in meta
     read = {x for node in graph.node for x in node.input if x} | {o.name for o in graph.output}
+    seq_typed = {vi.name for vi in list(graph.value_info) + list(graph.output) if vi.type.HasField("sequence_type")}
     unsized: list[str] = []
     ops: list[Op] = []
     params: dict[str, int] = {}
+    size0: dict[str, int] = {}  # bytes of each activation at the model's own batch
+    seq: dict[str, tuple[int, int]] = {}  # a sequence: (bytes of all its tensors, of its largest)
     for vi in real_inputs:
-        ops.append(Op(vi.name, [], [Tensor(vi.name, act(nbytes(vi.name, "graph input")))], op="input",
-                      kind="input", recompute=False))
+        size0[vi.name] = nbytes(vi.name, "graph input")
+        ops.append(Op(vi.name, [], [Tensor(vi.name, act(size0[vi.name]))], op="input", kind="input",
+                      recompute=False))
     taken_ids = {vi.name for vi in real_inputs}
+
+    def out_bytes(node, x: str, ins: list[str], label: str) -> int | None:
+        """Bytes of output x at the model's batch; None when unknown and nobody reads it."""
+        if node.op_type in SEQUENCE_OPS or x in seq_typed:
+            seq[x] = _sequence_value(node, ins, size0, seq, where, label)
+            return seq[x][0]
+        if x in types and types[x][1] is not None and all(isinstance(d, int) for d in types[x][1]):
+            return nbytes(x, label)
+        if node.op_type == "SequenceAt" and ins and ins[0] in seq:
+            return seq[ins[0]][1]  # at most the largest element
+        if node.op_type == "ConcatFromSequence" and ins and ins[0] in seq:
+            return seq[ins[0]][0]
+        if x not in read:
+            return None
+        return nbytes(x, label)  # raises the clear error
+
     for k, node in enumerate(graph.node):
         outs = [x for x in node.output if x]
         if not outs or all(x in const for x in outs):
@@ -316,17 +337,18 @@ def onnx_graph(
         tensors = []
         for i, x in enumerate(outs):
             alias = ins[0] if (node.op_type in ALIAS_OPS and i == 0 and ins and ins[0] not in const) else None
-            if x not in read and (x not in types or types[x][1] is None):
+            b = out_bytes(node, x, ins, label)
+            if b is None:
                 unsized.append(x)
-                tensors.append(Tensor(x, 0, alias_of=alias))
-                continue
-            tensors.append(Tensor(x, act(nbytes(x, label)), alias_of=alias))
+                b = 0
+            size0[x] = b
+            tensors.append(Tensor(x, act(b), alias_of=alias))
         flops = _flops(node, shape_of, label)
         moved = None
         if node.op_type in METADATA_OPS:
             moved = sum(t.nbytes for t in tensors)
         else:
-            moved = sum((params[x] if x in const else act(nbytes(x, "an input"))) for x in ins) \
+            moved = sum((params[x] if x in const else act(size0.get(x, 0))) for x in ins) \
                 + sum(t.owned for t in tensors)
         op_id = outs[0]
         if op_id in taken_ids:
@@ -342,6 +364,41 @@ def onnx_graph(
     if unsized:
         meta["unsized_unread_outputs"] = unsized
     return NNGraph(base, ops, outputs, params, meta)
+
+
+SEQUENCE_OPS = frozenset({"SequenceEmpty", "SequenceConstruct", "SequenceInsert", "SequenceErase",
+                          "SplitToSequence"})
+
+
+def _sequence_value(node, ins: list[str], size0: Mapping[str, int], seq: Mapping[str, tuple[int, int]],
+                    where: str, label: str) -> tuple[int, int]:
+    """(bytes of all tensors, bytes of the largest) of a sequence an op writes.
+
+    A sequence owns copies of its tensors (as ONNX Runtime's sequence ops
+    copy them): ``SequenceConstruct`` holds its inputs, ``SequenceInsert``
+    its input sequence plus the tensor, ``SplitToSequence`` the pieces of its
+    input. ``SequenceErase`` is counted as not shrinking the sequence (an
+    upper bound: which tensor it drops is known only at run time).
+    """
+    op = node.op_type
+    try:
+        if op == "SequenceEmpty":
+            return (0, 0)
+        if op == "SequenceConstruct":
+            sizes = [size0[x] for x in ins]
+            return (sum(sizes), max(sizes, default=0))
+        if op == "SequenceInsert":
+            total, big = seq[ins[0]]
+            t = size0[ins[1]]
+            return (total + t, max(big, t))
+        if op == "SequenceErase":
+            return seq[ins[0]]
+        if op == "SplitToSequence":
+            return (size0[ins[0]], size0[ins[0]])
+    except (KeyError, IndexError):
+        pass
+    raise MemoptError(f"{where}: sequence {label}: cannot size it (supported: {', '.join(sorted(SEQUENCE_OPS))} "
+                      f"of tensors of known shape)")
 
 
 def _copy_model(onnx, model):
