@@ -76,7 +76,9 @@ def method_styles(names: Iterable[str]) -> dict[str, dict[str, Any]]:
     """One colour and marker per method, the same in every figure of a report."""
     names = sorted(set(names))
     colors = [f"C{i}" for i in range(10)]
-    return {n: {"color": colors[i % 10], "marker": MARKERS[i % len(MARKERS)]} for i, n in enumerate(names)}
+    dashes = ["-", "--", ":", "-."]  # past ten methods the colours repeat: the line style does not
+    return {n: {"color": colors[i % 10], "marker": MARKERS[i % len(MARKERS)], "linestyle": dashes[(i // 10) % 4]}
+            for i, n in enumerate(names)}
 
 
 # --------------------------------------------------------------------- plan
@@ -391,7 +393,8 @@ def plot_overhead(rows: Sequence[dict[str, str]], paths: str | Sequence[str], *,
             drawn = True
             st = styles[method]
             pts = sorted(best.items())
-            ax.plot([p[0] for p in pts], [p[1][0] for p in pts], color=st["color"], linewidth=1, alpha=0.8)
+            ax.plot([p[0] for p in pts], [p[1][0] for p in pts], color=st["color"], linewidth=1, alpha=0.8,
+                    linestyle=st.get("linestyle", "-"))
             for bx, (by, opt) in pts:
                 ax.plot([bx], [by], marker=st["marker"], color=st["color"], markersize=5, linestyle="none",
                         markerfacecolor=st["color"] if opt else "white")
@@ -427,8 +430,8 @@ def plot_overhead(rows: Sequence[dict[str, str]], paths: str | Sequence[str], *,
 def _legend(fig, styles, used, extra_note: str | None = None) -> None:
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], color=styles[m]["color"], marker=styles[m]["marker"], label=m, markersize=5)
-               for m in sorted(used)]
+    handles = [Line2D([], [], color=styles[m]["color"], marker=styles[m]["marker"], label=m, markersize=5,
+                      linestyle=styles[m].get("linestyle", "-")) for m in sorted(used)]
     if extra_note:
         handles.append(Line2D([], [], linestyle="none", label=extra_note))
     if handles:
@@ -528,7 +531,7 @@ def plot_profile(rows: Sequence[dict[str, str]], paths: str | Sequence[str], *,
     ratios = performance_profile(med)
     n = max((len(v) for v in ratios.values()), default=0)
     styles = styles or method_styles(times)
-    fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    fig, ax = plt.subplots(figsize=(7.0, 3.8))
     finite = [x for v in ratios.values() for x in v if math.isfinite(x)]
     tau_max = max(finite + [2.0]) * 1.25
     for m in sorted(ratios):
@@ -539,16 +542,17 @@ def plot_profile(rows: Sequence[dict[str, str]], paths: str | Sequence[str], *,
         ys = [0.0] + [(i + 1) / n for i, x in enumerate(v) if math.isfinite(x)]
         ys.append(ys[-1])
         st = styles[m]
-        ax.step(xs, ys, where="post", color=st["color"], linewidth=1.4, label=m)
+        ax.step(xs, ys, where="post", color=st["color"], linestyle=st.get("linestyle", "-"), linewidth=1.4,
+                label=m)
     ax.set_xscale("log", base=2)
     ax.set_xlim(0.93, tau_max)  # a little room so the curves at τ = 1 and ρ = 0 or 1 are not hidden by the frame
     ax.set_ylim(-0.02, 1.04)
     ax.set_xlabel("τ (time / fastest method's time)", fontsize=9)
     ax.set_ylabel("share of problems solved within τ", fontsize=9)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside: curves stay visible
     what = "proven optimal" if tuple(solved) == ("optimal",) else "with a plan"
-    ax.set_title(title or f"Performance profile of solve time ({n} problems, solved = {what})", fontsize=10)
+    ax.set_title((title or "Performance profile of solve time") + f"\n{n} problems; solved = {what}", fontsize=10)
     fig.tight_layout()
     return _save(fig, paths)
 

@@ -145,7 +145,7 @@ def test_overhead_and_profile_figures(tmp_path):
     assert _png(plot_overhead(rows, str(tmp_path / "o.png"))[0])
     svg = plot_profile(rows, str(tmp_path / "p.svg"))[0]
     text = open(svg).read()
-    assert "fast" in text and "exact" in text and "6 problems" in text
+    assert "fast" in text and "exact" in text and "6 problems; solved = with a plan" in text
     with pytest.raises(MemoptError, match="objective 'time'"):
         plot_overhead([dict(r, objective="peak") for r in rows], str(tmp_path / "none.png"))
 
