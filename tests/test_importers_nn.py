@@ -49,6 +49,15 @@ def test_alias_takes_no_memory_and_keeps_its_root_alive():
     assert ev.valid and at_b == [100 + 7]  # a is alive while b runs
 
 
+def test_in_place_ops_take_time_and_are_never_contracted():
+    relu_ = Op("relu_", ["a"], [Tensor("relu_", 100, alias_of="a")], op="relu_", inplace=True, recompute=False)
+    g = NNGraph("g", [inp("x", 10), op("a", ["x"], 100), relu_, op("b", ["relu_"], 7)], ["b"])
+    for keep_views in (True, False):
+        inst = to_instance(g, keep_views=keep_views, cost=CostModel(bytes_per_second=1e9))
+        v = inst.task_index["relu_"]
+        assert inst.time[v] == 200 and inst.output_size[v] == 0  # reads and writes 100 bytes at 1 GB/s
+
+
 def test_alias_chain_resolves_to_the_root():
     g = NNGraph("g", [inp("x", 1), op("a", ["x"], 50), op("v1", ["a"], 50, alias="a"),
                       op("v2", ["v1"], 50, alias="v1"), op("b", ["v2"], 3)], ["b"])

@@ -114,6 +114,36 @@ def test_traced_order_peak_equals_pytorch_live_storage(name):
             assert schedule_peak(inst, inst.topological_order) == measured, (g.meta, keep_views)
 
 
+class InPlace(nn.Module):
+    """torchvision style: ReLU(inplace=True) and ``out += identity``."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(4, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.relu = nn.ReLU(inplace=True)
+        self.c2 = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = self.c2(self.relu(self.bn(self.c1(x))))
+        y += x
+        return F.relu(y, inplace=True)
+
+
+def test_in_place_operations_alias_and_are_not_recomputed():
+    m, x = InPlace(), torch.randn(2, 4, 8, 8)
+    for g in (trace_inference(m, x), trace_inference(m, x, level="aten"),
+              trace_training(m, x, loss=lambda o: o.pow(2).mean())):
+        measured = pytorch_peak(g)
+        for keep_views in (True, False):
+            inst = to_instance(g, keep_views=keep_views)
+            assert schedule_peak(without_inputs(inst), inst.topological_order) == measured
+            # an in-place result is an alias (size 0) that takes time and stays a task
+            inplace = [v for v, t in enumerate(inst.tasks) if (t.meta or {}).get("op") in ("aten.relu_", "ReLU")]
+            assert inplace and all(inst.time[v] > 0 and inst.output_size[v] == 0 and not inst.can_recompute[v]
+                                   for v in inplace)
+
+
 class Tiny(nn.Module):
     def __init__(self):
         super().__init__()

@@ -35,7 +35,8 @@ first), read by every op that uses a parameter and by ``output`` (so it stays
 to the end): a fixed offset on every schedule's peak.
 
 **Time** is the roofline of :class:`CostModel`: ``ceil(max(flops / F,
-bytes / B))`` in nanoseconds; aliases take 0.
+bytes / B))`` in nanoseconds; views take 0 (an in-place op writes its
+alias: it takes time, and is never contracted).
 
 Complexity: O(ops + Σ inputs) after the importer's tracing.
 """
@@ -90,6 +91,8 @@ class Op:
     floating-point operations counted by the importer; ``moved`` the bytes it
     moves (``None``: Σ input bytes + Σ bytes it allocates); ``workspace`` the
     bytes of temporaries it holds while it runs beyond its outputs.
+    ``inplace``: its alias outputs are written in place (``relu_``, ``add_``),
+    not mere views: it takes time and is never contracted.
     """
 
     id: str
@@ -101,6 +104,7 @@ class Op:
     moved: int | None = None
     recompute: bool = True
     workspace: int = 0
+    inplace: bool = False
 
 
 @dataclass
@@ -266,7 +270,8 @@ def to_instance(
     outset = set(graph.outputs)
 
     def contractible(op: Op) -> bool:
-        return (op.kind == "op" and bool(op.outputs) and all(t.alias_of is not None for t in op.outputs)
+        return (op.kind == "op" and not op.inplace and bool(op.outputs)
+                and all(t.alias_of is not None for t in op.outputs)
                 and len({x for x in op.inputs if x not in params}) <= 1
                 and not any(t.id in outset for t in op.outputs))
 
@@ -373,12 +378,13 @@ def to_instance(
                 outs.append(t)
             else:
                 ws += t.owned  # written, never read: held only while the op runs
-        if op.kind == "input" or all(t.alias_of is not None for t in op.outputs):
-            time = 0
+        if op.kind == "input" or (not op.inplace and all(t.alias_of is not None for t in op.outputs)):
+            time = 0  # a view moves no data
         else:
             moved = op.moved
             if moved is None:
-                moved = sum(_nbytes(x, tensor, params) for x in op.inputs) + sum(t.owned for t in op.outputs)
+                moved = sum(_nbytes(x, tensor, params) for x in op.inputs) + sum(
+                    t.nbytes if (op.inplace and t.alias_of is not None) else t.owned for t in op.outputs)
             time = cost.time_ns(op.flops, moved)
         meta = {"op": op.op} if op_meta and op.op else None
         tasks.append(Task(op.id, time, sz(ws), op.recompute, meta))

@@ -415,7 +415,8 @@ class _Recorder:
             # temporaries beyond the outputs (inside a layer call): workspace
             ws = max(0, watch.peak - sum(t.owned for t in tensors))
             ops.append(Op(node.name, _dedup(inputs), tensors, op=_op_name(node), flops=flops,
-                          recompute=not (watch.random or watch.mutated), workspace=ws))
+                          recompute=not (watch.random or watch.mutated), workspace=ws,
+                          inplace=bool(watch.mutated)))
             mutated |= watch.mutated
         # a storage written in place holds a value its producer alone cannot give again
         for op in ops:
