@@ -391,6 +391,7 @@ def solve_request(
     if reason is not None:
         base.status = "infeasible"
         base.message = reason
+        base.bound = req.lower_bound()[0]  # the proven bound that shows it
         base.solve_seconds = opts.elapsed()
         return base
     out = info.run(req, opts)

@@ -1,0 +1,467 @@
+"""Exact search over down-sets (ready sets), as in Serenity and HMCOS.
+
+The memory resident once a set S of tasks has run, L(S), depends only on S
+(a datum is resident iff its producer is in S and it is a result or some
+reader is not). A down-set S (closed under predecessors) is a state; running
+a ready cluster c from S costs the peak L(S) + P_c(S) and leads to S ∪ c.
+The optimal peak is the bottleneck shortest path from ∅ to all tasks:
+
+    opt(S ∪ c) = min over such c of max(opt(S), L(S) + P_c(S)).
+
+Serenity (Ahn et al., MLSys 2020) solves this recurrence by dynamic
+programming over the "zero-indegree sets" with memoisation and a budget;
+HMCOS (Wang et al., 2022) on a hierarchical graph. Here:
+
+- **best-first order** (Dijkstra on the bottleneck): states are expanded in
+  order of opt(S), each once; the first complete state reached is optimal.
+  If the search stops early, the smallest opt(S) still waiting is a proven
+  lower bound on the optimum;
+- **budget pruning**: moves reaching the incumbent's peak (or the machine
+  budget + 1) are dropped: only strictly better plans are searched;
+- **dominance (forced moves)**: if a ready cluster c frees at least what it
+  allocates (L(S ∪ c) <= L(S)) and its peak fits under max(opt(S), lower
+  bound), it is the only move kept from S. *Proof*: in any completion,
+  moving c first lowers (or keeps) the memory of every task it overtakes,
+  since frees only grow with the set done, and c's own peak is below what
+  the schedule pays anyway;
+- **reduction**: the search runs on the clusters of
+  :func:`memopt.transform.reduce_peak` (fewer, larger moves);
+- **dives**: from time to time a greedy completion of the current state
+  improves the incumbent.
+
+Memory grows with the number of states kept (``max_states``); the worst
+case is exponential in the width of the graph.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..evaluate import schedule_peak
+from ..instance import Instance
+from ..solve import MethodOutput, Request, SolveOptions, register_method
+from ..transform.clusters import Reduction, identity_reduction
+
+
+@dataclass
+class SearchResult:
+    """What :func:`downset_search` found.
+
+    ``order``/``peak``: the best task order found (None if none under the
+    threshold); ``bound``: a proven lower bound on the optimal peak;
+    ``optimal``: ``peak`` is proven optimal; ``infeasible``: proven that no
+    order fits the budget; ``stopped``: why the search ended early.
+    """
+
+    order: list[int] | None
+    peak: int | None
+    bound: int
+    optimal: bool = False
+    infeasible: bool = False
+    stopped: str | None = None
+    states: int = 0
+    expanded: int = 0
+    seconds: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class _Moves:
+    """The clusters of a reduction, compiled for fast transitions on bitmask states."""
+
+    def __init__(self, inst: Instance, red: Reduction):
+        N = red.n
+        self.N = N
+        where: dict[int, tuple[int, int]] = {}
+        for c, members in enumerate(red.clusters):
+            for k, v in enumerate(members):
+                where[v] = (c, k)
+        self.pred_mask = [0] * N
+        for c in range(N):
+            m = 0
+            for x in red.preds[c]:
+                m |= 1 << x
+            self.pred_mask[c] = m
+        self.succs = [tuple(s) for s in red.succs]
+        # strict descendants and ancestors of each cluster: a free that waits for a
+        # descendant never happens, one that waits only for ancestors always does
+        desc = [0] * N
+        anc = [0] * N
+        if N <= 20000:
+            for c in range(N - 1, -1, -1):  # clusters are listed topologically
+                m = 0
+                for w in red.succs[c]:
+                    m |= desc[w] | (1 << w)
+                desc[c] = m
+            for c in range(N):
+                m = 0
+                for x in red.preds[c]:
+                    m |= anc[x] | (1 << x)
+                anc[c] = m
+        size = inst.size
+        self.fixed: list[tuple[int, int] | None] = [None] * N
+        self.prof: list[list[tuple[int, int, tuple[tuple[int, int], ...]]]] = [[] for _ in range(N)]
+        for c, members in enumerate(red.clusters):
+            prof = []
+            variable = False
+            for k, u in enumerate(members):
+                gain = inst.output_size[u]
+                cond: list[tuple[int, int]] = []
+                for j in inst.inputs[u]:
+                    s = size[j]
+                    if s == 0:
+                        continue
+                    mask = 0
+                    never = False
+                    for o in inst.consumers[j]:
+                        if o == u:
+                            continue
+                        oc, ok = where[o]
+                        if oc == c:
+                            if ok > k:
+                                never = True
+                                break
+                        else:
+                            mask |= 1 << oc
+                    if never or (mask & desc[c]):
+                        continue
+                    if mask & ~anc[c] == 0:
+                        gain -= s
+                    else:
+                        cond.append((mask, s))
+                if cond:
+                    variable = True
+                prof.append((inst.output_size[u] + inst.workspace[u], gain, tuple(cond)))
+            self.prof[c] = prof
+            if not variable:
+                level = 0
+                peak = None
+                for p, gain, _ in prof:
+                    x = level + p
+                    peak = x if peak is None or x > peak else peak
+                    level += gain
+                self.fixed[c] = (peak if peak is not None else 0, level)
+        self.full = (1 << N) - 1
+        self.sources = 0
+        for c in range(N):
+            if not self.pred_mask[c]:
+                self.sources |= 1 << c
+
+    def step(self, c: int, S: int, L: int) -> tuple[int, int]:
+        """(peak, resident memory after) of running cluster c when S is done and L resident."""
+        f = self.fixed[c]
+        if f is not None:
+            return L + f[0], L + f[1]
+        peak = None
+        for p, gain, cond in self.prof[c]:
+            x = L + p
+            if peak is None or x > peak:
+                peak = x
+            L += gain
+            for m, s in cond:
+                if S & m == m:
+                    L -= s
+        return (peak if peak is not None else L), L
+
+    def ready_after(self, c: int, S2: int, ready: int) -> int:
+        """The ready set once c has run (S2 = S ∪ c)."""
+        ready &= ~(1 << c)
+        pm = self.pred_mask
+        for w in self.succs[c]:
+            m = pm[w]
+            if S2 & m == m:
+                ready |= 1 << w
+        return ready
+
+
+def _bits(mask: int):
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
+
+
+def _greedy_path(mv: _Moves, S: int, L: int, g: int, ready: int, thresh: float) -> tuple[int, list[int]] | None:
+    """Complete state S greedily: always the move with the smallest (peak so far, memory after).
+
+    None if the peak reaches ``thresh``. O(N · ready · cluster size).
+    """
+    path: list[int] = []
+    while S != mv.full:
+        choice = None
+        for c in _bits(ready):
+            pk, L2 = mv.step(c, S, L)
+            key = (pk if pk > g else g, L2)
+            if choice is None or key < choice[0]:
+                choice = (key, c, L2)
+        if choice is None:
+            return None
+        (g2, _), c, L2 = choice
+        if g2 >= thresh:
+            return None
+        g = g2
+        S |= 1 << c
+        ready = mv.ready_after(c, S, ready)
+        L = L2
+        path.append(c)
+    return g, path
+
+
+def beam_search(inst: Instance, red: Reduction | None = None, *, width: int = 64,
+                deadline: float | None = None) -> list[int] | None:
+    """A heuristic order: breadth-first over the down-sets, keeping the ``width`` best per level.
+
+    States at depth k (k clusters run) are ranked by (peak so far, resident
+    memory); duplicates are merged. Not exact (states are dropped), but
+    usually much better than the baseline orders. O(N · width · ready).
+    Returns None if the deadline passes first.
+    """
+    red = red or identity_reduction(inst)
+    mv = _Moves(inst, red)
+    level: dict[int, tuple[int, int, int, tuple]] = {0: (0, 0, mv.sources, ())}
+    for _ in range(mv.N):
+        if deadline is not None and time.perf_counter() > deadline:
+            return None
+        nxt: dict[int, tuple[int, int, int, tuple]] = {}
+        for S, (g, L, ready, path) in level.items():
+            for c in _bits(ready):
+                pk, L2 = mv.step(c, S, L)
+                g2 = pk if pk > g else g
+                S2 = S | (1 << c)
+                old = nxt.get(S2)
+                if old is None or (g2, L2) < (old[0], old[1]):
+                    nxt[S2] = (g2, L2, ready, (path, c))
+        if len(nxt) > width:
+            nxt = dict(sorted(nxt.items(), key=lambda kv: (kv[1][0], kv[1][1]))[:width])
+        level = {S2: (g2, L2, mv.ready_after(pc[1], S2, ready), pc)
+                 for S2, (g2, L2, ready, pc) in nxt.items()}
+    (S, (g, L, _, path)), = [min(level.items(), key=lambda kv: (kv[1][0], kv[1][1]))]
+    clusters: list[int] = []
+    while path:
+        path, c = path
+        clusters.append(c)
+    clusters.reverse()
+    return red.expand(clusters)
+
+
+def greedy_cluster_order(inst: Instance, red: Reduction) -> list[int]:
+    """A greedy task order that respects the clusters of ``red`` (a warm start for the models)."""
+    mv = _Moves(inst, red)
+    res = _greedy_path(mv, 0, 0, 0, mv.sources, float("inf"))
+    assert res is not None
+    return red.expand(res[1])
+
+
+def downset_search(
+    inst: Instance,
+    red: Reduction | None = None,
+    *,
+    incumbent: list[int] | None = None,
+    budget: int | None = None,
+    lower_bound: int = 0,
+    deadline: float | None = None,
+    max_states: int = 3_000_000,
+    dive_every: int = 20000,
+    on_improve: Callable[[int | None, int | None], None] | None = None,
+) -> SearchResult:
+    """Minimum peak by best-first search over the down-sets of ``red`` (default: no reduction).
+
+    ``incumbent``: a task order to beat (its peak prunes the search);
+    ``budget``: only plans with peak <= budget count (proves infeasibility
+    otherwise); ``lower_bound``: a proven bound used by the dominance rule
+    and the final bound; ``deadline``: a ``time.perf_counter()`` value;
+    ``max_states``: stop when that many states are stored.
+    """
+    t0 = time.perf_counter()
+    red = red or identity_reduction(inst)
+    mv = _Moves(inst, red)
+    N = mv.N
+    INF = float("inf")
+    best_order: list[int] | None = None
+    ub: float = INF
+    if incumbent is not None:
+        best_order = list(incumbent)
+        ub = schedule_peak(inst, best_order)
+    thresh = ub if budget is None else min(ub, budget + 1)
+    lb0 = lower_bound
+    result = SearchResult(None, None, lb0)
+    if N == 0:
+        result.order, result.peak, result.optimal = [], 0, True
+        return result
+
+    best: dict[int, int] = {0: 0}
+    parent: dict[int, tuple[int, int]] = {}
+
+    def path_to(S: int) -> list[int]:
+        out: list[int] = []
+        while S:
+            S, c = parent[S]
+            out.append(c)
+        out.reverse()
+        return out
+
+    def dive(S: int, L: int, g: int, ready: int) -> tuple[int, list[int]] | None:
+        return _greedy_path(mv, S, L, g, ready, thresh)
+
+    def improve(g: int, clusters: list[int]) -> None:
+        nonlocal best_order, ub, thresh
+        order = red.expand(clusters)
+        peak = schedule_peak(inst, order)  # the real peak of the expanded order
+        if peak < ub:
+            best_order, ub = order, peak
+            thresh = min(thresh, peak)
+            if on_improve:
+                on_improve(peak, None)
+
+    d = dive(0, 0, 0, mv.sources)
+    if d is not None:
+        improve(d[0], d[1])
+
+    heap: list[tuple[int, int, int, int, int]] = [(0, 0, 0, 0, mv.sources)]
+    expanded = 0
+    stopped = None
+    g_top = 0
+    while heap:
+        g, negdepth, S, L, ready = heapq.heappop(heap)
+        if best.get(S, -1) != g:
+            continue
+        g_top = g
+        if g >= thresh:
+            break
+        expanded += 1
+        if expanded & 1023 == 0:
+            if deadline is not None and time.perf_counter() > deadline:
+                stopped = "time"
+                break
+            if len(best) > max_states:
+                stopped = "states"
+                break
+        if dive_every and expanded % dive_every == 0:
+            d = dive(S, L, g, ready)
+            if d is not None:
+                improve(d[0], path_to(S) + d[1])
+                if g >= thresh:
+                    break
+        moves = []
+        floor = g if g > lb0 else lb0
+        forced = None
+        for c in _bits(ready):
+            pk, L2 = mv.step(c, S, L)
+            if L2 <= L and pk <= floor:
+                forced = (c, pk, L2)
+                break
+            moves.append((c, pk, L2))
+        if forced is not None:
+            moves = [forced]
+        for c, pk, L2 in moves:
+            g2 = pk if pk > g else g
+            if g2 >= thresh:
+                continue
+            S2 = S | (1 << c)
+            if S2 == mv.full:
+                parent_path = path_to(S) + [c]
+                improve(g2, parent_path)
+                continue
+            old = best.get(S2)
+            if old is not None and old <= g2:
+                continue
+            best[S2] = g2
+            parent[S2] = (S, c)
+            heapq.heappush(heap, (g2, negdepth - 1, S2, L2, mv.ready_after(c, S2, ready)))
+    else:
+        g_top = INF  # the heap is empty: every state below the threshold was expanded
+
+    result.states = len(best)
+    result.expanded = expanded
+    result.seconds = time.perf_counter() - t0
+    result.stopped = stopped
+    if stopped is None:
+        # nothing strictly below the threshold remains: the incumbent is optimal, or nothing fits the budget
+        if best_order is not None and (budget is None or ub <= budget):
+            result.order, result.peak, result.optimal = best_order, int(ub), True
+            result.bound = int(ub)
+        else:
+            result.order = best_order
+            result.peak = None if ub == INF else int(ub)
+            result.infeasible = True
+            result.bound = max(lb0, budget + 1) if budget is not None else lb0
+    else:
+        result.order = best_order
+        result.peak = None if ub == INF else int(ub)
+        low = min(g_top, ub)
+        result.bound = int(max(lb0, low))
+        if result.peak is not None and result.bound >= result.peak:
+            result.optimal = True
+            result.bound = result.peak
+    result.stats = {"states": result.states, "expanded": expanded, "clusters": N}
+    return result
+
+
+def _dp_output(req: Request, opts: SolveOptions, reduce: bool) -> MethodOutput:
+    from ..heuristics.orders import best_baseline
+    from ..transform import reduce_peak
+    from .peak_bounds import lifetime_bound
+
+    inst = req.instance
+    lb, _ = lifetime_bound(inst)
+    stats: dict[str, Any] = {}
+    if reduce:
+        red = reduce_peak(inst, deadline=opts.deadline)
+        stats["reduced_clusters"] = red.n
+    else:
+        red = identity_reduction(inst)
+    warm = opts.warm_start
+    incumbent = None
+    if warm is not False:
+        if warm is True:
+            incumbent = best_baseline(inst)[0]
+        else:
+            incumbent = _order_of_plan(inst, warm)
+    res = downset_search(inst, red, incumbent=incumbent, budget=req.budget, lower_bound=lb,
+                         deadline=opts.deadline, max_states=int(opts.option("max_states", 3_000_000)),
+                         on_improve=lambda v, b: opts.improved(value=v, bound=b, what="downset-dp"))
+    stats.update(res.stats)
+    return search_output(req, res, stats)
+
+
+def search_output(req: Request, res: SearchResult, stats: dict[str, Any]) -> MethodOutput:
+    """A :class:`SearchResult` as a :class:`MethodOutput` (plan, honest status and bound)."""
+    from ..plan import Plan
+
+    inst = req.instance
+    if res.stopped:
+        stats["stopped"] = res.stopped
+    if res.infeasible:
+        return MethodOutput(None, "infeasible", bound=res.bound, stats=stats,
+                            message=f"no order has a peak within the budget {req.budget}")
+    if res.order is None or (req.budget is not None and res.peak is not None and res.peak > req.budget):
+        return MethodOutput(None, "unknown", bound=res.bound, stats=stats,
+                            message=f"stopped ({res.stopped}) before finding a plan within the budget")
+    status = "optimal" if res.optimal else "feasible"
+    return MethodOutput(Plan.from_order(inst, res.order), status, bound=res.bound, stats=stats)
+
+
+def _order_of_plan(inst: Instance, plan) -> list[int] | None:
+    """The compute order of a warm-start plan, if it is a valid pure schedule."""
+    try:
+        order = [inst.task_index[t] for t in plan.compute_order()]
+    except KeyError:
+        return None
+    if sorted(order) != list(range(inst.n)):
+        return None
+    pos = {v: k for k, v in enumerate(order)}
+    if any(pos[u] > pos[v] for v in range(inst.n) for u in inst.preds[v]):
+        return None
+    return order
+
+
+@register_method("downset-dp", objectives=("peak",), family="exact", exact=True,
+                 description="best-first search over down-sets after the reduction (Serenity/HMCOS-style)")
+def run_downset_dp(req: Request, opts: SolveOptions) -> MethodOutput:
+    """Exact best-first search over down-sets on the reduced graph (option reduce=false: on the tasks)."""
+    return _dp_output(req, opts, bool(opts.option("reduce", True)))
+
+
+__all__ = ["downset_search", "SearchResult", "search_output", "greedy_cluster_order"]

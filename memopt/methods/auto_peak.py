@@ -1,0 +1,188 @@
+"""``auto`` for the peak objective: the fastest exact route, the best plan found when time runs out.
+
+The strategy (each step only if the previous ones did not prove the optimum):
+
+1. **bounds and baselines**: the lifetime lower bound
+   (:mod:`memopt.exact.peak_bounds`) and the best baseline order; equal
+   means optimal;
+2. **polynomial cases**: a forest or a series-parallel graph is solved by
+   Liu's or the series-parallel algorithm when its tasks have fixed memory
+   effects, else bounded by the release relaxation
+   (:mod:`memopt.exact.release_relaxation`), which often proves optimality;
+3. **reduction** (:func:`memopt.transform.reduce_peak`): a graph reduced to
+   one cluster is solved;
+4. **exact search** over the down-sets of the reduced graph
+   (:mod:`memopt.exact.downset_dp`), about half of the time left;
+5. when the search stops early: **beam search** and, with a time limit,
+   **CP-SAT** (:mod:`memopt.formulations.peak_cp`) improve the plan, and
+   the bound is the best of the lower bounds above.
+
+The status is ``optimal`` only when a lower bound meets the evaluated peak,
+``infeasible`` when a lower bound (or the exhaustive search) exceeds the
+budget.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from ..evaluate import schedule_peak
+from ..instance import Instance
+from ..plan import Plan
+from ..solve import MethodOutput, Request, SolveOptions, register_method
+
+DP_MAX_CLUSTERS = 4000     # beyond this the down-set search has no chance
+CP_MAX_TASKS = 5000        # CP-SAT phase only for graphs it can hold
+DEFAULT_MAX_STATES = 2_000_000
+
+
+class _Best:
+    """The incumbent order and the best proven bound, with where each came from."""
+
+    def __init__(self, inst: Instance, opts: SolveOptions):
+        self.inst = inst
+        self.opts = opts
+        self.order: list[int] | None = None
+        self.peak: float = math.inf
+        self.source = ""
+        self.bound = 0
+        self.bound_source = ""
+
+    def offer(self, order: list[int] | None, source: str, peak: int | None = None) -> None:
+        if order is None:
+            return
+        p = schedule_peak(self.inst, order) if peak is None else peak
+        if p < self.peak:
+            self.order, self.peak, self.source = order, p, source
+            self.opts.improved(value=p, what=source)
+
+    def lower(self, value: int, source: str) -> None:
+        if value > self.bound:
+            self.bound, self.bound_source = value, source
+            self.opts.improved(bound=value, what=source)
+
+    @property
+    def proven(self) -> bool:
+        return self.order is not None and self.peak <= self.bound
+
+
+def _remaining(opts: SolveOptions) -> float:
+    return opts.remaining()
+
+
+@register_method("auto-peak", objectives=("peak",), family="composite", exact=True,
+                 description="reduction + polynomial cases + exact search, best plan found when time runs out")
+def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
+    """Reduce, solve the polynomial cases, search exactly; fall back to the best plan found."""
+    from ..exact.downset_dp import _order_of_plan, beam_search, downset_search
+    from ..exact.peak_bounds import lifetime_bound
+    from ..exact.release_relaxation import release_relaxation
+    from ..heuristics.orders import best_baseline
+    from ..transform import reduce_peak
+
+    inst = req.instance
+    budget = req.budget
+    best = _Best(inst, opts)
+    stats: dict[str, Any] = {}
+    t_start = time.perf_counter()
+
+    def out() -> MethodOutput:
+        stats["solved_by"] = best.source
+        stats["bound_by"] = best.bound_source
+        stats["auto_seconds"] = round(time.perf_counter() - t_start, 3)
+        if budget is not None and best.bound > budget:
+            return MethodOutput(None, "infeasible", bound=best.bound, stats=stats,
+                                message=f"the optimal peak is at least {best.bound} > budget {budget} "
+                                        f"({best.bound_source})")
+        if best.order is None or (budget is not None and best.peak > budget):
+            return MethodOutput(None, "unknown", bound=best.bound, stats=stats,
+                                message=f"no plan within the budget {budget} found")
+        status = "optimal" if best.proven else "feasible"
+        return MethodOutput(Plan.from_order(inst, best.order), status, bound=min(best.bound, int(best.peak)),
+                            stats=stats)
+
+    if inst.n == 0:
+        best.offer([], "empty")
+        return out()
+
+    # 1. bounds and baselines
+    lb, _ = lifetime_bound(inst)
+    best.lower(lb, "lifetime bound")
+    if isinstance(opts.warm_start, Plan):
+        best.offer(_order_of_plan(inst, opts.warm_start), "warm start")
+    order, _, name = best_baseline(inst)
+    best.offer(order, f"baseline ({name})")
+    if best.proven or (budget is not None and best.bound > budget):
+        return out()
+
+    # 2. polynomial cases (exact with fixed effects, a relaxation otherwise)
+    relax_deadline = time.perf_counter() + max(1.0, 0.25 * min(_remaining(opts), 60.0))
+    rr = release_relaxation(inst, deadline=relax_deadline)
+    if rr is not None:
+        stats["structure"] = rr.structure
+        what = ("liu" if "forest" in rr.structure else "series-parallel") if rr.ambiguous == 0 else \
+            "release relaxation"
+        best.offer(rr.order, what, rr.peak)
+        best.lower(rr.lower, what)
+        if best.proven or (budget is not None and best.bound > budget):
+            return out()
+
+    # 3. reduction
+    red = reduce_peak(inst, deadline=opts.start + 0.5 * opts.time_limit if opts.time_limit else None)
+    stats["reduced_clusters"] = red.n
+    if red.n == 1:
+        only = red.expand([0])
+        peak = schedule_peak(inst, only)
+        best.offer(only, "reduction", peak)
+        best.lower(peak, "reduction")  # the reduction keeps an optimal order, and only one order is left
+        return out()
+
+    # 4. exact search on the reduced graph
+    if red.n <= DP_MAX_CLUSTERS:
+        share = 0.5 * _remaining(opts)
+        deadline = None if math.isinf(share) else time.perf_counter() + share
+        res = downset_search(inst, red, incumbent=best.order, budget=budget, lower_bound=best.bound,
+                             deadline=deadline, max_states=int(opts.option("max_states", DEFAULT_MAX_STATES)),
+                             on_improve=lambda v, b: opts.improved(value=v, what="downset-dp"))
+        stats.update(states=res.states, search_stopped=res.stopped)
+        if res.order is not None:
+            best.offer(res.order, "downset-dp")
+        if res.infeasible:
+            best.lower(res.bound, "downset-dp (exhausted)")
+            return out()
+        if res.optimal:
+            best.lower(int(res.peak), "downset-dp")
+            return out()
+        best.lower(res.bound, "downset-dp frontier")
+
+    # 5. improve the plan while time remains
+    width = 16
+    beam_end = time.perf_counter() + (0.5 * _remaining(opts) if opts.time_limit else math.inf)
+    while width <= int(opts.option("max_beam", 256)) and time.perf_counter() < beam_end:
+        o = beam_search(inst, red, width=width, deadline=beam_end if opts.time_limit else None)
+        best.offer(o, f"beam search ({width})")
+        width *= 4
+    if opts.time_limit and inst.n <= CP_MAX_TASKS and _remaining(opts) > 1.0 and not best.proven:
+        from ..formulations.peak_common import PeakGraph
+        from ..formulations.peak_cp import peak_cp_model
+        from ..formulations.linear import solve_linear
+        from ..formulations.peak_common import order_from_positions
+
+        pg = PeakGraph(inst, red)
+        cap = int(best.peak) if budget is None else min(int(best.peak), budget)
+        model, pos = peak_cp_model(pg, best.bound, cap, best.order)
+        sol = solve_linear(model, "cpsat", time_limit=max(0.5, _remaining(opts) - 0.5), threads=opts.threads,
+                           seed=opts.seed, warm_start=True)
+        stats["cp_status"] = sol.status
+        if sol.status == "infeasible" and budget is not None and budget < best.peak:
+            best.lower(budget + 1, "peak-cp (no plan within the budget)")
+        if sol.values is not None:
+            best.offer(order_from_positions(sol.values, pos), "peak-cp")
+        if sol.bound is not None:
+            best.lower(math.ceil(sol.bound - 1e-6), "peak-cp")
+    return out()
+
+
+__all__ = ["run_auto_peak"]
