@@ -150,6 +150,16 @@ def order_from_positions(values: Sequence[float], pos: Sequence[int]) -> list[in
     return sorted(range(len(pos)), key=lambda v: (round(values[pos[v]]), v))
 
 
+def respects(pg: PeakGraph, order: Sequence[int]) -> bool:
+    """Does the order satisfy the position bounds, arcs and clusters of ``pg``?"""
+    pos = hint_positions(order, pg.n)
+    if any(not (pg.lo[v] <= pos[v] <= pg.hi[v]) for v in range(pg.n)):
+        return False
+    if any(pos[u] >= pos[v] for u, v in pg.arcs):
+        return False
+    return all(pos[b] == pos[a] + 1 for m in pg.chains for a, b in zip(m, m[1:]))
+
+
 def lifetime_end_hint(lt: Lifetime, position: Sequence[int], n: int) -> int:
     """The step after the last one where the datum is resident (n for a result)."""
     if lt.release == RESULT:
@@ -159,7 +169,7 @@ def lifetime_end_hint(lt: Lifetime, position: Sequence[int], n: int) -> int:
     return position[lt.release] + 1
 
 
-__all__ = ["PeakGraph", "Lifetime", "add_positions", "lifetimes", "add_peak", "hint_positions",
+__all__ = ["PeakGraph", "Lifetime", "respects", "add_positions", "lifetimes", "add_peak", "hint_positions",
            "order_from_positions", "lifetime_end_hint"]
 
 
@@ -208,8 +218,13 @@ def run_peak_formulation(req, opts, build, name: str, backend: str):
     red = reduce_peak(inst, deadline=opts.deadline) if opts.option("reduce", True) else None
     pg = PeakGraph(inst, red)
     lb, _ = lifetime_bound(inst)
-    hint = warm_order(req, opts, red)
-    ub = schedule_peak(inst, hint) if hint is not None else None
+    warm = warm_order(req, opts, red)
+    hint = warm
+    if hint is not None and not respects(pg, hint):
+        from ..exact.downset_dp import greedy_cluster_order
+
+        hint = greedy_cluster_order(inst, red)  # a hint must satisfy the reduction's rows
+    ub = min(schedule_peak(inst, o) for o in (warm, hint)) if hint is not None else None
     cap = ub
     if req.budget is not None:
         cap = req.budget if cap is None else min(cap, req.budget)
@@ -236,7 +251,7 @@ def run_peak_formulation(req, opts, build, name: str, backend: str):
     order = None
     if sol.values is not None:
         order = order_from_positions(sol.values, pos)
-    candidates = [o for o in (order, hint) if o is not None]
+    candidates = [o for o in (order, hint, warm) if o is not None]
     if not candidates:
         return MethodOutput(None, "unknown", bound=bound, stats=stats, message=f"{name}: no solution found in time")
     best = min(candidates, key=lambda o: schedule_peak(inst, o))
