@@ -214,7 +214,8 @@ def onnx_graph(
     if isinstance(model, (str, os.PathLike)):
         where = os.fspath(model)
         try:
-            model = onnx.load(where)
+            # weights kept in external files are not needed (only their shapes): not read
+            model = onnx.load(where, load_external_data=False)
         except Exception as e:  # protobuf's DecodeError and friends
             raise MemoptError(f"{where}: not a readable ONNX model ({type(e).__name__}: {e})") from None
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
