@@ -60,7 +60,8 @@ def run(paths: list[str], method: str, time_limit: float) -> list[dict]:
         row = {
             "instance": inst.name, "tasks": inst.n, "data": inst.m, "traced_peak": traced,
             "best_baseline": peaks[bname], "baseline": bname, "value": res.value, "bound": res.bound,
-            "status": res.status, "saving": round(1 - res.value / traced, 4) if traced and res.value is not None else "",
+            "status": res.status,
+            "saving": round(1 - res.value / traced, 4) if traced and res.value is not None else "",
             "gap": "" if res.gap is None else round(res.gap, 4), "method": res.method, "seconds": round(secs, 2),
         }
         rows.append(row)
@@ -104,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per instance (default 60)")
     ap.add_argument("--only", action="append", help="glob on instance names (repeatable)")
     args = ap.parse_args(argv)
-    paths = sorted(glob.glob(os.path.join(args.instances, "*.yaml")) + glob.glob(os.path.join(args.instances, "*.json")))
+    paths = sorted(glob.glob(os.path.join(args.instances, "*.yaml"))
+                   + glob.glob(os.path.join(args.instances, "*.json")))
     if args.only:
         paths = [p for p in paths if any(fnmatch.fnmatch(os.path.basename(p).rsplit(".", 1)[0], g) for g in args.only)]
     # smallest first: a long exact run on a big graph comes last

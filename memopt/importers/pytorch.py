@@ -177,10 +177,8 @@ def trace_training(
 
     try:
         gm = make_fx(step)(params, buffers, inputs, tgts)
-    except MemoptError:
-        raise
-    except RuntimeError as e:
-        raise MemoptError(f"{name}: tracing the training step failed: {e}") from None
+    except (RuntimeError, TypeError) as e:  # e.g. a loss that does not fit the output or the targets
+        raise MemoptError(f"{name}: tracing the training step failed ({type(e).__name__}: {e})") from None
     kinds = ([("param", k) for k in params] + [("param", k) for k in buffers]
              + [("input", None)] * (len(inputs) + len(tgts)))
     args = list(params.values()) + list(buffers.values()) + inputs + tgts
@@ -191,7 +189,8 @@ def trace_training(
         for op in g.ops:
             if any(t.id == loss_id for t in op.outputs):
                 op.recompute = False
-    g.meta.update({"source": "pytorch", "graph": "training", "trace": "aten", "loss": g.outputs[0] if g.outputs else None})
+    g.meta.update({"source": "pytorch", "graph": "training", "trace": "aten",
+                   "loss": g.outputs[0] if g.outputs else None})
     return g
 
 
@@ -223,7 +222,9 @@ class _Recorder:
     For each node: the tensors it reads (node arguments, and the parameters
     of a called module), the tensors it writes with their bytes, the storage
     they share with an earlier tensor (an alias), its FLOPs (PyTorch's flop
-    counter) and whether an ATen op it ran is random.
+    counter), whether an ATen op it ran is random or wrote a tensor of the
+    graph in place, and the peak of the temporaries it allocated beyond its
+    outputs (its workspace).
     """
 
     def __init__(self, gm, kinds: Sequence[tuple[str, str | None]], name: str):
