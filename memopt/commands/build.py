@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "PyTorch's meta device into an inference and a training instance per batch size, written "
                     "as OUT/<model>-<infer|train>-b<batch>.yaml. Needs the torch extra. See docs/importers-nn.md.")
     p.add_argument("--models-dir", default=None, metavar="DIR",
-                   help="the models package (default: ./models, else the one beside the memopt package)")
+                   help="the models package (default: the one beside the memopt package, else ./models)")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT})")
     p.add_argument("--only", action="append", metavar="MODEL", help="build only this model (repeatable)")
     p.add_argument("--batch", action="append", type=int, metavar="N",
@@ -48,12 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def find_models_dir(given: str | None = None) -> Path:
-    """The folder of the models package: ``given``, ``./models``, or the repository's ``models/``."""
-    cands = [Path(given)] if given else [Path("models"), Path(__file__).resolve().parents[2] / "models"]
+    """The folder of the models package: ``given``, the repository's ``models/`` (beside the
+    ``memopt`` package of a source checkout), or ``./models``."""
+    cands = [Path(given)] if given else [Path(__file__).resolve().parents[2] / "models", Path("models")]
     for c in cands:
         if (c / "__init__.py").is_file():
             return c
-    where = given or "./models (or beside the memopt package)"
+    where = given or "beside the memopt package or in ./models"
     raise MemoptError(f"no models package found at {where}: give --models-dir DIR (a folder with __init__.py "
                       f"defining ZOO)")
 
