@@ -1,0 +1,199 @@
+"""The budget planner (memopt.heuristics.budget): valid plans, never better than the optimum, special cases."""
+
+import math
+
+import pytest
+from brute_budget import brute_time
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import instances
+
+from memopt import MemoptError, Plan, evaluate, from_tensors, solve
+from memopt.bounds import peak_lower_bound, task_footprint_bound
+from memopt.heuristics.budget import (
+    PlannerConfig, candidate_orders, plan_portfolio, plan_under_budget, run_planner,
+)
+from memopt.heuristics.orders import best_baseline
+from memopt.solve import Request, make_request
+
+FLAGS = [(True, False), (False, True), (True, True), (False, False)]
+BANDWIDTHS = [1, 2, 0.5, 3, math.inf]
+
+
+def budget_between(inst, frac, offload):
+    """A budget from the simple lower bound (frac 0) to the best baseline peak (frac 100)."""
+    lb, _ = peak_lower_bound(inst, offload=offload)
+    _, peak, _ = best_baseline(inst)
+    return lb + (peak - lb) * frac // 100
+
+
+@settings(max_examples=80)
+@given(instances(max_tasks=8, no_recompute=True), st.integers(0, 100), st.sampled_from(FLAGS),
+       st.sampled_from(BANDWIDTHS))
+def test_every_plan_passes_the_evaluator(inst, frac, flags, bw):
+    inst = inst.with_machine(bandwidth=bw)
+    rc, off = flags
+    B = budget_between(inst, frac, off)
+    req = Request(inst, "time", B, None, rc, off)
+    res = plan_portfolio(req)
+    assert res.invalid == []  # every run, not only the best, made a valid plan
+    if res.plan is not None:
+        ev = evaluate(inst, res.plan, budget=B, allow_recompute=rc, allow_offload=off)
+        assert ev.valid and ev.peak <= B and ev.makespan == res.makespan
+    # through memopt.solve, which evaluates the plan again and raises on an invalid one
+    r = solve(inst, "time", "planner", budget=B, recompute=rc, offload=off)
+    assert r.status in ("optimal", "feasible", "unknown", "infeasible")
+    if r.plan is not None:
+        assert r.value == r.makespan and r.peak <= B
+
+
+@settings(max_examples=60)
+@given(instances(max_tasks=4, no_recompute=True, max_size=5), st.integers(0, 100), st.sampled_from(FLAGS),
+       st.sampled_from([1, 2, 0.5, math.inf]))
+def test_never_better_than_brute_force(inst, frac, flags, bw):
+    if inst.m > 5:
+        return
+    inst = inst.with_machine(bandwidth=bw)
+    rc, off = flags
+    B = budget_between(inst, frac, off)
+    best = brute_time(inst, B, recompute=rc, offload=off)
+    res = plan_portfolio(Request(inst, "time", B, None, rc, off))
+    if best is None:
+        assert res.plan is None
+        return
+    opt, plan = best
+    ev = evaluate(inst, plan, budget=B, allow_recompute=rc, allow_offload=off)
+    assert ev.valid and ev.makespan == opt  # the brute force's own plan is what it says
+    if res.plan is not None:
+        assert res.makespan >= opt
+
+
+@settings(max_examples=60)
+@given(instances(max_tasks=8, no_recompute=True), st.integers(0, 100), st.sampled_from([True, False]),
+       st.sampled_from(BANDWIDTHS))
+def test_offloading_reaches_every_budget_above_the_footprint(inst, frac, rc, bw):
+    inst = inst.with_machine(bandwidth=bw)
+    B = budget_between(inst, frac, True)
+    assert B >= task_footprint_bound(inst)[0]
+    res = plan_portfolio(Request(inst, "time", B, None, rc, True))
+    assert res.plan is not None
+    if math.isinf(bw):
+        # transfers take no time: no overhead at all
+        assert res.makespan == inst.total_time
+
+
+@settings(max_examples=60)
+@given(instances(max_tasks=8, no_recompute=True), st.sampled_from(FLAGS), st.integers(0, 3))
+def test_no_overhead_at_the_schedules_peak(inst, flags, extra):
+    inst = inst.with_machine(bandwidth=1)
+    order, peak, _ = best_baseline(inst)
+    rc, off = flags
+    req = Request(inst, "time", peak + extra, None, rc, off)
+    plan = plan_under_budget(req)
+    assert plan is not None
+    assert req.evaluate(plan).makespan == inst.total_time
+    # and with that very order given
+    plan = plan_under_budget(req, order)
+    assert req.evaluate(plan).makespan == inst.total_time
+
+
+def skip_chain(bw=1):
+    """a feeds b and, at the end, e: a must leave fast memory while b's big output is alive."""
+    return from_tensors([("a", 1, 4, []), ("b", 2, 2, ["a"]), ("c", 2, 1, ["b"]), ("d", 2, 1, ["c"]),
+                         ("e", 1, 1, ["a", "d"])]).with_machine(bandwidth=bw)
+
+
+def test_hand_example_matches_the_optimum():
+    inst = skip_chain()
+    assert best_baseline(inst)[1] == 7
+    for rc, off, opt in [(False, True, 12), (True, False, 9), (True, True, 9)]:
+        assert brute_time(inst, 6, recompute=rc, offload=off)[0] == opt
+        req = Request(inst, "time", 6, None, rc, off)
+        plan = plan_under_budget(req)
+        ev = req.evaluate(plan)
+        assert ev.valid and ev.makespan == opt, (rc, off, ev.makespan)
+
+
+def test_offload_hides_behind_computes_in_one_stage():
+    # offload of a (4 time units) runs beside b; its reload beside d: 1 + 4 + 2 + 4 + 1
+    inst = skip_chain()
+    req = Request(inst, "time", 6, None, False, True)
+    plan = plan_under_budget(req, score="lookahead", transfer_weight=1.0)
+    kinds = [{e.kind for e in st} for st in plan.stages]
+    assert any({"compute", "offload"} <= k for k in kinds)
+    assert any({"compute", "reload"} <= k for k in kinds)
+    assert req.evaluate(plan).makespan == 12
+
+
+def test_batches_several_computes_to_hide_a_long_transfer():
+    # a's offload takes 6; b1, b2, b3 (2 each) can hide it only if they share its stage
+    inst = from_tensors([("a", 1, 6, []), ("b1", 2, 1, ["a"]), ("b2", 2, 1, ["b1"]), ("b3", 2, 1, ["b2"]),
+                         ("c", 2, 5, ["b3"]), ("d", 2, 1, ["c"]), ("e", 1, 1, ["a", "d"])]
+                        ).with_machine(bandwidth=1)
+    req = make_request(inst, "time", budget=8, offload=True)
+    plan = plan_under_budget(req)
+    assert plan is not None
+    ev = req.evaluate(plan)
+    assert ev.valid
+    assert any(sum(e.kind == "compute" for e in st) >= 2 and any(e.kind == "offload" for e in st)
+               for st in plan.stages)
+    # a (1), [b1 b2 b3 + offload a] (6), c (2), d (2), reload a (6), e (1)
+    assert ev.makespan == 18
+
+
+def test_pure_requests_get_a_schedule_or_nothing():
+    inst = skip_chain()
+    order, peak, _ = best_baseline(inst)
+    assert plan_under_budget(Request(inst, "time", peak, None, False, False)) == Plan.from_order(inst, order)
+    assert plan_under_budget(Request(inst, "time", peak - 1, None, False, False)) is None
+
+
+def test_every_score_makes_a_valid_plan():
+    inst = skip_chain()
+    for score in ("lookahead", "belady", "dtr"):
+        for w in (1.0, 0.0):
+            for rc, off in [(True, False), (False, True), (True, True)]:
+                req = Request(inst, "time", 6, None, rc, off)
+                plan = run_planner(req, list(inst.topological_order), PlannerConfig(score=score, transfer_weight=w))
+                assert plan is not None and req.evaluate(plan).valid
+
+
+def test_recompute_false_tasks_are_kept_or_offloaded():
+    inst = skip_chain()
+    tasks = [t if t.id != "a" else t.__class__(t.id, t.time, t.workspace, False) for t in inst.tasks]
+    inst = inst.replace(tasks=tasks)
+    # a cannot be recomputed and there is no offloading: the budget 6 cannot be met
+    assert plan_under_budget(Request(inst, "time", 6, None, True, False)) is None
+    plan = plan_under_budget(Request(inst, "time", 6, None, True, True))
+    ev = evaluate(inst, plan, budget=6)
+    assert ev.valid
+    assert sum(1 for _, e in plan.events() if e == ("compute", "a")) == 1
+    assert ("offload", "a") in [e for _, e in plan.events()]
+
+
+def test_planner_method_for_time_and_peak():
+    inst = skip_chain()
+    r = solve(inst, "time", "planner", budget=6, recompute=True)
+    assert r.status == "feasible" and r.value == 9 and r.peak <= 6 and r.bound == inst.total_time
+    # the other side of the trade-off: the least peak within a makespan of 9
+    r = solve(inst, "peak", "planner", recompute=True, max_makespan=9)
+    assert r.peak <= 6 and r.makespan <= 9
+    r = solve(inst, "peak", "planner", recompute=True, max_makespan=8)  # no time to spare: the schedule
+    assert r.makespan == 8 and r.peak == best_baseline(inst)[1]
+
+
+def test_planner_needs_a_budget_and_a_bandwidth():
+    inst = from_tensors([("a", 1, 1, [])])
+    with pytest.raises(ValueError):
+        plan_under_budget(Request(inst, "time", None, None, True, False))
+    with pytest.raises(MemoptError, match="bandwidth"):
+        make_request(inst, "time", budget=1, offload=True)
+
+
+def test_candidate_orders_are_distinct_topological_orders():
+    inst = skip_chain()
+    orders = candidate_orders(inst)
+    assert len({tuple(o) for _, o in orders}) == len(orders)
+    for _, o in orders:
+        pos = {v: k for k, v in enumerate(o)}
+        assert all(pos[u] < pos[v] for v in range(inst.n) for u in inst.preds[v])
