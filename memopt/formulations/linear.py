@@ -220,6 +220,7 @@ def solve_linear(
     log: bool = False,
     gap: float = 0.0,
     on_solution: Callable[[float, float], None] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> LinearSolution:
     """Solve ``model`` with ``backend`` (``cpsat``, ``highs`` or ``cbc``).
 
@@ -227,7 +228,9 @@ def solve_linear(
     returned with status ``feasible`` when time runs out. ``gap`` is the
     relative gap at which to stop (0: prove optimality). ``on_solution(
     objective, seconds)`` is called on each improving solution where the
-    backend reports them (CP-SAT, HiGHS).
+    backend reports them (CP-SAT, HiGHS). ``params`` are extra backend
+    parameters: CP-SAT ``SatParameters`` fields (e.g. ``{"linearization_level":
+    2}``) or HiGHS options; CBC ignores them.
     """
     if backend not in BACKENDS:
         from ..errors import MemoptError
@@ -238,7 +241,7 @@ def solve_linear(
                               stats={"reason": model.infeasible_reason})
     fn = {"cpsat": _solve_cpsat, "highs": _solve_highs, "cbc": _solve_cbc}[backend]
     return fn(model, time_limit=time_limit, threads=threads, seed=seed, warm_start=warm_start,
-              log=log, gap=gap, on_solution=on_solution)
+              log=log, gap=gap, on_solution=on_solution, params=dict(params or {}))
 
 
 def _integer_row(coef: Sequence[float], lo: float, hi: float) -> tuple[list[int], float, float]:
@@ -257,7 +260,7 @@ def _integer_row(coef: Sequence[float], lo: float, hi: float) -> tuple[list[int]
     return ic, lo2, hi2
 
 
-def _solve_cpsat(model: LinearModel, *, time_limit, threads, seed, warm_start, log, gap, on_solution):
+def _solve_cpsat(model: LinearModel, *, time_limit, threads, seed, warm_start, log, gap, on_solution, params=None):
     from ortools.sat.python import cp_model
 
     t0 = time.perf_counter()
@@ -302,6 +305,13 @@ def _solve_cpsat(model: LinearModel, *, time_limit, threads, seed, warm_start, l
     solver.parameters.log_search_progress = bool(log)
     if gap > 0:
         solver.parameters.relative_gap_limit = gap
+    for key, val in (params or {}).items():
+        fld = getattr(solver.parameters, key)
+        if isinstance(val, (list, tuple)):
+            fld.clear()
+            fld.extend(val)
+        else:
+            setattr(solver.parameters, key, val)
     build = time.perf_counter() - t0
     first: list[float] = []
 
@@ -382,7 +392,7 @@ def _new_highs(log: bool):
         os.close(devnull)
 
 
-def _solve_highs(model: LinearModel, *, time_limit, threads, seed, warm_start, log, gap, on_solution):
+def _solve_highs(model: LinearModel, *, time_limit, threads, seed, warm_start, log, gap, on_solution, params=None):
     try:
         import highspy
         import numpy as np
@@ -399,6 +409,8 @@ def _solve_highs(model: LinearModel, *, time_limit, threads, seed, warm_start, l
     h.setOptionValue("threads", max(1, int(threads)))
     h.setOptionValue("random_seed", int(seed))
     h.setOptionValue("mip_rel_gap", float(gap))
+    for key, val in (params or {}).items():
+        h.setOptionValue(key, val)
     lp = highspy.HighsLp()
     lp.num_col_ = n
     lp.num_row_ = len(rows)
@@ -495,7 +507,7 @@ def _cbc_solver(**kw):
     return solver
 
 
-def _solve_cbc(model: LinearModel, *, time_limit, threads, seed, warm_start, log, gap, on_solution):
+def _solve_cbc(model: LinearModel, *, time_limit, threads, seed, warm_start, log, gap, on_solution, params=None):
     import pulp
 
     t0 = time.perf_counter()
