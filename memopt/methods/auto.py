@@ -1,7 +1,9 @@
 """``auto``: pick the best method for the request.
 
 Delegates to ``auto-<objective>`` when such a strategy is registered (the
-peak and time issues register theirs), else to the best baseline order.
+peak and time issues register theirs), else to ``auto-time`` (which also
+takes objective ``peak`` with recomputation or offloading), else to the
+best baseline order.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from ..solve import MethodOutput, Request, SolveOptions, get_method, methods, re
                  both=True, exact=True, family="composite")
 def run_auto(req: Request, opts: SolveOptions) -> MethodOutput:
     """Choose a method: the registered strategy for the objective, else the baselines."""
-    for name in (f"auto-{req.objective}", "baseline"):
+    for name in (f"auto-{req.objective}", "auto-time", "baseline"):
         info = methods().get(name)
         if info is not None and info.refuse(req) is None:
             out = info.run(req, opts)

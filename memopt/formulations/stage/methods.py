@@ -63,7 +63,7 @@ def warm_start_plan(req: Request, opts: SolveOptions) -> tuple[Plan | None, str]
         from ...heuristics.budget import plan_under_budget  # the budget heuristic (issue 4)
     except ImportError:
         plan_under_budget = None
-    if plan_under_budget is not None and not req.pure:
+    if plan_under_budget is not None and not req.pure and req.budget is not None:
         try:
             plan = plan_under_budget(req)
         except MemoptError:
