@@ -115,18 +115,9 @@ def main(argv: list[str] | None = None) -> int:
                         os.remove(csv_path)
                     shutil.rmtree(os.path.splitext(csv_path)[0], ignore_errors=True)
                 names = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
-                if names is not None:
-                    # keep the named methods that fit this problem (the others would only be error rows)
-                    from memopt.solve import get_method, make_request
-
-                    probe = make_request(insts[chosen[0]], kw["objective"],
-                                         budget="1x" if kw["objective"] == "time" else None,
-                                         recompute=kw.get("recompute", False), offload=kw.get("offload", False))
-                    names = [m for m in names if get_method(m).refuse(probe) is None]
-                    if not names:
-                        made.append((name, len(chosen), None))
-                        continue
-                spec = BenchSpec(chosen, time_limit=args.time_limit, threads=args.threads, methods=names, **kw)
+                # with --methods: each problem gets those of them that fit it (no error rows for the others)
+                spec = BenchSpec(chosen, time_limit=args.time_limit, threads=args.threads, methods=names,
+                                 fit_only=True, **kw)
                 print(f"== {name}: {len(chosen)} instances", file=sys.stderr, flush=True)
                 s = run_bench(spec, csv_path, executor=executor, instances={f: insts[f] for f in chosen},
                               progress=not args.no_progress)

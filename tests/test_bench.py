@@ -440,3 +440,17 @@ def test_local_executor_with_threads_running_uses_a_safe_start_method(tmp_path):
     finally:
         stop.set()
         t.join()
+
+
+def test_fit_only_leaves_out_methods_that_refuse(tmp_path, two):
+    # the core's refusal: a pure-only method on a recompute problem
+    spec = spec_for(two, objective="time", recompute=True, budgets=["1x"], methods=["given", "greedy"])
+    insts = {p: memopt.load_instance(p) for p in two}
+    jobs, _ = build_grid(spec, insts, "plans")
+    assert len(jobs) == 4  # refusals become error rows when not fit_only
+    spec.fit_only = True
+    fit = [m for m in ("given", "greedy") if methods()[m].recompute]
+    jobs, notes = build_grid(spec, insts, "plans")
+    assert sorted({j.method for j in jobs}) == fit
+    if not fit:
+        assert any("none of the given methods handles" in n for n in notes)

@@ -35,7 +35,9 @@ class BenchSpec:
     ratio of the best baseline order's peak such as ``"0.9x"``, or
     ``"none"`` (objective ``peak`` without any budget, even the machine's);
     an empty list means the instance's own ``machine.budget``. ``methods`` ``None``
-    means every registered method that fits each request. ``repeat`` runs
+    means every registered method that fits each request; with ``fit_only``,
+    the named methods that refuse a request (its structure, a missing
+    package) are left out of it instead of giving error rows. ``repeat`` runs
     each cell K times with seeds 0..K-1. ``threads`` is what every run may
     use (CP-SAT workers, MILP threads). ``imports`` are modules imported in
     each worker before it solves (to benchmark methods registered outside
@@ -46,6 +48,7 @@ class BenchSpec:
     objective: str = "peak"
     budgets: Sequence[str] = ()
     methods: Sequence[str] | None = None
+    fit_only: bool = False
     recompute: bool = False
     offload: bool = False
     max_makespan: float | None = None
@@ -212,6 +215,11 @@ def build_grid(spec: BenchSpec, instances: dict[str, Instance], plans_dir: str) 
                 err = str(e)
             if spec.methods is not None:
                 names = list(dict.fromkeys(spec.methods))
+                if spec.fit_only and req is not None:
+                    known = methods()
+                    names = [m for m in names if m in known and known[m].refuse(req) is None]
+                    if not names:
+                        unfit.setdefault(_problem(spec, b), []).append(path)
             elif req is not None:
                 names = methods_for(req)
                 if not names:
@@ -232,7 +240,8 @@ def build_grid(spec: BenchSpec, instances: dict[str, Instance], plans_dir: str) 
                     ))
     for problem, paths in unfit.items():
         where = paths[0] if len(paths) == 1 else f"{len(paths)} instances"
-        notes.append(f"no registered method handles {problem} (on {where})")
+        which = "none of the given methods" if spec.methods is not None else "no registered method"
+        notes.append(f"{which} handles {problem} (on {where})")
     return jobs, notes
 
 

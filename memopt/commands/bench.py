@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="peak: minimise the peak; time: minimise the makespan under each budget (default peak)")
     g.add_argument("--methods", "-m", default=None, metavar="A,B,...",
                    help="methods to compare (default: every registered method that fits each problem)")
+    g.add_argument("--fit-only", action="store_true",
+                   help="with --methods: leave out, per problem, the methods that refuse it (its structure, a "
+                        "missing package) instead of writing error rows")
     g.add_argument("--budgets", "-b", default=None, metavar="B1,B2,...",
                    help="budgets: sizes or ratios of the best baseline peak, e.g. 1x,0.9x,0.8x, or none "
                         "(objective peak without a budget); default: each instance's machine.budget")
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         importlib.import_module(mod)
     spec = BenchSpec(
         instances=args.instances, objective=args.objective, budgets=_list(args.budgets),
-        methods=_list(args.methods) or None, recompute=args.recompute, offload=args.offload,
+        methods=_list(args.methods) or None, fit_only=args.fit_only, recompute=args.recompute, offload=args.offload,
         max_makespan=args.max_makespan, time_limit=args.time_limit, repeat=args.repeat, threads=args.threads,
         kill_after=args.kill_after, options=parse_kv(args.option), imports=args.imports,
         plan_format=args.plan_format,
