@@ -264,6 +264,7 @@ def downset_search(
     deadline: float | None = None,
     max_states: int = 3_000_000,
     dive_every: int = 20000,
+    lookahead: "Lookahead | bool | None" = None,
     on_improve: Callable[[int | None, int | None], None] | None = None,
 ) -> SearchResult:
     """Minimum peak by best-first search over the down-sets of ``red`` (default: no reduction).
@@ -272,11 +273,19 @@ def downset_search(
     ``budget``: only plans with peak <= budget count (proves infeasibility
     otherwise); ``lower_bound``: a proven bound used by the dominance rule
     and the final bound; ``deadline``: a ``time.perf_counter()`` value;
-    ``max_states``: stop when that many states are stored.
+    ``max_states``: stop when that many states are stored; ``lookahead``:
+    True (or a :class:`~memopt.exact.lookahead.Lookahead`) orders and prunes
+    states by max(g, h) with the lookahead bound h (A*).
     """
     t0 = time.perf_counter()
     red = red or identity_reduction(inst)
     mv = _Moves(inst, red)
+    if lookahead is True:
+        from .lookahead import Lookahead
+
+        lookahead = Lookahead(inst, red) if inst.n <= Lookahead.MAX_TASKS else None
+    elif lookahead is False:
+        lookahead = None
     N = mv.N
     INF = float("inf")
     best_order: list[int] | None = None
@@ -319,16 +328,19 @@ def downset_search(
     if d is not None:
         improve(d[0], d[1])
 
-    heap: list[tuple[int, int, int, int, int]] = [(0, 0, 0, 0, mv.sources)]
+    look = lookahead
+    h0 = look.h(0, 0) if look is not None else 0
+    # heap entries: (priority f = max(g, h), -depth, state, resident memory, ready set, g, resident data)
+    heap: list[tuple] = [(max(0, h0), 0, 0, 0, mv.sources, 0, 0)]
     expanded = 0
     stopped = None
-    g_top = 0
+    f_top = 0
     while heap:
-        g, negdepth, S, L, ready = heapq.heappop(heap)
+        f, negdepth, S, L, ready, g, live = heapq.heappop(heap)
         if best.get(S, -1) != g:
             continue
-        g_top = g
-        if g >= thresh:
+        f_top = f
+        if f >= thresh:
             break
         expanded += 1
         if expanded & 1023 == 0:
@@ -342,7 +354,7 @@ def downset_search(
             d = dive(S, L, g, ready)
             if d is not None:
                 improve(d[0], path_to(S) + d[1])
-                if g >= thresh:
+                if f >= thresh:
                     break
         moves = []
         floor = g if g > lb0 else lb0
@@ -361,17 +373,25 @@ def downset_search(
                 continue
             S2 = S | (1 << c)
             if S2 == mv.full:
-                parent_path = path_to(S) + [c]
-                improve(g2, parent_path)
+                improve(g2, path_to(S) + [c])
                 continue
             old = best.get(S2)
             if old is not None and old <= g2:
                 continue
+            if look is not None:
+                live2 = look.live_after(c, S, live)
+                h2 = look.h(S2, live2)
+                f2 = h2 if h2 > g2 else g2
+                if f2 >= thresh:
+                    continue
+            else:
+                live2, f2 = 0, g2
             best[S2] = g2
             parent[S2] = (S, c)
-            heapq.heappush(heap, (g2, negdepth - 1, S2, L2, mv.ready_after(c, S2, ready)))
+            heapq.heappush(heap, (f2, negdepth - 1, S2, L2, mv.ready_after(c, S2, ready), g2, live2))
     else:
-        g_top = INF  # the heap is empty: every state below the threshold was expanded
+        f_top = INF  # the heap is empty: every state below the threshold was expanded
+    g_top = f_top
 
     result.states = len(best)
     result.expanded = expanded
@@ -421,6 +441,7 @@ def _dp_output(req: Request, opts: SolveOptions, reduce: bool) -> MethodOutput:
             incumbent = _order_of_plan(inst, warm)
     res = downset_search(inst, red, incumbent=incumbent, budget=req.budget, lower_bound=lb,
                          deadline=opts.deadline, max_states=int(opts.option("max_states", 3_000_000)),
+                         lookahead=bool(opts.option("lookahead", False)),
                          on_improve=lambda v, b: opts.improved(value=v, bound=b, what="downset-dp"))
     stats.update(res.stats)
     return search_output(req, res, stats)
@@ -460,7 +481,11 @@ def _order_of_plan(inst: Instance, plan) -> list[int] | None:
 @register_method("downset-dp", objectives=("peak",), family="exact", exact=True,
                  description="best-first search over down-sets after the reduction (Serenity/HMCOS-style)")
 def run_downset_dp(req: Request, opts: SolveOptions) -> MethodOutput:
-    """Exact best-first search over down-sets on the reduced graph (option reduce=false: on the tasks)."""
+    """Exact best-first search over down-sets on the reduced graph.
+
+    Options: reduce=false (search the tasks themselves), max_states=N (stop
+    after N states), lookahead=true (A* with :mod:`memopt.exact.lookahead`).
+    """
     return _dp_output(req, opts, bool(opts.option("reduce", True)))
 
 

@@ -24,6 +24,7 @@ included); the task's workspace adds w(v) at its own step.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -35,8 +36,8 @@ from .linear import LinearModel
 
 @dataclass
 class Lifetime:
-    """Datum ``j`` (size > 0): produced by ``producer``; ends at ``release`` (a task), never (``RESULT``)
-    or at the last of ``readers`` (``AMBIGUOUS``)."""
+    """Datum ``j`` (size > 0, ``size`` in the graph's unit): produced by ``producer``; ends at
+    ``release`` (a task), never (``RESULT``) or at the last of ``readers`` (``AMBIGUOUS``)."""
 
     j: int
     size: int
@@ -70,6 +71,13 @@ class PeakGraph:
             preds[v].append(u)
         self.lo, self.hi = _position_bounds(n, preds, succs, inst.topological_order if red is None else None)
         self.release = release_tasks(inst)
+        # every memory amount is a multiple of the gcd of the sizes and workspaces: the models count
+        # in that unit, which keeps byte-sized coefficients (10^9..10^10) within solver tolerances
+        unit = 0
+        for x in list(inst.size) + list(inst.workspace):
+            unit = math.gcd(unit, x)
+        self.unit = unit or 1
+        self.work = [w // self.unit for w in inst.workspace]
 
     @property
     def n(self) -> int:
@@ -127,14 +135,15 @@ def lifetimes(pg: PeakGraph) -> list[Lifetime]:
     for j in range(inst.m):
         s = inst.size[j]
         if s > 0:
-            out.append(Lifetime(j, s, inst.producer[j], pg.release[j], inst.consumers[j]))
+            out.append(Lifetime(j, s // pg.unit, inst.producer[j], pg.release[j], inst.consumers[j]))
     return out
 
 
-def add_peak(model: LinearModel, lb: int, ub: int | None) -> int:
-    """The peak variable P in [lb, ub] (ub: the incumbent's peak or the budget)."""
-    hi = ub if ub is not None else 10**15
-    return model.var("peak", lb, max(lb, hi))
+def add_peak(model: LinearModel, pg: PeakGraph, lb: int, ub: int | None) -> int:
+    """The peak variable P, in units of ``pg.unit``, within [lb, ub] (ub: the incumbent's peak or the budget)."""
+    lo = -(-lb // pg.unit)
+    hi = ub // pg.unit if ub is not None else 10**15
+    return model.var("peak", lo, max(lo, hi))
 
 
 def hint_positions(order: Sequence[int], n: int) -> list[int]:
@@ -241,13 +250,14 @@ def run_peak_formulation(req, opts, build, name: str, backend: str):
     stats["solver_status"] = sol.status
     stats["solver_seconds"] = round(sol.seconds, 3)
     bound = lb
-    if sol.bound is not None:
-        bound = max(bound, math.ceil(sol.bound - 1e-6))
+    if sol.bound is not None and sol.status != "infeasible":
+        bound = max(bound, math.ceil(sol.bound - 1e-6) * pg.unit)
     if sol.status == "infeasible":
-        if req.budget is not None:
+        if req.budget is not None and (ub is None or req.budget < ub):
             return MethodOutput(None, "infeasible", bound=max(bound, req.budget + 1), stats=stats,
                                 message=f"no order has a peak within the budget {req.budget}")
-        raise RuntimeError(f"{name}: the model of {inst.name} is infeasible without a budget")  # a bug
+        # the warm start is a feasible point: the solver is wrong (numerics); keep the warm start
+        stats["warning"] = f"{backend} reported the model infeasible although the warm start is feasible"
     order = None
     if sol.values is not None:
         order = order_from_positions(sol.values, pos)

@@ -39,7 +39,7 @@ def peak_cp_model(pg: PeakGraph, lb: int, ub: int | None, hint: list[int] | None
     inst = pg.inst
     model = LinearModel("peak-cp")
     pos = add_positions(model, pg)
-    P = add_peak(model, lb, ub)
+    P = add_peak(model, pg, lb, ub)
     items: list[tuple[str, Any, int, int]] = []  # (kind, data, size var or const, demand)
     lts = lifetimes(pg)
     ends: dict[int, int] = {}
@@ -79,7 +79,7 @@ def peak_cp_model(pg: PeakGraph, lb: int, ub: int | None, hint: list[int] | None
             demands.append(dem)
         for v in work:
             intervals.append(cp.new_fixed_size_interval_var(xs[pos[v]], 1, f"work[{v}]"))
-            demands.append(inst.workspace[v])
+            demands.append(pg.work[v])
         if intervals:
             cp.add_cumulative(intervals, demands, xs[P])
 
@@ -90,7 +90,7 @@ def peak_cp_model(pg: PeakGraph, lb: int, ub: int | None, hint: list[int] | None
         h = {pos[v]: hp[v] for v in range(n)}
         from ..evaluate import schedule_peak
 
-        h[P] = max(lb, min(schedule_peak(inst, hint), model.ub[P]))
+        h[P] = max(model.lb[P], min(schedule_peak(inst, hint) // pg.unit, model.ub[P]))
         for kind, lt, sz, _ in items:
             end = lifetime_end_hint(lt, hp, n)
             h[sz] = end - hp[lt.producer]

@@ -16,7 +16,7 @@ the end of step k (pos(v) <= k), on top of the shared position builder
 - Σ_d s(d) a(d, k) + Σ_v w(v) (D(v, k) - D(v, k-1)) <= P for every k;
 - minimise P.
 
-O(n²) binaries: for graphs of a few hundred tasks. Solved by HiGHS or CBC
+O(n²) binaries: refused above ``MAX_TASKS`` tasks. Solved by HiGHS or CBC
 (``--backend highs|cbc``), or CP-SAT (``--backend cpsat``); warm start from
 the best baseline order (MIP start).
 """
@@ -28,7 +28,7 @@ from ..transform.release import AMBIGUOUS, RESULT
 from .linear import LinearModel
 from .peak_common import PeakGraph, add_peak, add_positions, hint_positions, lifetimes, run_peak_formulation
 
-MAX_TASKS = 2000
+MAX_TASKS = 400
 
 
 def peak_milp_model(pg: PeakGraph, lb: int, ub: int | None, hint: list[int] | None, *,
@@ -42,7 +42,7 @@ def peak_milp_model(pg: PeakGraph, lb: int, ub: int | None, hint: list[int] | No
     lo, hi = pg.lo, pg.hi
     model = LinearModel("peak-milp")
     pos = add_positions(model, pg)
-    P = add_peak(model, lb, ub)
+    P = add_peak(model, pg, lb, ub)
     D: list[dict[int, int]] = []
     for v in range(n):
         dv = {k: model.binary(f"D[{v},{k}]") for k in range(lo[v], hi[v])}
@@ -104,7 +104,7 @@ def peak_milp_model(pg: PeakGraph, lb: int, ub: int | None, hint: list[int] | No
                 term(p, k, s, terms, const)
                 term(lt.release, k - 1, -s, terms, const)
         for v in range(n):
-            w = inst.workspace[v]
+            w = pg.work[v]
             if w:
                 term(v, k, w, terms, const)
                 term(v, k - 1, -w, terms, const)
@@ -121,7 +121,7 @@ def peak_milp_model(pg: PeakGraph, lb: int, ub: int | None, hint: list[int] | No
         for (j, k), a in amb.items():
             alive = hp[inst.producer[j]] <= k and any(hp[c] >= k for c in inst.consumers[j])
             h[a] = 1 if alive else 0
-        h[P] = max(lb, min(schedule_peak(inst, hint), model.ub[P]))
+        h[P] = max(model.lb[P], min(schedule_peak(inst, hint) // pg.unit, model.ub[P]))
         model.set_hint(h)
     return model, pos
 

@@ -89,7 +89,7 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
     t_start = time.perf_counter()
 
     def out() -> MethodOutput:
-        stats["solved_by"] = best.source
+        stats["plan_by"] = best.source
         stats["bound_by"] = best.bound_source
         stats["auto_seconds"] = round(time.perf_counter() - t_start, 3)
         if budget is not None and best.bound > budget:
@@ -141,10 +141,12 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
 
     # 4. exact search on the reduced graph
     if red.n <= DP_MAX_CLUSTERS:
-        share = 0.5 * _remaining(opts)
+        # large graphs rarely finish: keep time for the plan-improving phases
+        share = (0.5 if red.n <= 500 else 0.25) * _remaining(opts)
         deadline = None if math.isinf(share) else time.perf_counter() + share
+        cap = DEFAULT_MAX_STATES if red.n <= 500 else DEFAULT_MAX_STATES // 2  # ~400 bytes a state at 1,000 clusters
         res = downset_search(inst, red, incumbent=best.order, budget=budget, lower_bound=best.bound,
-                             deadline=deadline, max_states=int(opts.option("max_states", DEFAULT_MAX_STATES)),
+                             deadline=deadline, max_states=int(opts.option("max_states", cap)),
                              on_improve=lambda v, b: opts.improved(value=v, what="downset-dp"))
         stats.update(states=res.states, search_stopped=res.stopped)
         if res.order is not None:
@@ -181,7 +183,7 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
         if sol.values is not None:
             best.offer(order_from_positions(sol.values, pos), "peak-cp")
         if sol.bound is not None:
-            best.lower(math.ceil(sol.bound - 1e-6), "peak-cp")
+            best.lower(math.ceil(sol.bound - 1e-6) * pg.unit, "peak-cp")
     return out()
 
 
