@@ -142,8 +142,11 @@ def add_transfers(V: StageVariables) -> None:
     for (t, d), r in V.L.items():
         # reload needs d in slow memory (offloaded at least two stages before: not in the previous one)
         add_row(lm, [(r, 1)] + neg(V.slow_before(t - 1, d)), hi=0)
-        # not in fast memory at the stage start (nor transferred in the previous stage)
-        add_row(lm, [(r, 1)] + V.resident(t, d) + V.var(V.O, (t - 1, d)) + V.var(V.L, (t - 1, d)), hi=1)
+        # not in fast memory at the stage start: not kept, not transferred in the previous stage
+        add_row(lm, [(r, 1)] + V.resident(t, d), hi=1)
+        prev = V.var(V.O, (t - 1, d)) + V.var(V.L, (t - 1, d))
+        if prev:
+            add_row(lm, [(r, 1)] + prev, hi=1)
         comp = V.computed(t, inst.producer[d])
         if comp:
             add_row(lm, [(r, 1)] + comp, hi=1)
