@@ -1,0 +1,397 @@
+"""Moccasin: the retention-interval CP model of rematerialization (Bartan et al., ICML 2023).
+
+A very different encoding from the stage models: instead of a time-indexed
+grid (Checkmate's O(n²) booleans), every task v has C_v optional
+*computations* k = 1..C_v, each a point s_{v,k} on a line of T = Σ_v C_v
+positions, and every datum d of v keeps, for each computation, a
+*retention interval* [s_{v,k}, e_{d,k}] during which that copy of d is in
+fast memory. With a_{v,k} the presence of computation k:
+
+- a_{v,1} = 1 (every task runs), a_{v,k+1} ⇒ a_{v,k}; a task whose
+  ``recompute`` is false (or every task, without ``--recompute``) has C_v = 1;
+- computations take distinct positions (``NoOverlap`` of unit intervals);
+- the copies of a datum do not overlap: a_{v,k+1} ⇒ e_{d,k} < s_{v,k+1};
+- **precedence through the intervals**: computation k of v needs every
+  input d (of producer u) held by some present copy j:
+  s_{u,j} < s_{v,k} ≤ e_{d,j};
+- **memory**: ``Cumulative`` of the retention intervals [s, e + 1) with
+  demand s(d) and of the unit intervals [s, s + 1) with demand w(v), all
+  optional on a_{v,k}, capacity M;
+- every result keeps one copy to the last position T − 1;
+- minimise Σ_v c(v) · Σ_{k ≥ 2} a_{v,k} (plus the constant Σ_v c(v)).
+
+**Meaning in SPEC terms.** Sorting the present computations by position
+gives a plan of one compute per stage; the copy (d, k) is freed right after
+the last compute at a position ≤ e_{d,k} (never, for a result's last copy).
+At a compute at position t the memory of SPEC §2 — resident data + new
+outputs + w(v) — is exactly the cumulative's demand at t (the copies with
+s ≤ t ≤ e, and the workspace of the compute at t); positions without a
+compute carry no more than the compute before them. So the model and the
+evaluator agree, and the plan is what the evaluator judges.
+
+**What it supports.** Objective ``time`` with recomputation, or pure
+scheduling (C_v = 1). No offloading (Moccasin has none: refused).
+
+**Exactness.** The model allows at most C_v computations of v. An optimal
+plan needs no more than U_v *useful* computations (a computation none of
+whose copies is read later, nor kept as a result, can be dropped), where
+U_v = max(1, Σ_{d ∈ out(v)} ([d result] + Σ_{w ∈ C(d)} U_w)), U_v = 1 for
+a task that cannot rerun. When C_v ≥ U_v for every v the model is exact: its
+optimum is the optimum and its bound is a bound. Otherwise it solves a
+restriction: its plans are valid, but its optimum is only the best plan
+with ≤ C_v computations per task, so the status stays ``feasible`` and the
+model's bound is not reported (``stats["restricted_optimal"]`` says when the
+restriction was solved to optimality). By default C_v = min(U_v, 2)
+(``intervals=`` changes the 2, as in the paper's experiments).
+
+Size: Σ C_v computations, as many retention intervals per output, and
+Σ_{edges} C_v·C_u precedence literals — O(C²·(n + e)), no time index.
+Sizes and times are divided by their gcds first (:mod:`memopt.transform.scaling`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..errors import MemoptError
+from ..instance import Instance
+from ..plan import COMPUTE, Event, Plan
+from ..solve import MethodOutput, Request, SolveOptions, register_method
+
+DEFAULT_INTERVALS = 2
+_U_CAP = 1 << 20
+
+
+def useful_computations(inst: Instance, recompute: bool = True) -> list[int]:
+    """U_v: at most this many computations of v are useful in an optimal plan without offloading.
+
+    U_v = 1 if v cannot rerun, else max(1, Σ_{d ∈ out(v)} ([d result] + Σ_{w ∈ C(d)} U_w)),
+    capped at 2^20. O(n + Σ consumers).
+    """
+    U = [1] * inst.n
+    if not recompute:
+        return U
+    for v in reversed(inst.topological_order):
+        if not inst.can_recompute[v]:
+            continue
+        total = 0
+        for d in inst.outputs[v]:
+            total += (0 if inst.consumers[d] else 1) + sum(U[w] for w in inst.consumers[d])
+        U[v] = min(max(1, total), _U_CAP)
+    return U
+
+
+def plan_computations(inst: Instance, plan: Plan) -> list[int]:
+    """How many times each task is computed in ``plan``."""
+    cnt = [0] * inst.n
+    for _, e in plan.events():
+        if e.kind == COMPUTE:
+            cnt[inst.task_index[e.target]] += 1
+    return cnt
+
+
+@dataclass
+class MoccasinModel:
+    """The CP-SAT model and its variables (see the module docstring)."""
+
+    request: Request
+    cp: Any
+    C: list[int]
+    T: int
+    start: list[list[Any]]       # start[v][k]
+    present: list[list[Any]]     # present[v][k] (literals)
+    end: dict[tuple[int, int], Any]  # (datum, k) -> retention end
+    exact: bool
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def plan(self, value) -> Plan:
+        """The SPEC plan of a solution (``value``: the solver's ``Value``)."""
+        inst = self.request.instance
+        comps = []
+        for v in range(inst.n):
+            for k in range(self.C[v]):
+                if value(self.present[v][k]):
+                    comps.append((value(self.start[v][k]), v, k))
+        comps.sort()
+        positions = [s for s, _, _ in comps]
+        frees: list[list[int]] = [[] for _ in comps]
+        import bisect
+
+        for (d, k), e_var in self.end.items():
+            v = inst.producer[d]
+            if not value(self.present[v][k]):
+                continue
+            e = value(e_var)
+            if e >= self.T - 1 and not inst.consumers[d]:
+                continue  # a result's copy kept to the end
+            idx = bisect.bisect_right(positions, e) - 1  # the last compute at a position <= e
+            frees[idx].append(d)
+        tids = [t.id for t in inst.tasks]
+        dids = [dd.id for dd in inst.data]
+        stages = []
+        for i, (_, v, _) in enumerate(comps):
+            st = [Event(COMPUTE, tids[v])]
+            st += [Event("free", dids[d]) for d in sorted(frees[i])]
+            stages.append(st)
+        return Plan(stages)
+
+
+def moccasin_model(req: Request, intervals: int | list[int] = DEFAULT_INTERVALS,
+                   hint: Plan | None = None, order: list[int] | None = None) -> MoccasinModel:
+    """Build the Moccasin CP-SAT model of ``req`` (objective ``time``, no offloading).
+
+    ``order`` (task indices) fixes the order of the first computations, as
+    Checkmate does; the model then solves that restriction only.
+    """
+    from ortools.sat.python import cp_model
+
+    inst = req.instance
+    if req.offload:
+        raise MemoptError("moccasin does not model offloading (retention intervals of fast memory only)")
+    if req.budget is None:
+        raise MemoptError("moccasin needs a budget")
+    n = inst.n
+    U = useful_computations(inst, req.recompute)
+    if isinstance(intervals, int):
+        C = [min(U[v], max(1, intervals)) for v in range(n)]
+    else:
+        C = [min(U[v], max(1, c)) for v, c in enumerate(intervals)]
+    hint_counts = None
+    if hint is not None:
+        hint_counts = plan_computations(inst, hint)
+        # room for the hint: as many computations as it makes (still at most U_v)
+        C = [max(C[v], min(hint_counts[v], U[v])) for v in range(n)]
+        if any(hint_counts[v] > C[v] for v in range(n)):
+            hint = None  # it uses useless computations: not representable, not needed
+    exact = all(C[v] >= U[v] for v in range(n))
+    T = sum(C)
+    m = cp_model.CpModel()
+    start = [[m.new_int_var(0, T - 1, f"s[{v},{k}]") for k in range(C[v])] for v in range(n)]
+    present = [[m.new_constant(1) if k == 0 else m.new_bool_var(f"a[{v},{k}]") for k in range(C[v])]
+               for v in range(n)]
+    end: dict[tuple[int, int], Any] = {}
+    size = inst.size
+    mem_intervals, mem_demands = [], []
+    unit_intervals = []
+    for v in range(n):
+        for k in range(C[v]):
+            s, a = start[v][k], present[v][k]
+            if k > 0:
+                m.add_implication(a, present[v][k - 1])
+                m.add(s == 0).only_enforce_if(~a)  # absent computations are fixed (no symmetric copies)
+            unit_intervals.append(m.new_optional_fixed_size_interval_var(s, 1, a, f"c[{v},{k}]"))
+            if inst.workspace[v] > 0:
+                mem_intervals.append(unit_intervals[-1])
+                mem_demands.append(inst.workspace[v])
+            for d in inst.outputs[v]:
+                e = m.new_int_var(0, T - 1, f"e[{d},{k}]")
+                end[(d, k)] = e
+                m.add(e >= s)
+                if k > 0:
+                    m.add(e == 0).only_enforce_if(~a)
+                if size[d] > 0:
+                    length = m.new_int_var(1, T, f"len[{d},{k}]")
+                    m.add(length == e - s + 1).only_enforce_if(a)
+                    iv = m.new_optional_interval_var(s, length, e + 1, a, f"r[{d},{k}]")
+                    mem_intervals.append(iv)
+                    mem_demands.append(size[d])
+            if k > 0:
+                for d in inst.outputs[v]:
+                    m.add(end[(d, k - 1)] < s).only_enforce_if(a)
+    m.add_no_overlap(unit_intervals)
+    # the present computations fill positions 0..K-1 (no gaps): removes the symmetry of empty positions
+    K = m.new_int_var(n, T, "K")
+    m.add(K == sum(present[v][k] for v in range(n) for k in range(1, C[v])) + n)
+    for v in range(n):
+        for k in range(C[v]):
+            m.add(start[v][k] < K).only_enforce_if(present[v][k])
+    if mem_intervals:
+        m.add_cumulative(mem_intervals, mem_demands, int(req.budget))
+    # precedence: first computations follow the task graph (redundant, helps propagation)
+    for v in range(n):
+        for u in inst.preds[v]:
+            m.add(start[u][0] < start[v][0])
+    if order is not None:
+        for u, v in zip(order, order[1:]):
+            m.add(start[u][0] < start[v][0])
+        exact = False
+    # precedence through the retention intervals
+    for v in range(n):
+        for k in range(C[v]):
+            for d in inst.inputs[v]:
+                u = inst.producer[d]
+                lits = []
+                for j in range(C[u]):
+                    z = m.new_bool_var(f"z[{v},{k},{d},{j}]")
+                    m.add_implication(z, present[u][j])
+                    m.add(start[u][j] < start[v][k]).only_enforce_if(z)
+                    m.add(end[(d, j)] >= start[v][k]).only_enforce_if(z)
+                    lits.append(z)
+                m.add_bool_or(lits).only_enforce_if(present[v][k])
+    # results keep a copy to the end
+    for d in inst.results:
+        v = inst.producer[d]
+        lits = []
+        for k in range(C[v]):
+            y = m.new_bool_var(f"y[{d},{k}]")
+            m.add_implication(y, present[v][k])
+            m.add(end[(d, k)] == T - 1).only_enforce_if(y)
+            lits.append(y)
+        m.add_bool_or(lits)
+    obj = [(inst.time[v], present[v][k]) for v in range(n) for k in range(1, C[v])
+           if inst.time[v] > 0]
+    if obj:
+        m.minimize(sum(c * a for c, a in obj))
+    model = MoccasinModel(req, m, C, T, start, present, end, exact,
+                          stats={"intervals": sum(C), "horizon": T, "exact_model": exact,
+                                 "max_useful": max(U) if U else 0})
+    if hint is not None:
+        _add_hint(model, hint)
+    return model
+
+
+def _add_hint(model: MoccasinModel, plan: Plan) -> None:
+    """Hint every variable from a recompute-only plan: its k-th compute of v is computation k."""
+    inst = model.request.instance
+    m = model.cp
+    n = inst.n
+    pos = 0
+    k_of = [0] * n
+    starts: dict[tuple[int, int], int] = {}
+    resident: dict[int, int] = {}   # datum -> computation k whose copy is resident
+    ends: dict[tuple[int, int], int] = {}
+    last_pos = -1
+    for st in plan.stages:
+        for e in st:
+            if e.kind == COMPUTE:
+                v = inst.task_index[e.target]
+                k = k_of[v]
+                k_of[v] += 1
+                starts[(v, k)] = pos
+                for d in inst.outputs[v]:
+                    if d in resident:
+                        # still resident from the previous computation: that copy ends just before
+                        ends[(d, resident[d])] = pos - 1
+                    resident[d] = k
+                last_pos = pos
+                pos += 1
+            elif e.kind == "free":
+                d = inst.datum_index[e.target]
+                if d in resident:
+                    ends[(d, resident.pop(d))] = max(last_pos, 0)
+    for d, k in resident.items():
+        ends[(d, k)] = model.T - 1
+    for v in range(n):
+        for k in range(model.C[v]):
+            on = (v, k) in starts
+            if k > 0:
+                m.add_hint(model.present[v][k], on)
+            m.add_hint(model.start[v][k], starts.get((v, k), 0))
+            for d in inst.outputs[v]:
+                m.add_hint(model.end[(d, k)], ends.get((d, k), starts.get((v, k), 0)) if on else 0)
+
+
+def _warm_plan(req: Request, opts: SolveOptions) -> Plan | None:
+    """The planner's plan (or the given warm start, if it is valid for this request)."""
+    if isinstance(opts.warm_start, Plan):
+        if req.evaluate(opts.warm_start).valid:
+            return opts.warm_start
+        return None
+    if not opts.warm_start:
+        return None
+    from ..heuristics.budget import plan_portfolio
+
+    share = None if opts.time_limit is None else max(0.5, 0.1 * opts.time_limit)
+    return plan_portfolio(req, time_limit=share).plan
+
+
+def _check(req: Request) -> str | None:
+    if req.offload:
+        return "method 'moccasin' has no offloading (Moccasin retains data in fast memory only)"
+    if req.objective != "time":
+        return "method 'moccasin' minimises the time under a budget (objective 'time')"
+    return None
+
+
+@register_method("moccasin", objectives=("time",), pure=True, recompute=True, offload=False, exact=True,
+                 family="cp", requires=("ortools",), check=_check)
+def run_moccasin(req: Request, opts: SolveOptions) -> MethodOutput:
+    """Moccasin's retention-interval CP-SAT model (intervals, cumulative memory; ICML 2023)."""
+    from ortools.sat.python import cp_model
+
+    from ..transform.scaling import scale_request
+
+    inst = req.instance
+    t0 = time.perf_counter()
+    warm = _warm_plan(req, opts)
+    stats: dict[str, Any] = {}
+    warm_value = None
+    if warm is not None:
+        warm_value = req.evaluate(warm).makespan
+        stats["warm_start_makespan"] = warm_value
+        opts.improved(value=warm_value, what="warm start (planner)")
+    sreq, gs, gt = scale_request(req) if opts.option("reduce", True) else (req, 1, 1)
+    stats.update(size_factor=gs, time_factor=gt)
+    intervals = opts.option("intervals", DEFAULT_INTERVALS)
+    fixed = None
+    if opts.option("order", "free") == "fixed":
+        if warm is not None:
+            fixed = [inst.task_index[t] for t in warm.compute_order()]
+        else:
+            from ..heuristics.orders import best_baseline
+
+            fixed = best_baseline(inst)[0]
+        stats["order"] = "fixed"
+    model = moccasin_model(sreq, intervals=int(intervals), hint=warm, order=fixed)
+    stats.update(model.stats)
+    stats["build_seconds"] = round(time.perf_counter() - t0, 3)
+    solver = cp_model.CpSolver()
+    if opts.time_limit is not None:
+        solver.parameters.max_time_in_seconds = max(0.05, opts.remaining())
+    solver.parameters.num_workers = max(1, opts.threads)
+    solver.parameters.random_seed = opts.seed
+    solver.parameters.log_search_progress = bool(opts.log)
+    base = inst.total_time  # every task runs once
+
+    class _CB(cp_model.CpSolverSolutionCallback):
+        def on_solution_callback(self) -> None:
+            opts.improved(value=base + self.objective_value * gt, what="moccasin")
+
+    status = solver.solve(model.cp, _CB())
+    st = {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible",
+          cp_model.INFEASIBLE: "infeasible"}.get(status, "unknown")
+    stats.update(cp_status=st, branches=solver.num_branches, conflicts=solver.num_conflicts,
+                 cp_seconds=round(solver.wall_time, 3))
+    plan = None
+    if st in ("optimal", "feasible"):
+        plan = model.plan(solver.value)
+        stats["restricted_optimal"] = st == "optimal"
+    bound = None
+    if model.exact and st in ("optimal", "feasible"):
+        # CP-SAT's bound is trusted only with a solution status (never with UNKNOWN)
+        bound = base + math.ceil(solver.best_objective_bound - 1e-6) * gt if model.cp.has_objective() else base
+    if st == "infeasible":
+        if model.exact:
+            return MethodOutput(None, "infeasible", stats=stats,
+                                message=f"no plan within the budget {req.budget} (proved by the moccasin model)")
+        st = "unknown"
+    # the better of the model's plan and the warm start, as the evaluator sees them
+    if plan is not None:
+        value = req.evaluate(plan).makespan
+        if warm is not None and warm_value is not None and warm_value < value:
+            plan, stats["returned"] = warm, "warm start"
+        else:
+            stats["returned"] = "model"
+    elif warm is not None:
+        plan, stats["returned"] = warm, "warm start"
+    if plan is None:
+        return MethodOutput(None, "unknown", bound=None, stats=stats,
+                            message="moccasin found no plan in the time limit")
+    status = "optimal" if (st == "optimal" and model.exact and stats.get("returned") == "model") else "feasible"
+    return MethodOutput(plan, status, bound=bound, stats=stats)
+
+
+__all__ = ["moccasin_model", "useful_computations", "plan_computations", "MoccasinModel", "run_moccasin"]

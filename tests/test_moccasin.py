@@ -1,0 +1,94 @@
+"""The Moccasin retention-interval CP model: brute-force optimum, exactness rule, hints, refusals."""
+
+import pytest
+from brute_budget import brute_time
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import instances
+
+from memopt import MemoptError, from_tensors, solve
+from memopt.bounds import peak_lower_bound
+from memopt.formulations.moccasin import moccasin_model, plan_computations, useful_computations
+from memopt.heuristics.budget import plan_under_budget
+from memopt.heuristics.orders import best_baseline
+from memopt.solve import Request
+
+
+def budget_between(inst, frac):
+    lb, _ = peak_lower_bound(inst)
+    _, peak, _ = best_baseline(inst)
+    return lb + (peak - lb) * frac // 100
+
+
+@settings(max_examples=50)
+@given(instances(max_tasks=5, no_recompute=True, max_size=5), st.integers(0, 100), st.booleans(), st.booleans(),
+       st.sampled_from([2, 8]))
+def test_matches_brute_force(inst, frac, rc, warm, intervals):
+    if inst.m > 6:
+        return
+    B = budget_between(inst, frac)
+    best = brute_time(inst, B, recompute=rc, offload=False)
+    r = solve(inst, "time", "moccasin", budget=B, recompute=rc, warm_start=warm, intervals=intervals)
+    if best is None:
+        assert r.plan is None and r.status in ("infeasible", "unknown")
+        if r.stats.get("exact_model"):
+            assert r.status == "infeasible"
+        return
+    assert r.plan is not None  # solve() evaluated it: valid, within the budget
+    assert r.value >= best[0]
+    if r.stats.get("exact_model"):
+        assert r.status == "optimal" and r.value == best[0]
+    if r.status == "optimal":
+        assert r.value == best[0]
+
+
+def test_useful_computations():
+    chain = from_tensors([("a", 1, 1, []), ("b", 1, 1, ["a"]), ("c", 1, 1, ["b"])])
+    assert useful_computations(chain) == [1, 1, 1]
+    # a feeds b and c, b feeds c: a can be useful for b's and c's computations
+    tri = from_tensors([("a", 1, 1, []), ("b", 1, 1, ["a"]), ("c", 1, 1, ["a", "b"])])
+    assert useful_computations(tri) == [2, 1, 1]
+    assert useful_computations(tri, recompute=False) == [1, 1, 1]
+
+
+def test_hint_is_a_solution_of_the_model():
+    from ortools.sat.python import cp_model
+
+    inst = from_tensors([("a", 1, 4, []), ("b", 2, 2, ["a"]), ("c", 2, 1, ["b"]), ("d", 2, 1, ["c"]),
+                         ("e", 1, 1, ["a", "d"])])
+    req = Request(inst, "time", 6, None, True, False)
+    plan = plan_under_budget(req)
+    assert plan_computations(inst, plan) == [2, 1, 1, 1, 1]
+    model = moccasin_model(req, hint=plan)
+    solver = cp_model.CpSolver()
+    solver.parameters.fix_variables_to_their_hinted_value = True
+    solver.parameters.num_workers = 1
+    assert solver.solve(model.cp) == cp_model.OPTIMAL
+    back = model.plan(solver.value)
+    assert req.evaluate(back).valid and req.evaluate(back).makespan == req.evaluate(plan).makespan == 9
+
+
+def test_proves_infeasibility_when_exact():
+    # pure scheduling (C_v = 1, exact): a budget between the simple bound and the optimal peak
+    inst = from_tensors([("a", 1, 4, []), ("b", 1, 10, ["a"]), ("c", 1, 1, ["a"]), ("d", 1, 1, ["b", "c"])])
+    assert peak_lower_bound(inst)[0] <= 14 < 15  # 15 is the optimal peak
+    r = solve(inst, "time", "moccasin", budget=14)
+    assert r.status == "infeasible" and r.plan is None
+    r = solve(inst, "time", "moccasin", budget=15)
+    assert r.status == "optimal" and r.value == inst.total_time
+
+
+def test_refuses_what_it_cannot_model():
+    inst = from_tensors([("a", 1, 1, [])]).with_machine(bandwidth=1)
+    with pytest.raises(MemoptError, match="offloading"):
+        solve(inst, "time", "moccasin", budget=5, offload=True)
+    with pytest.raises(MemoptError, match="objective"):
+        solve(inst, "peak", "moccasin", recompute=True)
+
+
+def test_fixed_order_restriction_is_never_reported_optimal_by_its_bound():
+    inst = from_tensors([("a", 1, 4, []), ("b", 2, 2, ["a"]), ("c", 2, 1, ["b"]), ("d", 2, 1, ["c"]),
+                         ("e", 1, 1, ["a", "d"])])
+    r = solve(inst, "time", "moccasin", budget=6, recompute=True, order="fixed", intervals=4)
+    assert r.value == 9 and r.stats["exact_model"] is False
+    assert r.bound == inst.total_time  # only the simple bound
