@@ -19,7 +19,8 @@ datum and pretends d is freed right after J(d):
 
 :func:`release_relaxation` iterates J ← the actual last readers of σ_J (a
 fixed point proves optimality), keeping the best bound and order. Each round
-is one O(n log n) solve on the same decomposition.
+is one O(n log n) solve on the same decomposition; a few restarts from other
+choices (first reader, random readers) often find a better order.
 """
 
 from __future__ import annotations
@@ -61,12 +62,19 @@ def fixed_structure(inst: Instance) -> tuple[str, Callable[[list[int], list[int]
     return None
 
 
-def release_relaxation(inst: Instance, *, rounds: int = 8, deadline: float | None = None,
-                       release: list[int] | None = None) -> RelaxationResult | None:
+def release_relaxation(inst: Instance, *, rounds: int = 8, restarts: int = 4, deadline: float | None = None,
+                       release: list[int] | None = None, seed: int = 0) -> RelaxationResult | None:
     """Lower bound and order by the release relaxation; None if the graph is neither a forest nor SP.
 
-    Also exact (and then ``optimal``) when no datum is ambiguous.
+    Starts from J(d) = the reader last in a topological order, then (time
+    permitting, up to ``restarts`` times) from the first reader and from
+    random readers; each start iterates J ← the actual last readers for up to
+    ``rounds`` solves or until a fixed point (which proves optimality).
+    Also exact (and ``optimal``) when no datum is ambiguous. Deterministic
+    for a given ``seed``.
     """
+    import random
+
     found = fixed_structure(inst)
     if found is None:
         return None
@@ -81,38 +89,49 @@ def release_relaxation(inst: Instance, *, rounds: int = 8, deadline: float | Non
         if r >= 0:
             base[r] -= size[j]
     pos = reach.pos
-    choice = {j: max(inst.consumers[j], key=pos.__getitem__) for j in amb}
+    rng = random.Random(seed)
+    starts = [lambda: {j: max(inst.consumers[j], key=pos.__getitem__) for j in amb},
+              lambda: {j: min(inst.consumers[j], key=pos.__getitem__) for j in amb}]
+    starts += [lambda: {j: rng.choice(inst.consumers[j]) for j in amb}] * max(0, restarts - 1)
     best: RelaxationResult | None = None
+    solves = 0
     seen: set[tuple[int, ...]] = set()
-    for k in range(max(1, rounds)):
-        i = list(base)
-        for j, r in choice.items():
-            i[r] -= size[j]
-        chain = solve(p, i)
-        lower = chain_peak(chain)
-        order: list[int] = []
-        for b in chain:
-            order.extend(flatten(b.seq))
-        peak = schedule_peak(inst, order)
-        if best is None:
-            best = RelaxationResult(lower, order, peak, False, 1, len(amb), name)
-        else:
-            best.rounds = k + 1
-            best.lower = max(best.lower, lower)
-            if peak < best.peak:
-                best.order, best.peak = order, peak
-        if best.peak <= best.lower:
-            best.optimal = True
-            break
-        at = [0] * inst.n
-        for t, v in enumerate(order):
-            at[v] = t
-        new = {j: max(inst.consumers[j], key=at.__getitem__) for j in amb}
-        key = tuple(new[j] for j in amb)
-        if new == choice or key in seen or (deadline is not None and time.perf_counter() > deadline):
-            break
-        seen.add(key)
-        choice = new
+    for start in starts[: 1 + max(0, restarts)] if amb else starts[:1]:
+        choice = start()
+        for _ in range(max(1, rounds)):
+            key = tuple(choice[j] for j in amb)
+            if key in seen:
+                break
+            seen.add(key)
+            i = list(base)
+            for j, r in choice.items():
+                i[r] -= size[j]
+            chain = solve(p, i)
+            solves += 1
+            lower = chain_peak(chain)
+            order: list[int] = []
+            for b in chain:
+                order.extend(flatten(b.seq))
+            peak = schedule_peak(inst, order)
+            if best is None:
+                best = RelaxationResult(lower, order, peak, False, 1, len(amb), name)
+            else:
+                best.lower = max(best.lower, lower)
+                if peak < best.peak:
+                    best.order, best.peak = order, peak
+            best.rounds = solves
+            if best.peak <= best.lower:
+                best.optimal = True
+                return best
+            if deadline is not None and time.perf_counter() > deadline:
+                return best
+            at = [0] * inst.n
+            for t, v in enumerate(order):
+                at[v] = t
+            new = {j: max(inst.consumers[j], key=at.__getitem__) for j in amb}
+            if new == choice:
+                break
+            choice = new
     return best
 
 
