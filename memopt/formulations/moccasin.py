@@ -46,7 +46,11 @@ restriction was solved to optimality). By default C_v = min(U_v, 2)
 
 Size: Σ C_v computations, as many retention intervals per output, and
 Σ_{edges} C_v·C_u precedence literals — O(C²·(n + e)), no time index.
-Sizes and times are divided by their gcds first (:mod:`memopt.transform.scaling`).
+Sizes and times are divided by their gcds first (:mod:`memopt.transform.scaling`,
+option ``reduce``) and private links from sources are fused when that is
+exact (:mod:`memopt.transform.fusion`, option ``fuse``: ``exact`` by default,
+``chains`` to fuse chains heuristically — the model is then not exact —,
+``off``).
 """
 
 from __future__ import annotations
@@ -294,18 +298,24 @@ def _add_hint(model: MoccasinModel, plan: Plan) -> None:
                 m.add_hint(model.end[(d, k)], ends.get((d, k), starts.get((v, k), 0)) if on else 0)
 
 
-def _warm_plan(req: Request, opts: SolveOptions) -> Plan | None:
-    """The planner's plan (or the given warm start, if it is valid for this request)."""
+def _warm_plans(req: Request, freq: Request, fz, opts: SolveOptions) -> tuple[Plan | None, Plan | None]:
+    """(warm start for ``req``, hint for the fused request ``freq``).
+
+    A given plan is used if the evaluator accepts it (as a hint only when
+    nothing was fused); otherwise the planner runs on the fused request and
+    its plan is expanded back.
+    """
     if isinstance(opts.warm_start, Plan):
-        if req.evaluate(opts.warm_start).valid:
-            return opts.warm_start
-        return None
+        if not req.evaluate(opts.warm_start).valid:
+            return None, None
+        return opts.warm_start, (opts.warm_start if fz.fused == 0 else None)
     if not opts.warm_start:
-        return None
+        return None, None
     from ..heuristics.budget import plan_portfolio
 
     share = None if opts.time_limit is None else max(0.5, 0.1 * opts.time_limit)
-    return plan_portfolio(req, time_limit=share).plan
+    hint = plan_portfolio(freq, time_limit=share).plan
+    return (None if hint is None else fz.expand(hint)), hint
 
 
 def _check(req: Request) -> str | None:
@@ -324,17 +334,22 @@ def run_moccasin(req: Request, opts: SolveOptions) -> MethodOutput:
 
     from ..transform.scaling import scale_request
 
+    from ..transform.fusion import fuse_request
+
     inst = req.instance
     t0 = time.perf_counter()
-    warm = _warm_plan(req, opts)
     stats: dict[str, Any] = {}
+    # fusion (exact by default; "chains" only when asked) then gcd scaling; plans carry over by id
+    mode = opts.option("fuse", "exact")
+    freq, fz = fuse_request(req, "off" if mode is False else ("chains" if mode is True else str(mode)))
+    sreq, gs, gt = scale_request(freq) if opts.option("reduce", True) else (freq, 1, 1)
+    stats.update(size_factor=gs, time_factor=gt, fused=fz.fused, fusion_exact=fz.exact)
+    warm, warm_fused = _warm_plans(req, freq, fz, opts)
     warm_value = None
     if warm is not None:
         warm_value = req.evaluate(warm).makespan
         stats["warm_start_makespan"] = warm_value
         opts.improved(value=warm_value, what="warm start (planner)")
-    sreq, gs, gt = scale_request(req) if opts.option("reduce", True) else (req, 1, 1)
-    stats.update(size_factor=gs, time_factor=gt)
     intervals = opts.option("intervals", DEFAULT_INTERVALS)
     fixed = None
     if opts.option("order", "free") == "fixed":
@@ -345,7 +360,13 @@ def run_moccasin(req: Request, opts: SolveOptions) -> MethodOutput:
 
             fixed = best_baseline(inst)[0]
         stats["order"] = "fixed"
-    model = moccasin_model(sreq, intervals=int(intervals), hint=warm, order=fixed)
+    if fixed is not None and fz.fused:
+        keep = {t.id for t in sreq.instance.tasks}
+        fixed = [sreq.instance.task_index[inst.tasks[v].id] for v in fixed if inst.tasks[v].id in keep]
+    model = moccasin_model(sreq, intervals=int(intervals), hint=warm_fused, order=fixed)
+    if not fz.exact:
+        model.exact = False
+        stats["exact_model"] = False
     stats.update(model.stats)
     stats["build_seconds"] = round(time.perf_counter() - t0, 3)
     solver = cp_model.CpSolver()
@@ -367,7 +388,7 @@ def run_moccasin(req: Request, opts: SolveOptions) -> MethodOutput:
                  cp_seconds=round(solver.wall_time, 3))
     plan = None
     if st in ("optimal", "feasible"):
-        plan = model.plan(solver.value)
+        plan = fz.expand(model.plan(solver.value))
         stats["restricted_optimal"] = st == "optimal"
     bound = None
     if model.exact and st in ("optimal", "feasible"):
