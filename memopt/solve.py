@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
-from .bounds import makespan_lower_bound, peak_lower_bound, task_footprint_bound
+from .bounds import budget_lower_bound, makespan_lower_bound, peak_lower_bound, task_footprint_bound
 from .errors import MemoptError
 from .evaluate import Evaluation, evaluate
 from .instance import Instance
@@ -73,12 +73,12 @@ class Request:
         """A bound on the objective that holds for every valid plan, and why."""
         if self.objective == "time":
             return makespan_lower_bound(self.instance)
-        return peak_lower_bound(self.instance, offload=self.offload)
+        return budget_lower_bound(self.instance, recompute=self.recompute, offload=self.offload)
 
     def infeasibility(self) -> str | None:
-        """Why no plan can exist, when a simple bound already shows it."""
+        """Why no plan can exist, when a static lower bound on the peak already shows it."""
         if self.budget is not None:
-            lb, why = peak_lower_bound(self.instance, offload=self.offload)
+            lb, why = budget_lower_bound(self.instance, recompute=self.recompute, offload=self.offload)
             if lb > self.budget:
                 return f"budget {self.budget} is below the lower bound {lb}: {why}"
         if self.max_makespan is not None and self.instance.total_time > self.max_makespan:

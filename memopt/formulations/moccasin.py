@@ -364,9 +364,9 @@ def run_moccasin(req: Request, opts: SolveOptions) -> MethodOutput:
         keep = {t.id for t in sreq.instance.tasks}
         fixed = [sreq.instance.task_index[inst.tasks[v].id] for v in fixed if inst.tasks[v].id in keep]
     model = moccasin_model(sreq, intervals=int(intervals), hint=warm_fused, order=fixed)
-    if not fz.exact:
+    if not fz.exact:  # heuristic fusion: the fused optimum is only an upper bound
         model.exact = False
-        stats["exact_model"] = False
+        model.stats["exact_model"] = False
     stats.update(model.stats)
     stats["build_seconds"] = round(time.perf_counter() - t0, 3)
     solver = cp_model.CpSolver()
