@@ -83,6 +83,8 @@ from ..plan import COMPUTE, FREE, OFFLOAD, RELOAD, Event, Plan
 from ..solve import MethodOutput, Request, SolveOptions, register_method
 
 SCORES = ("lookahead", "belady", "dtr")
+DEFAULT_WARM_SECONDS = 5.0  # plan_under_budget's default effort (a warm start, not the answer)
+DEFAULT_RESTARTS = 20
 _MAX_DEPTH = 150  # nested recomputations before a run gives up (keeps Python's stack safe)
 
 
@@ -102,9 +104,16 @@ class PlannerConfig:
     prefetch: bool = True
     early_free: bool = True
     max_recompute_factor: int = 4  # a run gives up beyond this many computes per task (thrashing)
+    distance: str = "positions"  # next-use distance in positions of the order, or in compute "time"
+    noise: float = 0.0  # randomised restarts: each score is multiplied by a factor in [1 - noise, 1 + noise]
+    seed: int = 0
 
     def label(self) -> str:
         s = f"{self.score}/w={self.transfer_weight:g}"
+        if self.distance != "positions":
+            s += f"/{self.distance}"
+        if self.noise:
+            s += f"/noise={self.noise:g}#{self.seed}"
         if not self.prefetch:
             s += "/no-prefetch"
         if not self.early_free:
@@ -164,6 +173,9 @@ class _Simulation:
         self.order = list(order)
         self.end = n  # the "position" of the end (results are needed there)
         self.use_pos = [sorted(pos[c] for c in inst.consumers[d]) for d in range(m)]
+        self.pre_time = [0]
+        for v in self.order:
+            self.pre_time.append(self.pre_time[-1] + inst.time[v])
         self.used = [0] * m          # consumers whose first computation happened
         self.result = [not inst.consumers[d] for d in range(m)]
         self.fast = [False] * m
@@ -182,6 +194,11 @@ class _Simulation:
         self.depth = 0
         self.out = _Logical([], [], [], [], [], [])
         self.max_computes = cfg.max_recompute_factor * n + 50
+        self.rng = None
+        if cfg.noise:
+            import random
+
+            self.rng = random.Random(cfg.seed)
         self._memo_cost: dict[int, float] = {}
         self._memo_regen: dict[int, bool] = {}
         self._memo_need: dict[int, int] = {}
@@ -235,7 +252,7 @@ class _Simulation:
         p = inst.producer[d]
         c = float(inst.time[p])
         memo[d] = c
-        if depth < 50:
+        if depth < 8:  # deeper chains are rare and the estimate is only a guide
             for g in inst.inputs[p]:
                 if self.fast[g]:
                     continue
@@ -348,6 +365,7 @@ class _Simulation:
         K = len(self.out.computes)
         self._reset_memos()
         score = self.cfg.score
+        rng, noise = self.rng, self.cfg.noise
         best = None
         best_key = None
         for d in range(inst.m):
@@ -372,15 +390,20 @@ class _Simulation:
                         mode, cost = "drop", c
                 if mode is None:
                     continue
+            f = 1.0 if rng is None else 1.0 + noise * (2 * rng.random() - 1)
             if score == "dtr":
                 stale = K - self.last_use[d] + 1
-                key = (cost / (size[d] * stale), -size[d], d)
+                key = (f * cost / (size[d] * stale), -size[d], d)
             else:
-                dist = max(1, self.next_need(d) - self.t)
-                if score == "belady":
-                    key = (0 if cost == 0 else 1, -dist, -size[d], d)
+                nn = self.next_need(d)
+                if self.cfg.distance == "time":
+                    dist = max(1, self.pre_time[min(nn, self.end)] - self.pre_time[self.t]) + (nn > self.end)
                 else:
-                    key = (cost / (size[d] * dist), -dist, -size[d], d)
+                    dist = max(1, nn - self.t)
+                if score == "belady":
+                    key = (0 if cost == 0 else 1, -dist * f, -size[d], d)
+                else:
+                    key = (f * cost / (size[d] * dist), -dist, -size[d], d)
             if best_key is None or key < best_key:
                 best_key, best = key, (d, mode)
         return best
@@ -796,7 +819,9 @@ def default_configs(req: Request) -> list[PlannerConfig]:
     if req.offload:
         weights = [1.0, 0.25, 0.0] if req.recompute else [1.0]
     cfgs = [PlannerConfig(score=s, transfer_weight=w) for w in weights for s in SCORES]
-    cfgs.append(PlannerConfig(score="lookahead", transfer_weight=weights[-1], prefetch=False, early_free=False))
+    cfgs.insert(1, PlannerConfig(score="lookahead", distance="time"))
+    if req.offload:  # without transfers, prefetching and early frees change nothing
+        cfgs.append(PlannerConfig(score="lookahead", transfer_weight=weights[-1], prefetch=False, early_free=False))
     return cfgs
 
 
@@ -813,12 +838,17 @@ class PlannerResult:
     failures: int = 0
     invalid: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    improved_by_restarts: int = 0
 
 
 def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | None = None,
                    configs: Iterable[PlannerConfig] | None = None, *, time_limit: float | None = None,
-                   ) -> PlannerResult:
+                   restarts: int | None = None) -> PlannerResult:
     """Run the planner for every (order, configuration) and keep the least makespan.
+
+    Then, while ``time_limit`` allows (or ``restarts`` times), rerun the best
+    configuration on its order with randomised scores (±30 %, seeds 1, 2, …)
+    and keep any improvement.
 
     Every plan is checked by the evaluator (``req.evaluate``); an invalid
     one (a bug) is recorded in ``invalid`` and skipped.
@@ -851,6 +881,27 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
             res.order, res.config = oname, cfg
         if req.pure or res.makespan <= lb:
             break  # nothing beats Σ c
+    # randomised restarts of the best configuration while time remains (only with a time limit)
+    seed = 0
+    if restarts is None:
+        restarts = 0 if time_limit is None else 10**9
+    while (res.plan is not None and not req.pure and res.makespan > lb and seed < restarts
+           and time.perf_counter() < deadline):
+        seed += 1
+        cfg = replace(res.config, noise=0.3, seed=seed + 1000 * res.config.seed)
+        order = dict((n_, o) for n_, o in orders)[res.order]
+        res.runs += 1
+        plan = run_planner(req, order, cfg)
+        if plan is None:
+            res.failures += 1
+            continue
+        ev = req.evaluate(plan)
+        if not ev.valid:
+            res.invalid.append(f"{res.order} {cfg.label()}: {ev.violation}")
+            continue
+        if ev.makespan < res.makespan:
+            res.plan, res.makespan, res.peak, res.config = plan, ev.makespan, ev.peak, cfg
+            res.improved_by_restarts += 1
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -862,8 +913,10 @@ def plan_under_budget(req: Request, order: Sequence[int] | None = None, **option
     the baseline orders, lowest pure-schedule peak first. Options:
     ``score`` (``lookahead``/``belady``/``dtr``) and ``transfer_weight``
     fix one configuration instead of the portfolio; ``time_limit``
-    (seconds) bounds the portfolio (it always completes at least one plan
-    when it can). Uses only what ``req`` allows (``req.recompute``,
+    (seconds, default ``DEFAULT_WARM_SECONDS`` = 5; ``None``: the whole
+    portfolio) bounds the portfolio — past it, the runs stop at the first
+    plan found; ``restarts`` (default 20) randomised reruns of the best
+    configuration follow, within the same time. Uses only what ``req`` allows (``req.recompute``,
     ``req.offload``; pure scheduling when neither). Every returned plan was
     accepted by the evaluator.
     """
@@ -876,7 +929,8 @@ def plan_under_budget(req: Request, order: Sequence[int] | None = None, **option
                                  transfer_weight=float(options.get("transfer_weight", 1.0)),
                                  prefetch=bool(options.get("prefetch", True)),
                                  early_free=bool(options.get("early_free", True)))]
-    res = plan_portfolio(req, orders, configs, time_limit=options.get("time_limit"))
+    res = plan_portfolio(req, orders, configs, time_limit=options.get("time_limit", DEFAULT_WARM_SECONDS),
+                         restarts=options.get("restarts", DEFAULT_RESTARTS))
     return res.plan
 
 
