@@ -160,7 +160,8 @@ def test_report_from_a_real_bench(tmp_path, capsys):
     printed = capsys.readouterr().out.split()
     d = str(tmp_path / "res")
     assert printed[0] == os.path.join(d, "report.md")
-    for name in ("time-overhead.png", "time-profile.png", "peak-ratio.png", "peak-profile.png"):
+    for name in ("time-overhead.png", "time-profile.png", "peak-ratio.png", "peak-profile.png",
+                 "time-profile-optimal.png", "peak-profile-optimal.png"):
         assert os.path.join(d, name) in printed and _png(os.path.join(d, name))
     md = open(os.path.join(d, "report.md")).read()
     assert "## time" in md and "## peak" in md and "## Errors" in md

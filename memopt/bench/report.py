@@ -169,12 +169,14 @@ def add_labels(rows: list[dict[str, str]]) -> None:
 
 
 def make_report(csv_path: str, out_dir: str | None = None, *, formats: Sequence[str] = ("png", "svg"),
-                solved: Sequence[str] = ("optimal", "feasible"), title: str | None = None) -> Report:
+                profiles: Sequence[str] = ("plan", "optimal"), title: str | None = None) -> Report:
     """Write ``report.md`` and the figures of ``csv_path`` to ``out_dir``.
 
     ``out_dir`` defaults to the CSV's name without ``.csv`` (where
-    ``memopt bench`` put the plans). ``solved``: the statuses that count as
-    solving a problem in the performance profile.
+    ``memopt bench`` put the plans). ``profiles``: which performance
+    profiles of solve time to draw — ``plan`` (solving = finding a plan:
+    ``PROBLEM-profile``) and/or ``optimal`` (solving = proving the optimum:
+    ``PROBLEM-profile-optimal``, drawn when some run proved one).
     """
     from ..plots import method_styles, plot_overhead, plot_profile, plot_value_ratio
 
@@ -223,12 +225,15 @@ def make_report(csv_path: str, out_dir: str | None = None, *, formats: Sequence[
                 figures += plot_value_ratio(g, fig, styles=styles, xlabel=xl,
                                             title=f"Value against the best lower bound ({slug})")
                 lines.append(f"![value against the best bound]({os.path.basename(fig[0])})")
-        prof = [os.path.join(out_dir, f"{slug}-profile.{ext}") for ext in formats]
-        if any(r["status"] in solved for r in g):
-            figures += plot_profile(g, prof, styles=styles, solved=solved,
-                                    title=f"Performance profile of solve time ({slug})")
-            lines.append("")
-            lines.append(f"![performance profile of solve time]({os.path.basename(prof[0])})")
+        for kind in profiles:
+            solved = ("optimal",) if kind == "optimal" else ("optimal", "feasible")
+            suffix = "-optimal" if kind == "optimal" else ""
+            prof = [os.path.join(out_dir, f"{slug}-profile{suffix}.{ext}") for ext in formats]
+            if any(r["status"] in solved for r in g):
+                figures += plot_profile(g, prof, styles=styles, solved=solved,
+                                        title=f"Performance profile of solve time ({slug})")
+                what = "proving the optimum" if kind == "optimal" else "finding a plan"
+                lines += ["", f"![performance profile of solve time, {what}]({os.path.basename(prof[0])})"]
     errors = [r for r in rows if r["status"] == "error"]
     if errors:
         lines += ["", "## Errors", ""]

@@ -11,15 +11,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Read a results CSV of memopt bench and write report.md (a summary per method and a "
                     "table per instance and budget) and figures: overhead against budget per method "
                     "(objective time), value against the best proven bound (objective peak), and the "
-                    "performance profile (Dolan & More) of solve time.")
+                    "performance profiles (Dolan & More) of solve time.")
     p.add_argument("csv", help="results table written by memopt bench")
     p.add_argument("-o", "--out-dir", default=None, metavar="DIR",
                    help="where to write report.md and the figures (default: the CSV's name without .csv)")
     p.add_argument("--format", default="png,svg", help="figure formats, comma-separated: png, svg, pdf "
                                                        "(default png,svg)")
-    p.add_argument("--solved", choices=("plan", "optimal"), default="plan",
-                   help="what counts as solving a problem in the performance profile: a plan (default) "
-                        "or a proven optimum")
+    p.add_argument("--profiles", default="plan,optimal",
+                   help="performance profiles of solve time to draw, comma-separated: plan (solving = finding a "
+                        "plan), optimal (solving = proving the optimum); default both")
     p.add_argument("--title", default=None, help="report title (default: the CSV's name)")
     p.add_argument("--print", action="store_true", help="also print the Markdown")
     p.set_defaults(func=run)
@@ -33,8 +33,10 @@ def run(args: argparse.Namespace) -> int:
     bad = [f for f in formats if f not in ("png", "svg", "pdf")]
     if bad or not formats:
         raise MemoptError(f"--format: expected png, svg or pdf, got {args.format!r}")
-    solved = ("optimal",) if args.solved == "optimal" else ("optimal", "feasible")
-    rep = make_report(args.csv, args.out_dir, formats=formats, solved=solved, title=args.title)
+    profiles = [x.strip() for x in args.profiles.split(",") if x.strip()]
+    if any(x not in ("plan", "optimal") for x in profiles):
+        raise MemoptError(f"--profiles: expected plan and/or optimal, got {args.profiles!r}")
+    rep = make_report(args.csv, args.out_dir, formats=formats, profiles=profiles, title=args.title)
     if args.print:
         print(rep.markdown)
     print(rep.path)
