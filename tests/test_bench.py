@@ -144,6 +144,22 @@ def test_resume_skips_done_runs(tmp_path, two):
     assert len(rows) == 12 and len({(r["instance_file"], r["method"], r["budget"]) for r in rows}) == 12
 
 
+def test_resume_runs_a_changed_instance_again(tmp_path, two, capsys):
+    out = str(tmp_path / "r.csv")
+    run_bench(spec_for(two), out, executor=SerialExecutor(), progress=False)
+    before = {r["instance_file"]: r["instance_hash"] for r in read_rows(out)}
+    memopt.save_instance(chain(7), two[1])  # the chain's file now holds another graph
+    assert main(["bench", *two, "--methods", "given,greedy", "--out", out, "--dry-run"]) == 0
+    assert "2 run(s) to do, 2 already in" in capsys.readouterr().out
+    s = run_bench(spec_for(two), out, executor=SerialExecutor(), progress=False)
+    assert s.ran == 2 and s.skipped == 2 and any("changed" in n for n in s.notes)
+    rows = read_rows(out)
+    assert len(rows) == 4
+    after = {r["instance_file"]: r["instance_hash"] for r in rows}
+    assert after[two[0]] == before[two[0]] and after[two[1]] != before[two[1]]
+    assert {r["tasks"] for r in rows if r["instance_file"] == two[1]} == {"7"}
+
+
 def test_resume_after_an_interrupted_write(tmp_path, two):
     out = str(tmp_path / "r.csv")
     run_bench(spec_for(two), out, executor=SerialExecutor(), progress=False)

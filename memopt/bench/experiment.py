@@ -65,6 +65,9 @@ def run_bench(spec: BenchSpec, out: str, *, executor=None, instances: dict[str, 
     instances = instances or load_instances(spec.instances)
     jobs, notes = build_grid(spec, instances, plans_dir_for(out))
     table = ResultsTable(out)
+    stale = table.drop_stale({j.instance_file: j.instance_hash for j in jobs})
+    if stale:
+        notes.append(f"{stale} row(s) of instance files that changed since were dropped: they run again")
     keys = [j.key for j in jobs]
     table.check_compatible(spec.time_limit, spec.threads, keys)
     if retry_errors:

@@ -67,6 +67,7 @@ class Job:
 
     instance_file: str
     instance: str
+    instance_hash: str  # fingerprint of the instance's content: a changed file is run again
     tasks: int
     objective: str
     recompute: bool
@@ -120,6 +121,17 @@ def cell(v: Any) -> str:
             return str(int(v))
         return repr(v)
     return str(v)
+
+
+def fingerprint(inst: Instance) -> str:
+    """A short hash of an instance's content (tasks, data, machine, name)."""
+    import hashlib
+    import json
+
+    from ..io import instance_to_dict
+
+    text = json.dumps(instance_to_dict(inst), sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
 def default_kill_after(time_limit: float | None) -> float | None:
@@ -197,6 +209,7 @@ def build_grid(spec: BenchSpec, instances: dict[str, Instance], plans_dir: str) 
     for path in dict.fromkeys(spec.instances):
         inst = instances[path]
         ref = best_baseline(inst)[1]
+        digest = fingerprint(inst)
         for b in budgets:
             err: str | None = None
             req: Request | None = None
@@ -229,7 +242,8 @@ def build_grid(spec: BenchSpec, instances: dict[str, Instance], plans_dir: str) 
             for name in names:
                 for k in range(spec.repeat):
                     jobs.append(Job(
-                        instance_file=path, instance=inst.name, tasks=inst.n, objective=spec.objective,
+                        instance_file=path, instance=inst.name, instance_hash=digest, tasks=inst.n,
+                        objective=spec.objective,
                         recompute=spec.recompute, offload=spec.offload, max_makespan=spec.max_makespan,
                         budget=b, budget_value=None if req is None else req.budget, baseline_peak=ref,
                         method=name, repeat=k, threads=spec.threads, time_limit=spec.time_limit,
@@ -256,4 +270,5 @@ def _problem(spec: BenchSpec, budget: str) -> str:
     return ", ".join(parts)
 
 
-__all__ = ["BenchSpec", "Job", "KEY_FIELDS", "build_grid", "run_key", "cell", "plan_path", "default_kill_after"]
+__all__ = ["BenchSpec", "Job", "KEY_FIELDS", "build_grid", "run_key", "cell", "plan_path", "default_kill_after",
+           "fingerprint"]

@@ -20,7 +20,7 @@ from .worker import Outcome
 
 #: the columns of a results CSV, in order (docs/experiments.md explains each)
 COLUMNS = (
-    "instance", "instance_file", "tasks", "objective", "recompute", "offload", "max_makespan",
+    "instance", "instance_file", "instance_hash", "tasks", "objective", "recompute", "offload", "max_makespan",
     "budget", "budget_value", "baseline_peak", "method", "repeat", "threads", "time_limit",
     "status", "value", "bound", "gap", "seconds", "first_plan_seconds", "peak", "makespan",
     "overhead", "plan", "message",
@@ -64,7 +64,8 @@ def recheck(req: Request, res: Result, plan_file: str | None) -> tuple[str | Non
 def make_row(job: Job, out: Outcome, *, save_plans: bool = True) -> dict[str, str]:
     """The CSV row of a finished run: saves its plan file, then re-checks it."""
     row: dict[str, Any] = {
-        "instance": job.instance, "instance_file": job.instance_file, "tasks": job.tasks,
+        "instance": job.instance, "instance_file": job.instance_file, "instance_hash": job.instance_hash,
+        "tasks": job.tasks,
         "objective": job.objective, "recompute": job.recompute, "offload": job.offload,
         "max_makespan": job.max_makespan, "budget": job.budget, "budget_value": job.budget_value,
         "baseline_peak": job.baseline_peak, "method": job.method, "repeat": job.repeat,
@@ -116,9 +117,16 @@ class ResultsTable:
             _drop_partial_line(path)
             self.rows = read_rows(path)
 
-    def done(self, *, retry_errors: bool = False) -> set[tuple[str, ...]]:
-        """Keys of the runs already in the table (without the error rows when retrying)."""
-        return {run_key(r) for r in self.rows if not (retry_errors and r["status"] == "error")}
+    def done(self, *, retry_errors: bool = False, hashes: dict[str, str] | None = None) -> set[tuple[str, ...]]:
+        """Keys of the runs already in the table.
+
+        Without the error rows when retrying, and without the rows of
+        instance files whose fingerprint is no longer the one in ``hashes``.
+        """
+        hashes = hashes or {}
+        return {run_key(r) for r in self.rows
+                if not (retry_errors and r["status"] == "error")
+                and hashes.get(r["instance_file"], r["instance_hash"]) == r["instance_hash"]}
 
     def check_compatible(self, time_limit: float | None, threads: int, keys: Iterable[tuple[str, ...]]) -> None:
         """Refuse to resume a table made with another time limit or thread count for the same runs."""
@@ -135,7 +143,14 @@ class ResultsTable:
     def drop_errors(self, keys: Iterable[tuple[str, ...]]) -> int:
         """Remove the error rows of ``keys`` (to run them again); rewrites the file."""
         keys = set(keys)
-        keep = [r for r in self.rows if not (r["status"] == "error" and run_key(r) in keys)]
+        return self._keep([r for r in self.rows if not (r["status"] == "error" and run_key(r) in keys)])
+
+    def drop_stale(self, hashes: dict[str, str]) -> int:
+        """Remove the rows of instance files whose content changed since (``hashes``: file -> fingerprint)."""
+        return self._keep([r for r in self.rows
+                           if r["instance_file"] not in hashes or r["instance_hash"] == hashes[r["instance_file"]]])
+
+    def _keep(self, keep: list[dict[str, str]]) -> int:
         dropped = len(self.rows) - len(keep)
         if dropped:
             self.rows = keep

@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
 
         spec.instances = [os.path.normpath(x) for x in spec.instances]
         jobs, notes = build_grid(spec, load_instances(spec.instances), plans_dir_for(args.out))
-        done = ResultsTable(args.out).done(retry_errors=args.retry_errors)
+        done = ResultsTable(args.out).done(retry_errors=args.retry_errors,
+                                           hashes={j.instance_file: j.instance_hash for j in jobs})
         for note in notes:
             print(f"note: {note}")
         todo = [j for j in jobs if j.key not in done]
