@@ -85,6 +85,7 @@ from ..solve import MethodOutput, Request, SolveOptions, register_method
 SCORES = ("lookahead", "belady", "dtr")
 DEFAULT_WARM_SECONDS = 5.0  # plan_under_budget's default effort (a warm start, not the answer)
 DEFAULT_RESTARTS = 20
+DEFAULT_METHOD_RESTARTS = 200  # the ``planner`` method (within its time limit; option ``restarts``)
 _MAX_DEPTH = 150  # nested recomputations before a run gives up (keeps Python's stack safe)
 
 
@@ -105,6 +106,7 @@ class PlannerConfig:
     early_free: bool = True
     max_recompute_factor: int = 4  # a run gives up beyond this many computes per task (thrashing)
     distance: str = "positions"  # next-use distance in positions of the order, or in compute "time"
+    keep_anchors: bool = False  # keep the outputs of tasks that cannot rerun (their descendants stay recomputable)
     noise: float = 0.0  # randomised restarts: each score is multiplied by a factor in [1 - noise, 1 + noise]
     seed: int = 0
 
@@ -112,6 +114,8 @@ class PlannerConfig:
         s = f"{self.score}/w={self.transfer_weight:g}"
         if self.distance != "positions":
             s += f"/{self.distance}"
+        if self.keep_anchors:
+            s += "/anchors"
         if self.noise:
             s += f"/noise={self.noise:g}#{self.seed}"
         if not self.prefetch:
@@ -178,6 +182,17 @@ class _Simulation:
             self.pre_time.append(self.pre_time[-1] + inst.time[v])
         self.used = [0] * m          # consumers whose first computation happened
         self.result = [not inst.consumers[d] for d in range(m)]
+        # anchors: data of tasks that cannot rerun, kept so that the results after them stay recomputable
+        self.anchor = [False] * m
+        if cfg.keep_anchors and self.rc:
+            has_result = [bool(inst.outputs[v]) and any(self.result[d] for d in inst.outputs[v]) for v in range(n)]
+            below = [False] * n  # some result is produced by v or a descendant
+            for v in reversed(inst.topological_order):
+                below[v] = has_result[v] or any(below[w] for w in inst.succs[v])
+            for d in range(m):
+                p = inst.producer[d]
+                if not inst.can_recompute[p] and inst.consumers[d] and any(below[c] for c in inst.consumers[d]):
+                    self.anchor[d] = True
         self.fast = [False] * m
         self.slow = [False] * m
         self.lost = [False] * m      # needed, gone, and recomputable (invariant)
@@ -214,7 +229,7 @@ class _Simulation:
         return self.inst.size[d] / b
 
     def needed(self, d: int) -> bool:
-        return self.used[d] < len(self.use_pos[d]) or self.result[d] or self.dep[d] > 0
+        return self.used[d] < len(self.use_pos[d]) or self.result[d] or self.dep[d] > 0 or self.anchor[d]
 
     def _reset_memos(self) -> None:
         self._memo_cost.clear()
@@ -820,6 +835,8 @@ def default_configs(req: Request) -> list[PlannerConfig]:
         weights = [1.0, 0.25, 0.0] if req.recompute else [1.0]
     cfgs = [PlannerConfig(score=s, transfer_weight=w) for w in weights for s in SCORES]
     cfgs.insert(1, PlannerConfig(score="lookahead", distance="time"))
+    if req.recompute and not all(req.instance.can_recompute):
+        cfgs += [PlannerConfig(score=s, keep_anchors=True) for s in SCORES]
     if req.offload:  # without transfers, prefetching and early frees change nothing
         cfgs.append(PlannerConfig(score="lookahead", transfer_weight=weights[-1], prefetch=False, early_free=False))
     return cfgs
@@ -945,8 +962,10 @@ def _planner_time(req: Request, opts: SolveOptions) -> MethodOutput:
     if isinstance(opts.warm_start, Plan):
         ids = opts.warm_start.compute_order()
         orders = [("warm-start", [req.instance.task_index[t] for t in ids])] + candidate_orders(req.instance)
-    res = plan_portfolio(req, orders, configs, time_limit=limit)
+    res = plan_portfolio(req, orders, configs, time_limit=limit,
+                         restarts=int(opts.option("restarts", DEFAULT_METHOD_RESTARTS)))
     stats = {"runs": res.runs, "failures": res.failures, "order": res.order,
+             "improved_by_restarts": res.improved_by_restarts,
              "config": res.config.label() if res.config else None}
     if res.invalid:
         stats["invalid"] = res.invalid[:3]
@@ -979,7 +998,8 @@ def _planner_peak(req: Request, opts: SolveOptions) -> MethodOutput:
         probes += 1
         sub = replace(req, objective="time", budget=mid, max_makespan=None)
         left = max(0.05, deadline - time.perf_counter()) if math.isfinite(deadline) else None
-        res = plan_portfolio(sub, orders, time_limit=None if left is None else left / 4)
+        res = plan_portfolio(sub, orders, time_limit=None if left is None else left / 4,
+                             restarts=int(opts.option("restarts", 3)))
         if res.plan is not None and res.makespan is not None and res.makespan <= T:
             if res.peak is not None and res.peak < best_peak:
                 best_plan, best_peak = res.plan, res.peak
