@@ -29,9 +29,9 @@ def budget_between(inst, frac, offload):
 
 @settings(max_examples=80)
 @given(instances(max_tasks=8, no_recompute=True), st.integers(0, 100), st.sampled_from(FLAGS),
-       st.sampled_from(BANDWIDTHS))
-def test_every_plan_passes_the_evaluator(inst, frac, flags, bw):
-    inst = inst.with_machine(bandwidth=bw)
+       st.sampled_from(BANDWIDTHS), st.one_of(st.none(), st.integers(0, 15)))
+def test_every_plan_passes_the_evaluator(inst, frac, flags, bw, slow_capacity):
+    inst = inst.with_machine(bandwidth=bw, slow_capacity=slow_capacity)
     rc, off = flags
     B = budget_between(inst, frac, off)
     req = Request(inst, "time", B, None, rc, off)
