@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import instances
 
-from memopt import Plan, from_tensors, solve
+from memopt import Plan, from_tensors, instance_to_dict, solve
 from memopt.evaluate import schedule_peak
 from memopt.exact.exhaustive import exhaustive_peak
 from memopt.formulations.linear import solve_linear
@@ -28,7 +28,7 @@ def test_formulations_match_exhaustive(inst, method, reduce, warm):
     name, _, backend = method.partition(":")
     kw = {"backend": backend} if backend else {}
     res = solve(inst, "peak", name, reduce=reduce, warm_start=warm, threads=1, **kw)
-    assert res.status == "optimal" and res.value == res.bound == opt
+    assert res.status == "optimal" and res.value == res.bound == opt, (instance_to_dict(inst), res, opt)
     assert res.evaluation.valid
 
 
@@ -118,3 +118,17 @@ def test_plan_file_of_auto_is_valid(tmp_path):
 
     assert evaluate(inst, load_plan(str(p))).peak == res.value
     assert isinstance(res.plan, Plan)
+
+
+def test_highs_does_not_return_its_mip_start_as_the_optimum():
+    """Regression: HiGHS solved this model to 3 from the presolved MIP start but returned the start (5)."""
+    from memopt import instance_from_dict
+
+    inst = instance_from_dict({"tasks": [{"id": "t0", "size": 0}, {"id": "t3", "size": 2},
+                                         {"id": "t2", "size": 1, "inputs": ["t0", "t1"]}, {"id": "t1", "size": 2}]})
+    order, peak, _ = best_baseline(inst)
+    assert peak == 5 and exhaustive_peak(inst)[0] == 3
+    model, _ = peak_milp_model(PeakGraph(inst), 0, peak, order)
+    for backend in ("highs", "cbc", "cpsat"):
+        sol = solve_linear(model, backend, warm_start=True, threads=1)
+        assert sol.status == "optimal" and sol.objective == 3 == sol.bound, backend

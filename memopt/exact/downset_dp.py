@@ -183,13 +183,16 @@ def _bits(mask: int):
         mask ^= low
 
 
-def _greedy_path(mv: _Moves, S: int, L: int, g: int, ready: int, thresh: float) -> tuple[int, list[int]] | None:
+def _greedy_path(mv: _Moves, S: int, L: int, g: int, ready: int, thresh: float,
+                 deadline: float | None = None) -> tuple[int, list[int]] | None:
     """Complete state S greedily: always the move with the smallest (peak so far, memory after).
 
-    None if the peak reaches ``thresh``. O(N · ready · cluster size).
+    None if the peak reaches ``thresh`` or the deadline passes. O(N · ready · cluster size).
     """
     path: list[int] = []
     while S != mv.full:
+        if deadline is not None and len(path) & 255 == 255 and time.perf_counter() > deadline:
+            return None
         choice = None
         for c in _bits(ready):
             pk, L2 = mv.step(c, S, L)
@@ -312,7 +315,7 @@ def downset_search(
         return out
 
     def dive(S: int, L: int, g: int, ready: int) -> tuple[int, list[int]] | None:
-        return _greedy_path(mv, S, L, g, ready, thresh)
+        return _greedy_path(mv, S, L, g, ready, thresh, deadline)
 
     def improve(g: int, clusters: list[int]) -> None:
         nonlocal best_order, ub, thresh

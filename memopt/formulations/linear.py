@@ -474,6 +474,18 @@ def _solve_highs(model: LinearModel, *, time_limit, threads, seed, warm_start, l
     if st in ("optimal", "feasible"):
         values = list(h.getSolution().col_value)
         obj = sum(model.objective.get(i, 0) * values[i] for i in model.objective) + model.objective_constant
+    if st == "optimal" and warm_start and model.hint:
+        reported = info.objective_function_value
+        if abs(obj - reported) > 1e-6 * max(1.0, abs(reported)):
+            # HiGHS (highspy 1.16) may solve a model to optimality from the presolved image of the
+            # MIP start ("feasible in the reduced space") yet return the start itself as the
+            # solution: that point is not its optimum. Solve again without the start.
+            left = None if time_limit is None else max(0.01, float(time_limit) - seconds)
+            again = _solve_highs(model, time_limit=left, threads=threads, seed=seed, warm_start=False, log=log,
+                                 gap=gap, on_solution=on_solution, params=params)
+            again.seconds += seconds
+            again.stats["highs_start_returned"] = True
+            return again
     if st == "optimal":
         bound = obj
     else:

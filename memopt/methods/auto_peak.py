@@ -77,6 +77,7 @@ def _remaining(opts: SolveOptions) -> float:
 def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
     """Reduce, solve the polynomial cases, search exactly; fall back to the best plan found."""
     from ..exact.downset_dp import _order_of_plan, beam_search, downset_search
+    from ..exact.peak_bounds import MAX_TASKS as LIFETIME_MAX_TASKS
     from ..exact.peak_bounds import lifetime_bound
     from ..exact.release_relaxation import release_relaxation
     from ..heuristics.orders import best_baseline
@@ -109,7 +110,7 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
 
     # 1. bounds and baselines
     lb, _ = lifetime_bound(inst)
-    best.lower(lb, "lifetime bound")
+    best.lower(lb, "lifetime bound" if inst.n <= LIFETIME_MAX_TASKS else "footprint/results bound")
     if isinstance(opts.warm_start, Plan):
         best.offer(_order_of_plan(inst, opts.warm_start), "warm start")
     order, _, name = best_baseline(inst)
