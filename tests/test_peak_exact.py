@@ -89,12 +89,12 @@ def test_series_parallel_on_generated_graphs(n, seed, form, p_series):
         assert rr.peak == opt
 
 
-@given(instances(max_tasks=8), st.booleans(), st.booleans())
-def test_downset_search_matches_exhaustive(inst, reduce, warm):
+@given(instances(max_tasks=8), st.booleans(), st.booleans(), st.booleans())
+def test_downset_search_matches_exhaustive(inst, reduce, warm, lookahead):
     opt, _ = exhaustive_peak(inst)
     red = reduce_peak(inst) if reduce else None
     inc = best_baseline(inst)[0] if warm else None
-    res = downset_search(inst, red, incumbent=inc, lower_bound=lifetime_bound(inst)[0])
+    res = downset_search(inst, red, incumbent=inc, lower_bound=lifetime_bound(inst)[0], lookahead=lookahead)
     assert res.optimal and res.peak == opt == res.bound
     assert is_topological(inst, res.order) and schedule_peak(inst, res.order) == opt
 
@@ -196,3 +196,26 @@ def test_auto_gives_a_plan_and_honest_bound_when_time_runs_out():
     assert res.bound <= res.value
     assert res.status in ("optimal", "feasible")
     assert res.value <= best_baseline(inst)[1]
+
+
+@settings(max_examples=40)
+@given(instances(max_tasks=7))
+def test_lookahead_bound_is_admissible(inst):
+    """h(S) never exceeds the peak of the rest of any order through S."""
+    from memopt.evaluate import evaluate
+    from memopt.exact.lookahead import Lookahead
+    from memopt.transform.clusters import identity_reduction
+
+    red = identity_reduction(inst)
+    look = Lookahead(inst, red, k=inst.n)
+    index = {c[0]: k for k, c in enumerate(red.clusters)}
+    for n_orders, order in enumerate(topological_orders(inst)):
+        if n_orders >= 30:
+            break
+        mem = [p.memory for p in evaluate(inst, Plan.from_order(inst, order)).memory if p.kind == "compute"]
+        S = live = 0
+        for k, v in enumerate(order):
+            assert look.h(S, live) <= max(mem[k:])
+            c = index[v]
+            live = look.live_after(c, S, live)
+            S |= 1 << c
