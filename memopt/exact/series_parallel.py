@@ -37,6 +37,8 @@ from ..transform.sp import SINK, SOURCE, expr_chain, is_series_parallel, sp_obst
 
 def series_parallel_check(inst: Instance) -> str | None:
     """Why :func:`series_parallel_schedule` does not apply to ``inst`` (None: it does)."""
+    if inst.n == 0:
+        return None
     arcs = tt_reduce(range(inst.n), inst.succs.__getitem__)
     if not is_series_parallel(arcs):
         return f"{inst.where}: the task graph is not series-parallel ({sp_obstruction(arcs)})"

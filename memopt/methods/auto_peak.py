@@ -36,6 +36,7 @@ from ..solve import MethodOutput, Request, SolveOptions, register_method
 DP_MAX_CLUSTERS = 4000     # beyond this the down-set search has no chance
 CP_MAX_TASKS = 5000        # CP-SAT phase only for graphs it can hold
 DEFAULT_MAX_STATES = 2_000_000
+BEAM_SECONDS = 30.0        # beam phase without a time limit
 
 
 class _Best:
@@ -162,7 +163,8 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
 
     # 5. improve the plan while time remains
     width = 16
-    beam_end = time.perf_counter() + (0.5 * _remaining(opts) if opts.time_limit else math.inf)
+    # without a time limit the beam phase still stops after BEAM_SECONDS (a width is not cut short)
+    beam_end = time.perf_counter() + (0.5 * _remaining(opts) if opts.time_limit else BEAM_SECONDS)
     while width <= int(opts.option("max_beam", 256)) and time.perf_counter() < beam_end:
         o = beam_search(inst, red, width=width, deadline=beam_end if opts.time_limit else None)
         best.offer(o, f"beam search ({width})")
