@@ -97,7 +97,8 @@ def not_fixed_reason(inst: Instance, amb: list[int]) -> str:
     more = f" (and {len(amb) - 1} more data)" if len(amb) > 1 else ""
     return (f"{inst.where}: datum {d.id!r} (size {d.size}) is read by {', '.join(map(repr, d.consumers[:4]))}"
             f"{'...' if len(d.consumers) > 4 else ''}, none of which runs after all the others, so when it is "
-            f"freed depends on the order{more}: the memory effect of its readers is not fixed")
+            f"freed depends on the order{more}: the memory effect of its readers is not fixed "
+            f"(auto, downset-dp, peak-cp and peak-milp handle such data)")
 
 
 def impact_bounds(inst: Instance, release: list[int], reach: Reachability) -> tuple[list[int], list[int]]:
