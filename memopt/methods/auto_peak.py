@@ -102,8 +102,7 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
             return MethodOutput(None, "unknown", bound=best.bound, stats=stats,
                                 message=f"no plan within the budget {budget} found")
         status = "optimal" if best.proven else "feasible"
-        return MethodOutput(Plan.from_order(inst, best.order), status, bound=min(best.bound, int(best.peak)),
-                            stats=stats)
+        return MethodOutput(Plan.from_order(inst, best.order), status, bound=best.bound, stats=stats)
 
     if inst.n == 0:
         best.offer([], "empty")
@@ -170,10 +169,9 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
         best.offer(o, f"beam search ({width})")
         width *= 4
     if opts.time_limit and inst.n <= CP_MAX_TASKS and _remaining(opts) > 1.0 and not best.proven:
-        from ..formulations.peak_common import PeakGraph
-        from ..formulations.peak_cp import peak_cp_model
         from ..formulations.linear import solve_linear
-        from ..formulations.peak_common import order_from_positions
+        from ..formulations.peak_common import PeakGraph, order_from_positions
+        from ..formulations.peak_cp import peak_cp_model
 
         pg = PeakGraph(inst, red)
         cap = int(best.peak) if budget is None else min(int(best.peak), budget)
