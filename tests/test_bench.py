@@ -429,13 +429,13 @@ def test_instances_with_the_same_file_name_keep_their_own_plans(tmp_path):
 def test_budget_none_drops_the_machine_budget(tmp_path):
     inst = memopt.load_instance(TINY).with_machine(budget=10)  # below every schedule's peak
     spec = BenchSpec([TINY], methods=["given"], budgets=["none", ""])
-    jobs, _ = build_grid(spec, {TINY: inst}, "plans")
+    jobs, _ = build_grid(spec, {TINY: inst}, str(tmp_path / "plans"))
     none, machine = jobs
     assert none.request.budget is None and none.budget_value is None
     assert none.request.instance.machine.budget is None  # else the evaluator would apply it
     assert machine.request.budget == inst.machine.budget == 10
     assert make_row(none, run_job(none))["status"] == "optimal"  # 17, with no budget in the way
-    (bad,), _ = build_grid(BenchSpec([TINY], objective="time", methods=["given"], budgets=["none"]), {TINY: inst}, "p")
+    (bad,), _ = build_grid(BenchSpec([TINY], objective="time", methods=["given"], budgets=["none"]), {TINY: inst}, str(tmp_path / "p"))
     assert bad.error and "needs a budget" in bad.error
 
 
