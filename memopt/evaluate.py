@@ -137,10 +137,12 @@ def evaluate(
     allow_recompute: bool = True,
     allow_offload: bool = True,
     trace: bool = True,
+    use_machine_budget: bool = True,
 ) -> Evaluation:
     """Replay ``plan`` on ``instance`` and judge it against SPEC §2.
 
-    ``budget`` overrides the machine's budget M (``None``: the machine's).
+    ``budget`` overrides the machine's budget M (``None``: the machine's, or
+    no budget at all when ``use_machine_budget=False``).
     ``max_makespan`` is a time limit T. ``allow_recompute=False`` requires
     every task to run exactly once; ``allow_offload=False`` forbids
     transfers (the ``peak`` objective sets both to False).
@@ -149,7 +151,7 @@ def evaluate(
     Runs in O(number of events + Σ inputs of the computed tasks).
     """
     inst = instance
-    M = instance.machine.budget if budget is None else budget
+    M = budget if budget is not None or not use_machine_budget else instance.machine.budget
     beta = inst.machine.bandwidth
     slow_cap = inst.machine.slow_capacity
     size = inst.size

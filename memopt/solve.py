@@ -64,6 +64,7 @@ class Request:
         return evaluate(
             self.instance, plan, budget=self.budget, max_makespan=self.max_makespan,
             allow_recompute=self.recompute, allow_offload=self.offload, trace=trace,
+            use_machine_budget=False,  # the request's budget is the whole truth (None: no budget)
         )
 
     def value(self, ev: Evaluation) -> int | float:

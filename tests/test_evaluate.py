@@ -339,3 +339,14 @@ def test_offload_everything_and_reload_plans(inst, rnd):
     # the peak: largest of (inputs + outputs + workspace) over tasks, and the reloads/offloads
     assert ev.peak >= max((inst.input_size[v] + inst.output_size[v] + inst.workspace[v] for v in range(inst.n)), default=0)
     assert ev.makespan >= inst.total_time
+
+
+def test_request_without_budget_ignores_the_machine_budget():
+    from memopt.solve import Request
+
+    inst = tiny(budget=5)
+    plan = Plan.from_order(inst, ["a", "b", "c"])
+    assert not evaluate(inst, plan).valid  # the machine's budget applies by default
+    assert evaluate(inst, plan, use_machine_budget=False).valid
+    assert Request(inst, "peak", budget=None).evaluate(plan).valid
+    assert not Request(inst, "peak", budget=16).evaluate(plan).valid
