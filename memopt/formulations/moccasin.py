@@ -311,10 +311,10 @@ def _warm_plans(req: Request, freq: Request, fz, opts: SolveOptions) -> tuple[Pl
         return opts.warm_start, (opts.warm_start if fz.fused == 0 else None)
     if not opts.warm_start:
         return None, None
-    from ..heuristics.budget import plan_portfolio
+    from ..heuristics.budget import DEFAULT_RESTARTS, plan_portfolio
 
     share = None if opts.time_limit is None else max(0.5, 0.1 * opts.time_limit)
-    hint = plan_portfolio(freq, time_limit=share).plan
+    hint = plan_portfolio(freq, time_limit=share, restarts=DEFAULT_RESTARTS).plan
     return (None if hint is None else fz.expand(hint)), hint
 
 
