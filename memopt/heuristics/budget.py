@@ -67,7 +67,10 @@ general: it contains pebbling).
 D the depth of the recompute-cost recursion (memoised per eviction);
 phase 2 visits O(K · W) states for K computes and W transfers live at
 once. :func:`plan_under_budget` runs a small portfolio (orders × scores ×
-transfer weights) and keeps the plan with the least evaluated makespan.
+transfer weights, with and without *anchors* — see :class:`PlannerConfig`),
+then randomised restarts of the best run, and keeps the plan with the
+least evaluated makespan. The whole design is documented in
+``docs/planner.md``.
 """
 
 from __future__ import annotations
