@@ -45,12 +45,13 @@ from .model import build_stage_model
 from .solver import solve_stage_model
 
 
-def warm_start_plan(req: Request, opts: SolveOptions) -> tuple[Plan | None, str]:
+def warm_start_plan(req: Request, opts: SolveOptions, order: list[int] | None = None) -> tuple[Plan | None, str]:
     """The valid plan that seeds a model, and where it comes from.
 
     A plan given by the user (``warm_start=Plan``) if valid; else the budget
-    heuristic (:func:`memopt.heuristics.budget.plan_under_budget`) when it
-    exists; else the best baseline pure schedule if it fits.
+    planner (:func:`memopt.heuristics.budget.plan_under_budget`, on
+    ``order`` when given, with a tenth of the time left and at most its
+    default effort); else the best baseline pure schedule if it fits.
     """
     if opts.warm_start is False:
         return None, "none"
@@ -59,23 +60,21 @@ def warm_start_plan(req: Request, opts: SolveOptions) -> tuple[Plan | None, str]
         if ev.valid:
             return opts.warm_start, "given"
         return None, f"given plan rejected: {ev.violation}"
-    try:
-        from ...heuristics.budget import plan_under_budget  # the budget heuristic (issue 4)
-    except ImportError:
-        plan_under_budget = None
-    if plan_under_budget is not None and not req.pure and req.budget is not None:
-        try:
-            plan = plan_under_budget(req)
-        except MemoptError:
-            plan = None
+    if not req.pure and req.budget is not None:
+        from ...heuristics.budget import DEFAULT_WARM_SECONDS, plan_under_budget
+
+        limit = DEFAULT_WARM_SECONDS
+        if opts.time_limit is not None:
+            limit = max(0.05, min(limit, 0.1 * opts.remaining()))
+        plan = plan_under_budget(req, order=order, time_limit=limit, restarts=int(opts.option("restarts", 0)))
         if plan is not None and req.evaluate(plan).valid:
-            return plan, "plan_under_budget"
+            return plan, "planner" + (" (fixed order)" if order is not None else "")
     from ...heuristics.orders import best_baseline
 
-    order, peak, name = best_baseline(req.instance)
-    plan = Plan.from_order(req.instance, order)
+    base = best_baseline(req.instance)
+    plan = Plan.from_order(req.instance, order if order is not None else base[0])
     if req.evaluate(plan).valid:
-        return plan, f"baseline:{name}"
+        return plan, "pure schedule" if order is not None else f"baseline:{base[2]}"
     return None, "none (no heuristic plan fits)"
 
 
@@ -93,11 +92,19 @@ def _order(req: Request, how: str, warm: Plan | None) -> list[int]:
 
 
 def make_layout(req: Request, opts: SolveOptions, *, free: bool, warm: Plan | None) -> tuple[StageLayout, Plan | None]:
-    """The layout of a method, and the warm start cut to fit it (``None``: it does not)."""
+    """The layout of a method, and the warm start cut to fit it (``None``: it does not).
+
+    The layout mirrors the warm start (its order, its stages without a new
+    task) when the warm start follows the method's order, so the warm start
+    is a complete hint; else it is the order's plain layout with
+    ``transfer_stages`` empty stages before each task (default: 1 with
+    offloading, else 0).
+    """
     inst = req.instance
     how = str(opts.option("sigma" if free else "order", "warm"))
     k = opts.option("transfer_stages")
-    if how == "warm" and warm is not None:
+    order = _order(req, how, warm)
+    if warm is not None and [inst.task_index[v] for v in warm.compute_order()] == order:
         try:
             lay, cut = StageLayout.from_plan(inst, warm, free=free, transfer_stages=int(k or 0))
             if k is None and req.offload and not any(x is None for x in lay.new):
@@ -105,7 +112,6 @@ def make_layout(req: Request, opts: SolveOptions, *, free: bool, warm: Plan | No
             return lay, cut
         except LayoutError:
             pass
-    order = _order(req, how, warm)
     if k is None:
         k = 1 if req.offload else 0
     lay = (StageLayout.joint if free else StageLayout.fixed)(inst, order, int(k))
@@ -119,7 +125,9 @@ def run_stage_method(req: Request, opts: SolveOptions, *, name: str, free: bool)
         raise MemoptError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
     if req.objective == "time" and req.budget is None:
         raise MemoptError("objective 'time' needs a budget")
-    warm, source = warm_start_plan(req, opts)
+    how = str(opts.option("sigma" if free else "order", "warm"))
+    fixed_order = None if how == "warm" else _order(req, how, None)
+    warm, source = warm_start_plan(req, opts, fixed_order)
     if warm is not None:
         ev = req.evaluate(warm)
         opts.improved(value=req.value(ev), what=f"warm start ({source})")

@@ -85,6 +85,7 @@ def solve_stage_model(sm: StageModel, opts: SolveOptions, *, backend: str = "cps
                            threads=opts.threads, seed=opts.seed, warm_start=bool(sm.lm.hint),
                            log=False, params=params)
         solve_seconds += sol.seconds
+        stats.setdefault("round_seconds", []).append(round(sol.seconds, 3))
         if sol.bound is not None:
             b = sm.to_real(sol.bound)
             bound = b if bound is None else max(bound, b)
