@@ -48,9 +48,9 @@ def _budget(inst, frac: int, offload: bool = False) -> int | None:
     return lb + (pk - lb) * frac // 100
 
 
-def _solve(req, layout, backend, detailed="lazy", limit=20.0):
-    sm = build_stage_model(req, layout, detailed=detailed)
-    return solve_stage_model(sm, SolveOptions(time_limit=limit, threads=1), backend=backend)
+def _solve(req, layout, backend, detailed="lazy", limit=20.0, upper=None):
+    sm = build_stage_model(req, layout, detailed=detailed, upper=upper)
+    return solve_stage_model(sm, SolveOptions(time_limit=limit, threads=1), backend=backend, cutoff=upper)
 
 
 def _agree(req, layout, backends=BACKENDS, detailed=("lazy",)):
@@ -66,6 +66,10 @@ def _agree(req, layout, backends=BACKENDS, detailed=("lazy",)):
             assert ev.valid, (be, det, ev.violation)
             assert ev.makespan == expected[0], (be, det)
             assert out.model_bound == pytest.approx(expected[0]), (be, det)
+    if expected is not None:
+        # a cutoff at the optimum (the value of a known plan) removes no optimal plan
+        out = _solve(req, layout, "cpsat", upper=expected[0])
+        assert out.model_status == "optimal" and out.value == expected[0]
 
 
 # --------------------------------------------------------------- exactness

@@ -270,8 +270,8 @@ def add_detailed_memory(V: StageVariables, peak: int | None, stages) -> None:
                 continue  # the stage's new task reads d last
             # a free after the last recomputation slot changes no detailed point
             cand = [k for k in ks if k < Kr - 1]
-            if not cand:
-                continue
+            if not cand or V.F.get((t + 1, d)) == CONST:
+                continue  # (a datum certainly kept is never freed in the stage)
             xs = {}
             for k in cand:
                 x = lm.binary(f"X[{t},{d},{k}]")

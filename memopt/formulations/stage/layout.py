@@ -212,10 +212,13 @@ class Windows:
       fast memory (``hi = T`` for results: the state after the last stage);
     - ``offload[d]``, ``reload[d]``: the stages of useful transfers.
 
-    ``recompute`` and ``offload`` say which techniques the request allows.
+    ``recompute`` and ``offload`` say which techniques the request allows;
+    ``allowed[u]`` false forbids recomputing ``u`` (e.g. its time alone
+    exceeds the slack left by a known plan).
     """
 
-    def __init__(self, inst: Instance, layout: StageLayout, *, recompute: bool, offload: bool):
+    def __init__(self, inst: Instance, layout: StageLayout, *, recompute: bool, offload: bool,
+                 allowed: Sequence[bool] | None = None):
         self.inst = inst
         self.layout = layout
         T = layout.T
@@ -242,7 +245,9 @@ class Windows:
                         self.candidates[t].append(v)
                         self._starts[v].append(t)
         # need_end[u]: the last stage where a consumer of u's outputs may run
-        can_rc = [recompute and inst.can_recompute[u] for u in range(n)]
+        can_rc = [recompute and inst.can_recompute[u] and (allowed is None or bool(allowed[u]))
+                  for u in range(n)]
+        self.can_recompute = can_rc
         need_end = [-1] * n
         for u in reversed(layout.sigma):
             best = -1

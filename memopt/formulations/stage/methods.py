@@ -21,7 +21,10 @@ literature's protocol —, ``best`` — the best baseline order); ``sigma``
 recomputation slots); ``transfer_stages`` (empty stages before each task:
 room for transfers; default 0, 1 with offloading when the warm start has
 none); ``detailed`` (``lazy``, the default, or ``all``: every stage's
-recomputation memory rows from the start).
+recomputation memory rows from the start); ``cutoff`` (default true: only
+plans at least as good as the warm start, and no recomputation of a task
+whose time alone exceeds the slack it leaves — see
+:func:`.model.build_stage_model`).
 
 Bounds: a fixed-order model's optimum is *not* a bound of the problem
 (another order may be better), nor is a free-order model's with
@@ -138,8 +141,12 @@ def run_stage_method(req: Request, opts: SolveOptions, *, name: str, free: bool)
         return MethodOutput(warm, "optimal", req.instance.total_time, stats=stats)
     layout, cut = make_layout(req, opts, free=free, warm=warm)
     detailed = opts.option("detailed", "lazy")
-    sm = build_stage_model(req, layout, detailed="all" if detailed == "all" else "lazy")
-    out = solve_stage_model(sm, opts, backend=backend, warm=cut if cut is not None else warm, log_name=name)
+    upper = None
+    if req.objective == "time" and warm is not None and opts.option("cutoff", True):
+        upper = req.value(req.evaluate(warm))
+    sm = build_stage_model(req, layout, detailed="all" if detailed == "all" else "lazy", upper=upper)
+    out = solve_stage_model(sm, opts, backend=backend, warm=cut if cut is not None else warm, log_name=name,
+                            cutoff=upper)
     stats.update(out.stats)
     stats["layout"] = ("free" if free else "fixed") + f" order, {layout.T} stages"
     stats["model_status"] = out.model_status

@@ -14,6 +14,7 @@ inputs)). Building is linear in that size.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,18 +55,35 @@ class StageModel:
         return self.scale.real_time(x)
 
 
-def build_stage_model(req: Request, layout: StageLayout, *, detailed: str | set[int] = "lazy") -> StageModel:
+def build_stage_model(req: Request, layout: StageLayout, *, detailed: str | set[int] = "lazy",
+                      upper: float | None = None) -> StageModel:
     """The stage model of ``req`` on ``layout`` (objective ``time`` or ``peak``).
 
     ``detailed``: the stages whose recomputation slots get their memory rows
     now — ``"all"`` (the complete model), ``"lazy"`` (none yet: the solver
     adds them for the stages where a solution breaks them, see
     :func:`.solver.solve_stage_model`) or a set of stages.
+
+    ``upper`` (objective ``time``): the makespan of a known plan; the model
+    then holds only plans at least as good, and — without offloading, where
+    every recomputation adds its time — forbids recomputing any task whose
+    time alone exceeds the slack ``upper − Σ c(v)``, which removes its
+    recomputation slots and shrinks the residency windows of its inputs.
+    With ``max_makespan`` (objective ``peak``) the same slack is
+    ``max_makespan − Σ c(v)``.
     """
     t0 = time.perf_counter()
     inst = req.instance
     layout.check(inst)
-    win = Windows(inst, layout, recompute=req.recompute, offload=req.offload)
+    slack = None
+    if req.objective == "time" and upper is not None:
+        slack = upper - inst.total_time
+    elif req.objective == "peak" and req.max_makespan is not None:
+        slack = req.max_makespan - inst.total_time
+    beta = inst.machine.bandwidth
+    hidden = req.offload and beta is not None and not math.isinf(beta)  # recomputes may hide under transfers
+    allowed = None if slack is None or hidden else [c <= slack + 1e-9 for c in inst.time]
+    win = Windows(inst, layout, recompute=req.recompute, offload=req.offload, allowed=allowed)
     scale = Scale(inst, req.offload)
     g = scale.mem
     lm = LinearModel(f"stage-{inst.name}")
@@ -93,14 +111,16 @@ def build_stage_model(req: Request, layout: StageLayout, *, detailed: str | set[
     elif detailed != "lazy":
         add_detailed_memory(V, peak_var, detailed)
     if req.objective == "time":
-        set_time_objective(V)
+        set_time_objective(V, upper)
     else:
         set_peak_objective(V, peak_var, req.max_makespan)
     seconds = time.perf_counter() - t0
     stats = {"stages": layout.T, "vars": lm.num_vars, "rows": lm.num_rows,
              "build_seconds": round(seconds, 3), "recompute_slots": len(V.R), "free_slots": len(V.X),
              "start_vars": len(V.N), "residency_vars": len(V.F), "transfer_vars": len(V.O) + len(V.L),
-             "detailed_stages": len(V.detailed)}
+             "detailed_stages": len(V.detailed),
+             "forced_residency": sum(1 for i in V.F.values() if i < 0),
+             "recomputable": sum(win.can_recompute)}
     return StageModel(req, layout, lm, V, scale, peak_var, seconds, stats)
 
 

@@ -16,11 +16,16 @@ from .constraints import add_durations
 from .variables import CONST, StageVariables, add_row
 
 
-def set_time_objective(V: StageVariables) -> None:
-    """Minimise the makespan."""
+def set_time_objective(V: StageVariables, upper: float | None = None) -> None:
+    """Minimise the makespan; with ``upper`` (instance units), only plans at least as good."""
     terms = add_durations(V)
     const = sum(a for i, a in terms if i == CONST)
     V.lm.minimize([(i, a) for i, a in terms if i != CONST], constant=const)
+    if upper is not None:
+        limit = V.scale.model_time(upper)
+        if not V.scale.exact_time:  # rounded-up transfers: a plan's model time may exceed its real one
+            limit += sum(1 for t in range(V.T) if t in V.D)
+        add_row(V.lm, terms, hi=math.floor(limit + 1e-9), name="cutoff")
 
 
 def set_peak_objective(V: StageVariables, peak: int, max_makespan: float | None) -> None:

@@ -27,6 +27,7 @@ from ...instance import Instance
 from ...plan import COMPUTE, FREE as FREE_EVENT, OFFLOAD, RELOAD, Event, Plan
 from .layout import FREE
 from .model import StageModel
+from .variables import CONST
 
 
 def _on(values: Sequence[float], i: int) -> bool:
@@ -60,7 +61,7 @@ def solution_structure(sm: StageModel, values: Sequence[float]):
             rel[t].add(d)
     keep: list[set[int]] = [set() for _ in range(T + 1)]
     for (t, d), i in V.F.items():
-        if _on(values, i):
+        if i == CONST or _on(values, i):
             keep[t].add(d)
     return comps, offl, rel, keep
 
@@ -142,7 +143,8 @@ def build_plan(inst: Instance, comps: list[list[int]], offl: list[set[int]], rel
 def prune_plan(inst: Instance, plan: Plan) -> Plan:
     """Drop recomputations none of whose new outputs is ever read, offloaded or kept as a result.
 
-    Also drops the frees of those outputs, and stages left empty. Memory and
+    Also drops the frees of those outputs, the offloads of data that are
+    neither results nor reloaded later, and stages left empty. Memory and
     makespan can only go down; repeated until nothing changes.
     O(rounds × events).
     """
@@ -196,6 +198,13 @@ def prune_plan(inst: Instance, plan: Plan) -> Plan:
         for r in victims:
             gone.update(frees_of.get(r, ()))
         stages = [[e for i, e in enumerate(st) if (k, i) not in gone] for k, st in enumerate(stages)]
+    # offloads of data never reloaded later (and not results) move nothing anyone reads
+    later_reload: set[int] = set()
+    for k in range(len(stages) - 1, -1, -1):
+        st = stages[k]
+        stages[k] = [e for e in st if not (e.kind == OFFLOAD and dix[e.target] not in later_reload
+                                           and dix[e.target] not in results)]
+        later_reload.update(dix[e.target] for e in st if e.kind == RELOAD)
     return Plan([st for st in stages if st])
 
 
@@ -323,7 +332,11 @@ def plan_hint(sm: StageModel, plan: Plan) -> list[float]:
                 keep[t].add(d)
     for t in range(T + 1):
         for d in keep[t]:
-            put(V.F, (t, d), f"{inst.data[d].id!r} resident at the start of stage {t + 1}")
+            if V.F.get((t, d)) != CONST:
+                put(V.F, (t, d), f"{inst.data[d].id!r} resident at the start of stage {t + 1}")
+    for (t, d), i in V.F.items():
+        if i == CONST and d not in keep[t]:
+            raise HintError(f"the plan does not keep {inst.data[d].id!r} at stage {t + 1}, which the model must")
     # frees at the last use, running sums, durations, peak
     g = sm.scale.mem
     size = [x // g for x in inst.size]

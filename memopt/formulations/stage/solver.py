@@ -51,8 +51,14 @@ def cpsat_params(threads: int) -> dict[str, Any]:
 
 
 def solve_stage_model(sm: StageModel, opts: SolveOptions, *, backend: str = "cpsat",
-                      warm: Plan | None = None, max_rounds: int = 50, log_name: str = "stage") -> StageOutcome:
-    """Solve ``sm`` within ``opts``'s time limit, starting from the valid plan ``warm``."""
+                      warm: Plan | None = None, max_rounds: int = 50, log_name: str = "stage",
+                      cutoff: float | None = None) -> StageOutcome:
+    """Solve ``sm`` within ``opts``'s time limit, starting from the valid plan ``warm``.
+
+    ``cutoff``: the value the model was built to beat (``build_stage_model(upper=)``);
+    a model without any plan then proves that no plan of its space is
+    better than the warm start.
+    """
     req = sm.request
     stats: dict[str, Any] = dict(sm.stats)
     stats["backend"] = backend
@@ -91,7 +97,10 @@ def solve_stage_model(sm: StageModel, opts: SolveOptions, *, backend: str = "cps
             bound = b if bound is None else max(bound, b)
         if sol.status == "infeasible":
             # a relaxation of the complete model has no solution: neither has the model
-            status = "infeasible"
+            if cutoff is not None and best is not None and best_val <= cutoff + 1e-9:
+                status, bound = "optimal", best_val  # nothing in the model beats the warm start
+            else:
+                status = "infeasible"
             break
         if sol.values is None:
             break

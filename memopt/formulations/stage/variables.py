@@ -118,8 +118,10 @@ class StageVariables:
             self.slots.append(s)
         for d in range(inst.m):
             lo, hi = win.resident[d]
+            forced = self._forced_until(d, offload)
             for t in range(max(lo, 0), min(hi, T) + 1):
-                self.F[t, d] = lm.binary(f"F[{t},{d}]")
+                # CONST: d is certainly resident (see _forced_until); no variable
+                self.F[t, d] = CONST if t <= forced else lm.binary(f"F[{t},{d}]")
             if offload:
                 lo, hi = win.offload_window[d]
                 for t in range(max(lo, 0), min(hi, T - 1) + 1):
@@ -142,6 +144,25 @@ class StageVariables:
                 for d in ds:
                     us.setdefault(d, []).append(k)
             self._users.append(us)
+
+    def _forced_until(self, d: int, offload: bool) -> int:
+        """The last stage up to which ``d`` is certainly resident (-1: none known).
+
+        In a fixed layout, a datum that can be neither regenerated (its
+        producer is never recomputed) nor reloaded must stay in fast memory
+        from its production to the first computation of its last consumer —
+        to the end for a result.
+        """
+        win, inst = self.win, self.inst
+        if self.layout.free:
+            return -1
+        if offload and win.offload_window[d][0] <= win.offload_window[d][1]:
+            return -1
+        if win.can_recompute[inst.producer[d]]:
+            return -1
+        if not inst.consumers[d]:
+            return self.T
+        return max(win.latest[c] for c in inst.consumers[d])
 
     # ------------------------------------------------------------ helpers
     def users(self, t: int, d: int) -> list[int]:
