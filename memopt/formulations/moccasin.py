@@ -350,6 +350,9 @@ def run_moccasin(req: Request, opts: SolveOptions) -> MethodOutput:
         warm_value = req.evaluate(warm).makespan
         stats["warm_start_makespan"] = warm_value
         opts.improved(value=warm_value, what="warm start (planner)")
+        if warm_value <= inst.total_time:  # nothing beats Σ c(v): no model to solve
+            stats["returned"] = "warm start"
+            return MethodOutput(warm, "optimal", inst.total_time, stats=stats)
     intervals = opts.option("intervals", DEFAULT_INTERVALS)
     fixed = None
     if opts.option("order", "free") == "fixed":
