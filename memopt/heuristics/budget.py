@@ -981,7 +981,7 @@ def _planner_time(req: Request, opts: SolveOptions) -> MethodOutput:
 
 def _planner_peak(req: Request, opts: SolveOptions) -> MethodOutput:
     """Bisection on the budget: the least budget whose planned makespan meets the limit."""
-    from ..bounds import peak_lower_bound
+    from ..bounds import budget_lower_bound
     from .orders import best_baseline
 
     inst = req.instance
@@ -991,7 +991,7 @@ def _planner_peak(req: Request, opts: SolveOptions) -> MethodOutput:
     best_peak = hi
     if req.pure:
         return MethodOutput(best_plan, "feasible", stats={"order": name})
-    lo, _ = peak_lower_bound(inst, offload=req.offload)
+    lo, _ = budget_lower_bound(inst, recompute=req.recompute, offload=req.offload)
     orders = candidate_orders(inst)
     deadline = opts.deadline
     probes = 0
