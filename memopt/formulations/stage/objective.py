@@ -21,7 +21,7 @@ def set_time_objective(V: StageVariables, upper: float | None = None) -> None:
     terms = add_durations(V)
     const = sum(a for i, a in terms if i == CONST)
     V.lm.minimize([(i, a) for i, a in terms if i != CONST], constant=const)
-    if upper is not None:
+    if upper is not None and V.cutoff_row:
         limit = V.scale.model_time(upper)
         if not V.scale.exact_time:  # rounded-up transfers: a plan's model time may exceed its real one
             limit += sum(1 for t in range(V.T) if t in V.D)

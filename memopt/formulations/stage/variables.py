@@ -102,6 +102,8 @@ class StageVariables:
         self.Z: dict[tuple[int, int], int] = {}
         self.D: dict[int, int] = {}
         self.P: int | None = None
+        #: add the objective cutoff as a row (else the cutoff only fixes variables; the hint is the incumbent)
+        self.cutoff_row = False
         #: stages whose recomputation slots have their memory rows (add_detailed_memory)
         self.detailed: set[int] = set()
         self.start_terms: dict[int, list] = {}
