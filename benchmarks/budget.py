@@ -1,13 +1,15 @@
 """Fitting a memory budget: every formulation of the budget issue on the shared graphs.
 
-    flock /tmp/memopt-bench.lock python benchmarks/budget.py [--sets fixed,free,offload]
+    python benchmarks/budget.py [--sets fixed,free,offload] [--lock /tmp/memopt-bench.lock]
         [--ratios 0.9,0.8] [--time-limit 60] [--threads 2] [--only PATTERN] [--methods LABELS]
         [--shared ../shared/benchmarks] [--fresh] [--quick]
 
 Budgets follow the literature's protocol: ``ceil(r × peak of the instance's
 own topological order)`` (the listed order made topological), r ∈ {0.9, 0.8},
 each run with ``--time-limit`` seconds and ``--threads`` threads, in its own
-process (killed 60 s past the limit).
+process (killed 60 s past the limit), holding the shared benchmark lock
+(``--lock``, ``flock``) for that run only, so that a long table does not
+keep other benchmarks waiting for hours.
 
 Sets (each row says which):
 
@@ -133,6 +135,27 @@ def done_keys(path: str) -> set[tuple[str, ...]]:
         return {(r["set"], r["instance"], r["ratio"], r["method"]) for r in csv.DictReader(f)}
 
 
+def locked(path: str | None):
+    """The benchmark lock (``flock`` on ``path``) as a context manager; no-op without a path."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def cm():
+        if not path:
+            yield
+            return
+        import fcntl
+
+        with open(path, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    return cm()
+
+
 def run_one(set_name: str, name: str, inst: Instance, ratio: float, v: Variant, *, recompute: bool,
             offload: bool, time_limit: float, threads: int) -> dict[str, Any]:
     peak = schedule_peak(inst, inst.topological_order)
@@ -213,8 +236,9 @@ def curve(args: argparse.Namespace) -> int:
     for r in [float(x) for x in args.curve_ratios.split(",")]:
         cells = []
         for label, rc, off in techniques:
-            res = solve(inst, "time", "auto", budget=f"{r}x", recompute=rc, offload=off,
-                        time_limit=args.time_limit, threads=args.threads)
+            with locked(args.lock):
+                res = solve(inst, "time", "auto", budget=f"{r}x", recompute=rc, offload=off,
+                            time_limit=args.time_limit, threads=args.threads)
             mark = {"optimal": "✓", "feasible": "~", "infeasible": "✗"}.get(res.status, "?")
             cell = mark if res.value is None else f"{100 * (res.value / inst.total_time - 1):.2f} % {mark}"
             cells.append(cell)
@@ -239,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--md", default=os.path.join(ROOT, "results", "budget.md"))
     ap.add_argument("--fresh", action="store_true", help="rerun rows already in the CSV")
     ap.add_argument("--quick", action="store_true", help="three graphs only")
+    ap.add_argument("--lock", default="/tmp/memopt-bench.lock", help="flock this file around each run ('' : none)")
     ap.add_argument("--curve", default=None, metavar="INSTANCE", help="budget-versus-overhead table of one instance")
     ap.add_argument("--curve-ratios", default="1.0,0.9,0.8,0.7,0.6,0.5")
     ap.add_argument("--curve-md", default=os.path.join(ROOT, "results", "budget-curve.md"))
@@ -285,8 +310,9 @@ def main(argv: list[str] | None = None) -> int:
                         if key in seen:
                             continue
                         t0 = time.perf_counter()
-                        row = run_one(set_name, name, g, ratio, v, recompute=rc, offload=off,
-                                      time_limit=args.time_limit, threads=args.threads)
+                        with locked(args.lock):
+                            row = run_one(set_name, name, g, ratio, v, recompute=rc, offload=off,
+                                          time_limit=args.time_limit, threads=args.threads)
                         w.writerow({k: row.get(k) for k in FIELDS})
                         f.flush()
                         print(f"{set_name:8s} {name:24s} r={ratio} {v.label:22s} {row['status']:10s} "

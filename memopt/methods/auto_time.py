@@ -97,11 +97,11 @@ def run_auto_time(req: Request, opts: SolveOptions) -> MethodOutput:
                     f"no schedule fits: the least peak of any schedule is {proven} > budget {req.budget}"))
             return MethodOutput(None, "unknown", stats=stats, message=(
                 f"no schedule found within the budget {req.budget} (best peak {peak})"))
-        warm = _planner(req)
+        warm = _planner(req, opts)
         stats["warm_start"] = "plan_under_budget" if warm is not None else "none"
     else:
         plan, peak, proven, source = best_pure_schedule(req, opts)
-        warm = plan if req.evaluate(plan).valid else _planner(req)
+        warm = plan if req.evaluate(plan).valid else _planner(req, opts)
         stats["warm_start"] = source if warm is plan else "plan_under_budget"
     if warm is not None:
         ev = req.evaluate(warm)
@@ -128,12 +128,14 @@ def _model_for(req: Request) -> str:
     return "poet" if req.offload else "checkmate"
 
 
-def _planner(req: Request) -> Plan | None:
-    try:
-        from ..heuristics.budget import plan_under_budget
-    except ImportError:  # the planner is not there: the stage model starts cold
-        return None
-    plan = plan_under_budget(req)
+def _planner(req: Request, opts: SolveOptions) -> Plan | None:
+    from ..formulations.stage.methods import WARM_SHARE
+    from ..heuristics.budget import DEFAULT_WARM_SECONDS, plan_under_budget
+
+    limit = DEFAULT_WARM_SECONDS
+    if opts.time_limit is not None:
+        limit = max(0.05, min(limit, WARM_SHARE * opts.remaining()))
+    plan = plan_under_budget(req, time_limit=limit)
     if plan is not None and req.evaluate(plan).valid:
         return plan
     return None

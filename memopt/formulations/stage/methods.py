@@ -45,7 +45,12 @@ from ...solve import MethodOutput, Request, SolveOptions, register_method
 from ..linear import BACKENDS
 from .layout import LayoutError, StageLayout
 from .model import build_stage_model
+from .plans import merge_stages
 from .solver import solve_stage_model
+
+
+WARM_SHARE = 0.15
+"""Share of the time left that the planner may take for the warm start (at most its default 5 s)."""
 
 
 def warm_start_plan(req: Request, opts: SolveOptions, order: list[int] | None = None) -> tuple[Plan | None, str]:
@@ -53,8 +58,8 @@ def warm_start_plan(req: Request, opts: SolveOptions, order: list[int] | None = 
 
     A plan given by the user (``warm_start=Plan``) if valid; else the budget
     planner (:func:`memopt.heuristics.budget.plan_under_budget`, on
-    ``order`` when given, with a tenth of the time left and at most its
-    default effort); else the best baseline pure schedule if it fits.
+    ``order`` when given, with :data:`WARM_SHARE` of the time left and at
+    most its default effort); else the best baseline pure schedule if it fits.
     """
     if opts.warm_start is False:
         return None, "none"
@@ -68,8 +73,8 @@ def warm_start_plan(req: Request, opts: SolveOptions, order: list[int] | None = 
 
         limit = DEFAULT_WARM_SECONDS
         if opts.time_limit is not None:
-            limit = max(0.05, min(limit, 0.1 * opts.remaining()))
-        plan = plan_under_budget(req, order=order, time_limit=limit, restarts=int(opts.option("restarts", 0)))
+            limit = max(0.05, min(limit, WARM_SHARE * opts.remaining()))
+        plan = plan_under_budget(req, order=order, time_limit=limit)
         if plan is not None and req.evaluate(plan).valid:
             return plan, "planner" + (" (fixed order)" if order is not None else "")
     from ...heuristics.orders import best_baseline
@@ -156,8 +161,15 @@ def run_stage_method(req: Request, opts: SolveOptions, *, name: str, free: bool)
             stats["model_gap"] = round(max(0.0, (out.value - out.model_bound) / out.value), 6)
     complete = free and req.pure  # every topological order is a layout of n FREE stages
     plan = out.plan
-    if plan is None and warm is not None:
+    if plan is not None and req.offload:
+        merged = merge_stages(req, plan, opts.deadline)
+        if merged is not plan:
+            stats["merged_stages"] = len(plan) - len(merged)
+            plan = merged
+    if warm is not None and (plan is None or req.value(req.evaluate(warm)) < req.value(req.evaluate(plan))):
+        # the model's class may not hold the warm start (its stages were cut to fit): keep the better
         plan = warm
+        stats["returned"] = "warm start"
     if complete:
         stats["bound_scope"] = "problem (the model holds every schedule)"
         if out.model_status == "infeasible":

@@ -21,6 +21,8 @@ the reason.
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Sequence
 
 from ...instance import Instance
@@ -206,6 +208,44 @@ def prune_plan(inst: Instance, plan: Plan) -> Plan:
                                            and dix[e.target] not in results)]
         later_reload.update(dix[e.target] for e in st if e.kind == RELOAD)
     return Plan([st for st in stages if st])
+
+
+def merge_stages(req, plan: Plan, deadline: float = math.inf) -> Plan:
+    """Merge consecutive stages while it shortens the plan and the evaluator accepts it.
+
+    A stage lasts max(Σ c, Σ s/β): a transfer-bound stage followed by a
+    compute-bound one is shorter as one stage when the memory allows (the
+    merged stage holds its reloads from its start and its offloaded data to
+    its end). The stage models start one task per stage, so their plans
+    gain from this whenever transfers are longer than a single compute.
+    Greedy, left to right; each candidate is checked by the evaluator.
+    O(stages × events) evaluations' work; stops at ``deadline``
+    (``time.perf_counter()``). Plans without transfers are returned as is
+    (their makespan does not depend on the stages).
+    """
+    if not any(e.kind in (OFFLOAD, RELOAD) for _, e in plan.events()):
+        return plan
+    stages = [list(st) for st in plan.stages]
+    best = req.evaluate(Plan(stages))
+    if not best.valid:
+        return plan
+    t = 0
+    while t < len(stages) - 1 and time.perf_counter() < deadline:
+        a, b = stages[t], stages[t + 1]
+        if not any(e.kind in (OFFLOAD, RELOAD) for e in a + b):
+            t += 1
+            continue
+        # frees of b listed before its first compute stay at the front of the merged stage's tail
+        merged = a + [e for e in b if e.kind not in (OFFLOAD, RELOAD)]
+        merged = [e for e in merged if e.kind not in (OFFLOAD, RELOAD)]
+        moves = [e for e in a + b if e.kind in (OFFLOAD, RELOAD)]
+        cand = stages[:t] + [moves + merged] + stages[t + 2:]
+        ev = req.evaluate(Plan(cand))
+        if ev.valid and ev.makespan < best.makespan:
+            stages, best = cand, ev
+            continue  # try to merge the next stage into this one too
+        t += 1
+    return Plan(stages)
 
 
 class HintError(ValueError):
@@ -408,4 +448,5 @@ def plan_hint(sm: StageModel, plan: Plan) -> list[float]:
     return values
 
 
-__all__ = ["extract_plan", "build_plan", "prune_plan", "solution_structure", "plan_hint", "map_stages", "HintError"]
+__all__ = ["extract_plan", "build_plan", "prune_plan", "merge_stages", "solution_structure", "plan_hint", "map_stages",
+           "HintError"]
