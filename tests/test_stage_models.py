@@ -222,6 +222,21 @@ def test_normalize_splits_stages_with_several_new_tasks():
     assert memopt.evaluate(inst, cut).valid
 
 
+def test_merge_stages_overlaps_a_transfer_with_the_next_computes():
+    from memopt import Datum, Instance, Machine, Task
+    from memopt.formulations.stage.plans import merge_stages
+
+    inst = Instance([Task("a", 1), Task("b", 4)],
+                    [Datum("r", "a", (), 4), Datum("d", "a", ("b",), 1), Datum("e", "b", (), 1)],
+                    Machine(bandwidth=1))
+    req = make_request(inst, "time", budget=10, offload=True)
+    plan = Plan([[("compute", "a")], [("offload", "r")], [("compute", "b"), ("free", "d")]])
+    assert req.evaluate(plan).makespan == 9  # 1 + 4 (transfer alone) + 4
+    merged = merge_stages(req, plan)
+    ev = req.evaluate(merged)
+    assert ev.valid and ev.makespan == 5 and len(merged) == 2
+
+
 def test_prune_drops_useless_recomputations():
     inst = from_tensors([("a", 1, 2, []), ("b", 2, 3, ["a"])])
     plan = Plan([[("compute", "a"), ("free", "a"), ("compute", "a")], [("compute", "b"), ("free", "a")]])
