@@ -213,17 +213,19 @@ def _greedy_path(mv: _Moves, S: int, L: int, g: int, ready: int, thresh: float,
 
 
 def beam_search(inst: Instance, red: Reduction | None = None, *, width: int = 64,
-                deadline: float | None = None) -> list[int] | None:
+                deadline: float | None = None, floor: int = 0) -> list[int] | None:
     """A heuristic order: breadth-first over the down-sets, keeping the ``width`` best per level.
 
     States at depth k (k clusters run) are ranked by (peak so far, resident
-    memory); duplicates are merged. Not exact (states are dropped), but
+    memory), the peak so far counted from ``floor`` (a proven lower bound:
+    below it every peak is as good, so the states are ranked by the memory
+    they hold); duplicates are merged. Not exact (states are dropped), but
     usually much better than the baseline orders. O(N · width · ready).
     Returns None if the deadline passes first.
     """
     red = red or identity_reduction(inst)
     mv = _Moves(inst, red)
-    level: dict[int, tuple[int, int, int, tuple]] = {0: (0, 0, mv.sources, ())}
+    level: dict[int, tuple[int, int, int, tuple]] = {0: (max(0, floor), 0, mv.sources, ())}
     for _ in range(mv.N):
         if deadline is not None and time.perf_counter() > deadline:
             return None
@@ -268,6 +270,8 @@ def downset_search(
     max_states: int = 3_000_000,
     dive_every: int = 20000,
     lookahead: "Lookahead | bool | None" = None,
+    critical: list[int] | None = None,
+    network: Any = None,
     on_improve: Callable[[int | None, int | None], None] | None = None,
 ) -> SearchResult:
     """Minimum peak by best-first search over the down-sets of ``red`` (default: no reduction).
@@ -278,7 +282,9 @@ def downset_search(
     and the final bound; ``deadline``: a ``time.perf_counter()`` value;
     ``max_states``: stop when that many states are stored; ``lookahead``:
     True (or a :class:`~memopt.exact.lookahead.Lookahead`) orders and prunes
-    states by max(g, h) with the lookahead bound h (A*).
+    states by max(g, h) with the lookahead bound h (A*); ``critical``: tasks
+    whose min-cut bound h_v(S) (:class:`~memopt.exact.target_search.CutGuard`,
+    over ``network`` if given) orders and prunes the states the same way.
     """
     t0 = time.perf_counter()
     red = red or identity_reduction(inst)
@@ -303,7 +309,10 @@ def downset_search(
         result.order, result.peak, result.optimal = [], 0, True
         return result
 
-    best: dict[int, int] = {0: 0}
+    # g is clamped at the proven bound: below it every path is as good, and the
+    # ties are broken by depth, so the search dives instead of sweeping the cheap states
+    g0 = max(0, int(lb0))
+    best: dict[int, int] = {0: g0}
     parent: dict[int, tuple[int, int]] = {}
 
     def path_to(S: int) -> list[int]:
@@ -333,13 +342,25 @@ def downset_search(
 
     look = lookahead
     h0 = look.h(0, 0) if look is not None else 0
-    # heap entries: (priority f = max(g, h), -depth, state, resident memory, ready set, g, resident data)
-    heap: list[tuple] = [(max(0, h0), 0, 0, 0, mv.sources, 0, 0)]
+    guard = None
+    info0 = None
+    if critical:
+        from .target_search import CutGuard
+
+        guard = CutGuard(inst, red, critical, network)
+        r = guard.root(thresh - 1 if thresh != INF else INF)
+        if isinstance(r, int):
+            h0 = max(h0, r)
+        else:
+            info0 = r
+            h0 = max(h0, r[2])
+    # heap entries: (priority f = max(g, h), -depth, state, resident memory, ready set, g, resident data, cut info)
+    heap: list[tuple] = [(max(g0, h0), 0, 0, 0, mv.sources, g0, 0, info0)]
     expanded = 0
     stopped = None
     f_top = 0
     while heap:
-        f, negdepth, S, L, ready, g, live = heapq.heappop(heap)
+        f, negdepth, S, L, ready, g, live, info = heapq.heappop(heap)
         if best.get(S, -1) != g:
             continue
         f_top = f
@@ -389,9 +410,17 @@ def downset_search(
                     continue
             else:
                 live2, f2 = 0, g2
+            info2 = None
+            if guard is not None:
+                r = guard.child(info, S2, c, thresh - 1 if thresh != INF else INF)
+                if isinstance(r, int):
+                    continue  # every completion of S2 peaks above the threshold
+                info2 = r
+                if r[2] > f2:
+                    f2 = r[2]
             best[S2] = g2
             parent[S2] = (S, c)
-            heapq.heappush(heap, (f2, negdepth - 1, S2, L2, mv.ready_after(c, S2, ready), g2, live2))
+            heapq.heappush(heap, (f2, negdepth - 1, S2, L2, mv.ready_after(c, S2, ready), g2, live2, info2))
     else:
         f_top = INF  # the heap is empty: every state below the threshold was expanded
     g_top = f_top
@@ -419,6 +448,8 @@ def downset_search(
             result.optimal = True
             result.bound = result.peak
     result.stats = {"states": result.states, "expanded": expanded, "clusters": N}
+    if guard is not None:
+        result.stats.update(flows=guard.flows, cut_prunes=guard.prunes)
     return result
 
 

@@ -9,13 +9,19 @@ The strategy (each step only if the previous ones did not prove the optimum):
    Liu's or the series-parallel algorithm when its tasks have fixed memory
    effects, else bounded by the release relaxation
    (:mod:`memopt.exact.release_relaxation`), which often proves optimality;
-3. **reduction** (:func:`memopt.transform.reduce_peak`): a graph reduced to
+3. **min-cut bound** (:mod:`memopt.exact.cut_bound`): the least memory any
+   order holds at each task, one max-flow per task near the peak of the
+   best order;
+4. **reduction** (:func:`memopt.transform.reduce_peak`): a graph reduced to
    one cluster is solved;
-4. **exact search** over the down-sets of the reduced graph
-   (:mod:`memopt.exact.downset_dp`), about half of the time left;
-5. when the search stops early: **beam search** and, with a time limit,
-   **CP-SAT** (:mod:`memopt.formulations.peak_cp`) improve the plan, and
-   the bound is the best of the lower bounds above.
+5. **exact search** over the down-sets of the reduced graph
+   (:mod:`memopt.exact.downset_dp`), best-first from the bound, about half
+   of the time left (a quarter above 500 clusters);
+6. when the search stops early: **target searches**
+   (:func:`memopt.exact.target_search.tighten`: "is there an order within
+   T?", bisecting between the bound and the best peak; an exhausted search
+   raises the bound), then **beam search** and, with a time limit,
+   **CP-SAT** (:mod:`memopt.formulations.peak_cp`) improve the plan.
 
 The status is ``optimal`` only when a lower bound meets the evaluated peak,
 ``infeasible`` when a lower bound (or the exhaustive search) exceeds the
@@ -34,6 +40,9 @@ from ..plan import Plan
 from ..solve import MethodOutput, Request, SolveOptions, register_method
 
 DP_MAX_CLUSTERS = 4000     # beyond this the down-set search has no chance
+CUT_MAX_TASKS = 200_000    # the min-cut network (a few arcs per arc of the graph)
+TARGET_MAX_CLUSTERS = 4000  # target searches: a state is a bitmask over the clusters
+MAX_SPLIT_DEPTH = 2        # splits of splits of the instance
 CP_MAX_TASKS = 5000        # CP-SAT phase only for graphs it can hold
 DEFAULT_MAX_STATES = 2_000_000
 BEAM_SECONDS = 30.0        # beam phase without a time limit
@@ -71,6 +80,34 @@ class _Best:
 
 def _remaining(opts: SolveOptions) -> float:
     return opts.remaining()
+
+
+def _split_order(inst: Instance, D: set[int], order: list[int], seconds: float | None,
+                 depth: int) -> list[int] | None:
+    """An order through the down-set D: each part solved by ``auto`` (:mod:`memopt.exact.cut_split`),
+    starting from ``order`` restricted to the part."""
+    from ..exact.cut_split import join_orders, split_instance
+    from ..solve import make_request
+
+    if not D or len(D) == inst.n:
+        return None
+    pre, suf = split_instance(inst, D)
+    orders = []
+    t0 = time.perf_counter()
+    pos = [0] * inst.n
+    for k, v in enumerate(order):
+        pos[v] = k
+    for k, part in enumerate((pre, suf)):
+        left = None if seconds is None else max(0.1, (seconds - (time.perf_counter() - t0)) / (2 - k))
+        tm = part.task_map
+        start = sorted(range(part.instance.n), key=lambda x: -1 if tm[x] < 0 else pos[tm[x]])
+        o = SolveOptions(time_limit=left, extra={"split_depth": depth, "order": start})
+        res = run_auto_peak(make_request(part.instance, "peak"), o)
+        if res.plan is None:
+            return None
+        idx = part.instance.task_index
+        orders.append([idx[t] for t in res.plan.compute_order()])
+    return join_orders(pre, orders[0], suf, orders[1])
 
 
 @register_method("auto-peak", objectives=("peak",), family="composite", exact=True,
@@ -113,8 +150,12 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
     best.lower(lb, "lifetime bound" if inst.n <= LIFETIME_MAX_TASKS else "footprint/results bound")
     if isinstance(opts.warm_start, Plan):
         best.offer(_order_of_plan(inst, opts.warm_start), "warm start")
-    order, _, name = best_baseline(inst)
-    best.offer(order, f"baseline ({name})")
+    given = opts.option("order")  # an order handed down by a split (task indices of this instance)
+    if given is not None:
+        best.offer(list(given), "split (parent's order)")
+    else:
+        order, _, name = best_baseline(inst)
+        best.offer(order, f"baseline ({name})")
     if best.proven or (budget is not None and best.bound > budget):
         return out()
 
@@ -130,7 +171,27 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
         if best.proven or (budget is not None and best.bound > budget):
             return out()
 
-    # 3. reduction
+    # 3. min-cut bound: one max-flow per task whose memory in the best order exceeds the bound
+    if inst.n <= CUT_MAX_TASKS:
+        from ..exact.cut_bound import cut_bound
+
+        share = min(0.2 * _remaining(opts), 30.0)
+        cb = cut_bound(inst, [best.order], floor=best.bound,
+                       deadline=None if math.isinf(share) else time.perf_counter() + share)
+        stats["cut_flows"] = cb.flows
+        best.lower(cb.value, "min-cut bound")
+        if best.proven or (budget is not None and best.bound > budget):
+            return out()
+        # 3b. forests and series-parallel graphs: split at the critical task's least-memory down-set
+        depth = int(opts.option("split_depth", 0))
+        if rr is not None and cb.down_set is not None and depth < MAX_SPLIT_DEPTH:
+            seconds = 0.7 * _remaining(opts) if opts.time_limit else None
+            order = _split_order(inst, set(cb.down_set), best.order, seconds, depth + 1)
+            best.offer(order, "split at the min-cut down-set")
+            if best.proven:
+                return out()
+
+    # 4. reduction
     red = reduce_peak(inst, deadline=opts.start + 0.5 * opts.time_limit if opts.time_limit else None)
     stats["reduced_clusters"] = red.n
     if red.n == 1:
@@ -140,7 +201,7 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
         best.lower(peak, "reduction")  # the reduction keeps an optimal order, and only one order is left
         return out()
 
-    # 4. exact search on the reduced graph
+    # 5. exact search on the reduced graph
     if red.n <= DP_MAX_CLUSTERS:
         # large graphs rarely finish: keep time for the plan-improving phases
         share = (0.5 if red.n <= 500 else 0.25) * _remaining(opts)
@@ -160,7 +221,20 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
             return out()
         best.lower(res.bound, "downset-dp frontier")
 
-    # 5. improve the plan while time remains
+    # 6. target searches between the bound and the best peak (they may also raise the bound)
+    if red.n <= TARGET_MAX_CLUSTERS and opts.time_limit and _remaining(opts) > 0.5:
+        from ..exact.target_search import tighten
+
+        tend = time.perf_counter() + 0.6 * _remaining(opts)
+        tt = tighten(inst, best.bound, best.order, red, deadline=tend,
+                     on_improve=lambda v, b: opts.improved(value=v, bound=b, what="target search"))
+        stats["target_searches"] = len(tt.log)
+        best.offer(tt.order, "target search", tt.peak)
+        best.lower(tt.bound, "target search (exhausted)")
+        if best.proven:
+            return out()
+
+    # 7. improve the plan while time remains
     width = 16
     # without a time limit the beam phase still stops after BEAM_SECONDS (a width is not cut short)
     beam_end = time.perf_counter() + (0.5 * _remaining(opts) if opts.time_limit else BEAM_SECONDS)

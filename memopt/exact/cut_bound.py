@@ -1,0 +1,223 @@
+"""The min-cut lower bound on the optimal peak: the least memory any order can hold when a task runs.
+
+**Definition.** L(S) is the memory resident once the down-set S has run
+(data produced in S that are results or have a reader outside S). When task
+v runs in an order, the tasks before it form a down-set S with
+preds(v) ⊆ S and v ∉ S (hence no descendant of v in S either), and the
+memory at that compute is L(S) + out(v) + w(v). So every order peaks at least at
+
+    cut(v) = min{ L(S) : S down-set, anc(v) ⊆ S, S ∩ ({v} ∪ desc(v)) = ∅ } + out(v) + w(v)
+
+for every v, and the **cut bound** is max_v cut(v). It contains the lifetime
+bound of :mod:`memopt.exact.peak_bounds` (every S of the interval holds the
+data of anc(v) still needed by v, its descendants or the end), and on random
+layered graphs it is 10–25 % higher.
+
+**Computation.** L is a cut function: S is the source side of a network with
+- an arc w → u of infinite capacity for each precedence u → w (w ∈ S forces u ∈ S);
+- per datum d of size s > 0: an arc p(d) → sink of capacity s if d is a result;
+  an arc p(d) → c of capacity s if d has one reader c; otherwise a node x_d,
+  an arc p(d) → x_d of capacity s and arcs x_d → c of infinite capacity for
+  each reader c (x_d on the source side would need every reader done; so
+  s is paid exactly when p(d) ∈ S and some reader is not);
+- for the task v examined: source → each predecessor of v and v → sink,
+  infinite (the closure arcs extend these to anc(v) and desc(v)).
+
+A minimum s–t cut is min L(S) over the interval (Picard & Queyranne's
+closure formulation; L is submodular on the lattice of down-sets). One
+max-flow per task (OR-Tools' push-relabel), O(n) flows of O((n + m)²·√e)
+worst case, milliseconds each on a thousand tasks.
+
+**Pruning.** Any order σ gives an upper estimate: cut(v) <= the memory at v
+in σ. Tasks are examined by decreasing estimate (the least over the orders
+given) and the loop stops when no remaining estimate exceeds the best bound
+found, so only the tasks near the peak of a good order cost a flow.
+
+References: J.-C. Picard, M. Queyranne, "Selected applications of minimum
+cuts in networks", INFOR 20(4), 1982 (closures and cuts); the interval
+argument is ours (docs/peak.md §8).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from ..instance import Instance
+
+
+@dataclass
+class CutBound:
+    """The bound, the task where it is reached, and how many flows it took.
+
+    ``values`` maps each examined task to its cut(v) (memory at its compute,
+    outputs and workspace included); ``complete`` is False when the deadline
+    stopped the loop before every task whose estimate exceeds ``value`` was
+    examined (the value is still a valid bound); ``down_set``: for ``task``,
+    a down-set where the memory at its compute is least (the tasks before it).
+    """
+
+    value: int
+    task: int | None
+    flows: int
+    complete: bool
+    values: dict[int, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    down_set: list[int] | None = None
+
+
+class CutNetwork:
+    """The network of L(S) over the tasks of ``inst``, built once; :meth:`min_memory` per interval.
+
+    Nodes 0..n-1 are the tasks, then one node per datum with several readers,
+    then the source and the sink. Every task has an arc from the source and
+    an arc to the sink of capacity 0 that a query raises to infinity.
+    """
+
+    def __init__(self, inst: Instance):
+        import numpy as np
+        from ortools.graph.python import max_flow
+
+        n = inst.n
+        size = inst.size
+        self.n = n
+        total = sum(size) + 1
+        self.inf = total
+        tails: list[int] = []
+        heads: list[int] = []
+        caps: list[int] = []
+        for w in range(n):
+            for u in inst.preds[w]:
+                tails.append(w)
+                heads.append(u)
+                caps.append(total)
+        node = n
+        for j in range(inst.m):
+            s = size[j]
+            if not s:
+                continue
+            p = inst.producer[j]
+            cons = inst.consumers[j]
+            if not cons:
+                tails.append(p)
+                heads.append(-1)  # the sink, numbered below
+                caps.append(s)
+            elif len(cons) == 1:
+                tails.append(p)
+                heads.append(cons[0])
+                caps.append(s)
+            else:
+                tails.append(p)
+                heads.append(node)
+                caps.append(s)
+                for c in cons:
+                    tails.append(node)
+                    heads.append(c)
+                    caps.append(total)
+                node += 1
+        self.source = node
+        self.sink = node + 1
+        heads = [self.sink if h == -1 else h for h in heads]
+        self.first_source_arc = len(tails)
+        tails += [self.source] * n
+        heads += list(range(n))
+        caps += [0] * n
+        self.first_sink_arc = len(tails)
+        tails += list(range(n))
+        heads += [self.sink] * n
+        caps += [0] * n
+        self.flow = max_flow.SimpleMaxFlow()
+        self.flow.add_arcs_with_capacity(np.asarray(tails, dtype=np.int32), np.asarray(heads, dtype=np.int32),
+                                         np.asarray(caps, dtype=np.int64))
+        self._ok = self.flow.OPTIMAL
+
+    def min_memory(self, inside: list[int] | tuple[int, ...], outside: list[int] | tuple[int, ...]) -> int | None:
+        """min L(S) over the down-sets S containing ``inside`` and disjoint from ``outside``.
+
+        None if the flow fails (it should not: capacities are bounded by Σ sizes).
+        """
+        f = self.flow
+        a0, b0, inf = self.first_source_arc, self.first_sink_arc, self.inf
+        for u in inside:
+            f.set_arc_capacity(a0 + u, inf)
+        for u in outside:
+            f.set_arc_capacity(b0 + u, inf)
+        status = f.solve(self.source, self.sink)
+        value = f.optimal_flow() if status == self._ok else None
+        for u in inside:
+            f.set_arc_capacity(a0 + u, 0)
+        for u in outside:
+            f.set_arc_capacity(b0 + u, 0)
+        if value is not None and value >= inf:
+            return None  # the interval is empty (cannot happen for a task's own interval)
+        return value
+
+    def source_side(self) -> list[int]:
+        """The tasks on the source side of the last minimum cut (a minimising down-set)."""
+        return [v for v in self.flow.get_source_side_min_cut() if v < self.n]
+
+
+def memory_profile(inst: Instance, order: list[int]) -> list[int]:
+    """The memory at the compute of each task in ``order`` (indexed by task). O(n + Σ inputs)."""
+    rem = [len(c) for c in inst.consumers]
+    size = inst.size
+    live = 0
+    prof = [0] * inst.n
+    for v in order:
+        out = inst.output_size[v]
+        prof[v] = live + out + inst.workspace[v]
+        live += out
+        for j in inst.inputs[v]:
+            rem[j] -= 1
+            if rem[j] == 0:
+                live -= size[j]
+    return prof
+
+
+def cut_bound(inst: Instance, orders: list[list[int]] | None = None, *, floor: int = 0,
+              deadline: float | None = None, max_flows: int | None = None,
+              network: CutNetwork | None = None) -> CutBound:
+    """max over v of cut(v) (module docstring), examining only the tasks that can beat ``floor``.
+
+    ``orders``: valid task orders whose memory profiles bound each cut(v)
+    from above (default: none, every task is examined); ``floor``: a bound
+    already known (tasks whose estimate is at most ``floor`` are skipped);
+    ``deadline`` / ``max_flows``: stop early (the value is still a bound).
+    """
+    t0 = time.perf_counter()
+    n = inst.n
+    if n == 0:
+        return CutBound(0, None, 0, True)
+    est = [None] * n
+    for order in orders or []:
+        prof = memory_profile(inst, order)
+        est = [p if e is None or p < e else e for e, p in zip(est, prof)]
+    inf = float("inf")
+    cand = sorted(range(n), key=lambda v: -(est[v] if est[v] is not None else inf))
+    net = network or CutNetwork(inst)
+    best, arg = floor, None
+    values: dict[int, int] = {}
+    complete = True
+    flows = 0
+    for v in cand:
+        e = est[v]
+        if e is not None and e <= best:
+            break
+        if (deadline is not None and time.perf_counter() > deadline) or (max_flows is not None and flows >= max_flows):
+            complete = False
+            break
+        m = net.min_memory(inst.preds[v], (v,))
+        flows += 1
+        if m is None:
+            continue
+        x = m + inst.output_size[v] + inst.workspace[v]
+        values[v] = x
+        if x > best:
+            best, arg = x, v
+    down = None
+    if arg is not None and net.min_memory(inst.preds[arg], (arg,)) is not None:
+        down = net.source_side()
+    return CutBound(best, arg, flows, complete, values, time.perf_counter() - t0, down)
+
+
+__all__ = ["cut_bound", "CutBound", "CutNetwork", "memory_profile"]
