@@ -42,7 +42,7 @@ skipped unless ``--fresh``) and ``results/budget.md``. Timings taken while
 other jobs share the machine are provisional.
 
 ``--curve INSTANCE`` instead draws the budget-versus-overhead table of one
-instance (``auto``; recomputation, offloading, both; budgets as ratios of
+instance (``auto``; scheduling only, recomputation, offloading, both; budgets as ratios of
 the best baseline peak, ``--curve-ratios``) into ``results/budget-curve.md``
 — the table of the README.
 """
@@ -222,9 +222,10 @@ def curve(args: argparse.Namespace) -> int:
 
     inst = load_instance(args.curve)
     base = best_baseline(inst)[1]
-    techniques = [("recompute", True, False), ("offload", False, True), ("both", True, True)]
+    techniques = [("schedule only", False, False), ("recompute", True, False), ("offload", False, True),
+                  ("both", True, True)]
     if inst.machine.bandwidth is None:
-        techniques = techniques[:1]
+        techniques = techniques[:2]
     lines = [f"# Budget versus overhead: `{os.path.relpath(args.curve, ROOT)}`", "",
              f"`memopt solve {os.path.relpath(args.curve, ROOT)} --objective time --budget <r>x <technique> "
              f"-t {args.time_limit:g}` (method `auto`); best baseline peak {base}, Σ c(v) = {inst.total_time}"

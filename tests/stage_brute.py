@@ -7,8 +7,7 @@ keeps a chosen set of data into the next stage; every other datum is freed
 after its last use (:func:`memopt.formulations.stage.plans.build_plan`
 writes those stages). The class also has the models' documented
 restrictions: a task is not recomputed while one of its outputs is
-resident; a result stays in fast memory until offloaded; a datum is
-offloaded at most once, never reloaded in the stage after it was
+resident; a datum is offloaded at most once, never reloaded in the stage after it was
 transferred nor in a stage that recomputes it.
 
 :func:`brute_stage_time` runs Dijkstra over (stage, kept data, slow data,
@@ -40,7 +39,7 @@ def brute_stage_time(req: Request, layout: StageLayout, max_states: int = 200_00
     inst = req.instance
     T = layout.T
     pos = {v: k for k, v in enumerate(layout.sigma)}
-    results = set(inst.results)
+    results = set(inst.results)  # never reloaded
     size = inst.size
     start = (0, frozenset(), frozenset(), frozenset(), frozenset())
     counter = itertools.count()
@@ -87,10 +86,8 @@ def brute_stage_time(req: Request, layout: StageLayout, max_states: int = 200_00
                     for L in _subsets(reloads):
                         avail = kept | made | set(L)
                         slow2 = slow | set(O)
-                        must = {d for d in avail if d in results and d not in slow2}
-                        free_choice = sorted(avail - must)
-                        for K in _subsets(free_choice):
-                            K2 = frozenset(K) | must
+                        for K in _subsets(sorted(avail)):
+                            K2 = frozenset(K)
                             c2 = comps + [comp]
                             o2 = offl + [set(O)]
                             r2 = rel + [set(L)]

@@ -23,8 +23,7 @@ the stage; ``reload d`` takes its memory from the stage start and makes
 stage and never offloaded twice (its slow copy stays).
 
 Model restrictions (they shrink the plan space, never admit a wrong plan):
-a result, once computed, stays in fast memory until offloaded; a task is
-not recomputed while one of its outputs is resident (its outputs would be
+a task is not recomputed while one of its outputs is resident (its outputs would be
 resident already: SPEC counts only the new ones); a datum is not reloaded
 in a stage that recomputes it or right after a stage that transferred it.
 """
@@ -99,7 +98,7 @@ def add_residency(V: StageVariables) -> None:
         if comp and any(i != CONST for i, _ in comp):
             # recomputing p(d) while d is resident: SPEC would not count d twice; never needed
             add_row(lm, [(f, 1)] + comp, hi=1)
-        if consumers[d]:
+        if f != CONST:
             # a resident datum is read, kept or offloaded in the stage (else: a leading free)
             used = []
             for c in consumers[d]:
@@ -116,18 +115,9 @@ def add_residency(V: StageVariables) -> None:
 
 
 def add_results(V: StageVariables) -> None:
-    """Results exist at the end; once computed, they stay in fast memory until offloaded."""
-    lm, inst = V.lm, V.inst
-    T = V.T
-    for d in inst.results:
-        p = inst.producer[d]
-        lo, _ = V.win.resident[d]
-        for t in range(max(lo - 1, 0), T):
-            have = V.resident(t, d) + V.computed(t, p)
-            if not have:
-                continue
-            add_row(lm, V.resident(t + 1, d) + V.slow_before(t + 1, d) + neg(have), lo=0)
-        add_row(lm, V.resident(T, d) + V.slow_before(T, d), lo=1, name=f"result[{d}]")
+    """Every result exists at the end, in fast memory or offloaded (a freed result can be recomputed)."""
+    for d in V.inst.results:
+        add_row(V.lm, V.resident(V.T, d) + V.slow_before(V.T, d), lo=1, name=f"result[{d}]")
 
 
 def add_transfers(V: StageVariables) -> None:
@@ -290,8 +280,6 @@ def add_detailed_memory(V: StageVariables, peak: int | None, stages) -> None:
                 add_row(lm, total + kept, hi=1)
             if (t, d) in V.O:
                 add_row(lm, total + [(V.O[t, d], 1)], hi=1)
-            if not consumers[d]:  # a result leaves fast memory only once it is in slow memory
-                add_row(lm, total + neg(V.slow_before(t, d)), hi=0)
         prev = None
         for k in range(Kr):
             u = lm.var(f"U[{t},{k}]", 0, V.cap, True)

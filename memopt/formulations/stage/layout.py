@@ -207,7 +207,7 @@ class Windows:
     - ``candidates[t]``: the tasks that may be the new task of a FREE stage;
     - ``recompute[t]``: the recomputation slots of stage ``t``, in σ order —
       tasks that can have run before ``t`` and have a consumer that may
-      still run at or after ``t`` (``need_end``);
+      still run at or after ``t``, or a result to regenerate (``need_end``);
     - ``resident[d] = (lo, hi)``: the stages at whose start ``d`` may be in
       fast memory (``hi = T`` for results: the state after the last stage);
     - ``offload[d]``, ``reload[d]``: the stages of useful transfers.
@@ -249,8 +249,10 @@ class Windows:
                   for u in range(n)]
         self.can_recompute = can_rc
         need_end = [-1] * n
+        makes_result = [any(not inst.consumers[d] for d in inst.outputs[u]) for u in range(n)]
         for u in reversed(layout.sigma):
-            best = -1
+            # a result freed earlier may be recomputed up to the last stage
+            best = T - 1 if makes_result[u] and can_rc[u] else -1
             for c in inst.succs[u]:
                 best = max(best, latest[c], need_end[c] if can_rc[c] else -1)
             need_end[u] = best

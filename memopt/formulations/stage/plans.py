@@ -86,7 +86,6 @@ def build_plan(inst: Instance, comps: list[list[int]], offl: list[set[int]], rel
     T = len(comps)
     tids = [t.id for t in inst.tasks]
     dids = [d.id for d in inst.data]
-    results = set(inst.results)
     in_fast: set[int] = set()
     in_slow: set[int] = set()
     stages: list[list[Event]] = []
@@ -109,8 +108,6 @@ def build_plan(inst: Instance, comps: list[list[int]], offl: list[set[int]], rel
         lead = []
         for d in sorted(in_fast):
             needed = d in keep[t] and (d in last or d in stay or d in moving)
-            if d in results and d not in in_slow:
-                needed = True
             if not needed:
                 lead.append(d)
         for d in lead:
@@ -127,8 +124,6 @@ def build_plan(inst: Instance, comps: list[list[int]], offl: list[set[int]], rel
             touched = list(dict.fromkeys(inst.inputs[v] + inst.outputs[v]))
             for d in touched:
                 if last.get(d) != i or d in moving or d in stay:
-                    continue
-                if d in results and d not in in_slow:
                     continue
                 ev.append(Event(FREE_EVENT, dids[d]))
                 in_fast.discard(d)
@@ -381,11 +376,6 @@ def plan_hint(sm: StageModel, plan: Plan) -> list[float]:
     g = sm.scale.mem
     size = [x // g for x in inst.size]
     ws = [w // g for w in inst.workspace]
-    slow_by: list[set[int]] = []
-    acc: set[int] = set()
-    for t in range(T):
-        slow_by.append(set(acc))
-        acc |= offl[t]
     for t in range(T):
         slots = V.slots[t]
         K = len(slots)
@@ -413,8 +403,6 @@ def plan_hint(sm: StageModel, plan: Plan) -> list[float]:
                 for d in set(inst.inputs[v]) | set(outs):
                     later = any(on[j] is not None and (d in inst.inputs[on[j]]) for j in range(kk + 1, K))
                     if later or d in keep[t + 1] or d in offl[t] or d in rel[t]:
-                        continue
-                    if not inst.consumers[d] and d not in slow_by[t]:
                         continue
                     x = V.X.get((t, d, kk))
                     if x is not None:
