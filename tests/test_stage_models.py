@@ -166,6 +166,15 @@ def test_unbounded_bandwidth_and_footprint_budget_cost_nothing(inst, recompute):
     assert out.model_status == "optimal" and out.value == inst.total_time
 
 
+@settings(max_examples=10, **SETTINGS)
+@given(instances(max_tasks=6), st.booleans())
+def test_auto_at_the_footprint_bound_with_unbounded_bandwidth_costs_nothing(inst, recompute):
+    inst = inst.with_machine(bandwidth=math.inf)
+    b = task_footprint_bound(inst)[0]
+    res = memopt.solve(inst, "time", "auto", budget=b, recompute=recompute, offload=True, time_limit=10, threads=1)
+    assert res.status == "optimal" and res.value == inst.total_time
+
+
 @settings(max_examples=20, **SETTINGS)
 @given(instances(max_tasks=6, max_size=9), st.integers(0, 100))
 def test_the_pure_stage_model_is_complete(inst, frac):
