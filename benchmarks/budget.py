@@ -1,6 +1,6 @@
 """Fitting a memory budget: every formulation of the budget issue on the shared graphs.
 
-    python benchmarks/budget.py [--sets fixed,free,offload] [--lock /tmp/memopt-bench.lock]
+    python benchmarks/budget.py [--sets fixed,free,schedule,offload] [--lock /tmp/memopt-bench.lock]
         [--ratios 0.9,0.8] [--time-limit 60] [--threads 2] [--only PATTERN] [--methods LABELS]
         [--shared ../shared/benchmarks] [--fresh] [--quick]
 
@@ -18,12 +18,17 @@ Sets (each row says which):
   literature: ``checkmate`` with each backend (``order=given``), warm
   started by the planner on that order and cold;
 - ``free`` — recomputation, the order free (memopt's problem): ``auto``
-  (``auto-time``), ``joint`` (free-order stage model, graphs ≤ 100 tasks),
-  ``moccasin`` (retention intervals), ``planner`` (the heuristic alone);
+  (``auto-time``), ``joint`` (free-order stage model, graphs ≤ 100 tasks;
+  CP-SAT, HiGHS), ``moccasin`` (retention intervals), ``planner`` (the
+  heuristic alone);
+- ``schedule`` — neither (pure scheduling under the budget): ``auto``,
+  ``stage`` (free-order stage model, complete for schedules: cold, so that
+  the model itself is measured; ≤ 100 tasks), ``moccasin`` (one interval
+  per task);
 - ``offload`` — offloading with and without recomputation on graphs with a
   bandwidth (the ``instances/nn`` training graphs; the random layered graphs
-  with β = 4 size units per time unit): ``poet`` (CP-SAT, HiGHS), ``joint``
-  (≤ 100 tasks), ``auto``, ``planner``.
+  with β = 4 size units per time unit): ``poet`` (CP-SAT, HiGHS; CBC ≤ 100
+  tasks), ``joint`` (≤ 100 tasks), ``auto``, ``planner``.
 
 Graphs: the training graphs of ``<shared>/nodelink`` (their inference
 graphs are chains whose footprint bound is their peak: every budget below it
@@ -94,13 +99,21 @@ FIXED = [
 FREE = [
     Variant("auto", "auto"),
     Variant("joint-cpsat", "joint", {"backend": "cpsat"}, max_tasks=100),
+    Variant("joint-highs", "joint", {"backend": "highs"}, max_tasks=100),
     Variant("moccasin", "moccasin"),
     Variant("planner", "planner"),
+]
+SCHEDULE = [
+    Variant("auto", "auto"),
+    Variant("stage-cpsat", "stage", {"backend": "cpsat", "warm_start": False}, max_tasks=100),
+    Variant("stage-highs", "stage", {"backend": "highs", "warm_start": False}, max_tasks=100),
+    Variant("moccasin", "moccasin"),
 ]
 OFFLOAD = [
     Variant("auto", "auto"),
     Variant("poet-cpsat", "poet", {"backend": "cpsat"}),
     Variant("poet-highs", "poet", {"backend": "highs"}),
+    Variant("poet-cbc", "poet", {"backend": "cbc"}, max_tasks=100),
     Variant("joint-cpsat", "joint", {"backend": "cpsat"}, max_tasks=100),
     Variant("planner", "planner"),
 ]
@@ -198,7 +211,7 @@ def write_markdown(rows: list[dict[str, Any]], path: str) -> None:
              "`bound`: the problem's bound memopt reports; `model`: the model's own status and gap (the best "
              "plan of its space: e.g. the order fixed); seconds to return and to the first plan. "
              "Timings are provisional when other jobs shared the machine.", ""]
-    for set_name in ("fixed", "free", "offload", "offload+recompute"):
+    for set_name in ("fixed", "free", "schedule", "offload", "offload+recompute"):
         sel = [r for r in rows if r["set"] == set_name]
         if not sel:
             continue
@@ -254,7 +267,7 @@ def curve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared", "benchmarks"))
-    ap.add_argument("--sets", default="fixed,free,offload")
+    ap.add_argument("--sets", default="fixed,free,schedule,offload")
     ap.add_argument("--ratios", default="0.9,0.8")
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--threads", type=int, default=2)
@@ -294,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
                 plans.append(("fixed", inst, FIXED, True, False))
             if "free" in sets:
                 plans.append(("free", inst, FREE, True, False))
+            if "schedule" in sets:
+                plans.append(("schedule", inst, SCHEDULE, False, False))
             if "offload" in sets:
                 off = inst if inst.machine.bandwidth is not None else (
                     inst.with_machine(bandwidth=LAYERED_BANDWIDTH) if "layered" in name else None)
