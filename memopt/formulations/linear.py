@@ -436,16 +436,29 @@ def _solve_highs(model: LinearModel, *, time_limit, threads, seed, warm_start, l
                        for z in model.integer]
     h.passModel(lp)
     first: list[float] = []
+    # HiGHS checks its time limit between phases only: a root node's cut loop can run far past
+    # it (measured: 20 s for a 10 s limit), so the interrupt callbacks also stop it at the deadline
+    deadline = math.inf if time_limit is None else t0 + max(0.01, float(time_limit))
     try:
+        CB = highspy.cb.HighsCallbackType
+        interrupts = (CB.kCallbackMipInterrupt, CB.kCallbackSimplexInterrupt, CB.kCallbackIpmInterrupt)
+
         def _cb(callback_type, message, data_out, data_in, user_data):
-            now = time.perf_counter() - t0
+            now = time.perf_counter()
+            if callback_type in interrupts:
+                if now > deadline:
+                    data_in.user_interrupt = True
+                return
             if not first:
-                first.append(now)
+                first.append(now - t0)
             if on_solution is not None:
-                on_solution(data_out.objective_function_value, now)
+                on_solution(data_out.objective_function_value, now - t0)
 
         h.setCallback(_cb, None)
-        h.startCallback(highspy.cb.HighsCallbackType.kCallbackMipImprovingSolution)
+        h.startCallback(CB.kCallbackMipImprovingSolution)
+        if time_limit is not None:
+            for c in interrupts:
+                h.startCallback(c)
     except Exception:  # pragma: no cover - older highspy without callbacks
         pass
     if warm_start and model.hint:
