@@ -106,3 +106,17 @@ def test_continuous_variables_rejected_by_cpsat_but_fine_for_milp():
     assert solve_linear(m, "cbc").objective == pytest.approx(-1.5)
     with pytest.raises(ValueError, match="integer"):
         solve_linear(m, "cpsat")
+
+
+def test_backend_parameters_are_passed_through():
+    m = LinearModel()
+    x = m.var("x", 0, 10)
+    y = m.var("y", 0, 10)
+    m.add_ge([(x, 2), (y, 1)], 7)
+    m.minimize([(x, 3), (y, 1)])
+    s = solve_linear(m, "cpsat", threads=1, params={"subsolvers": ["max_lp"], "linearization_level": 2})
+    assert s.status == "optimal" and s.objective == pytest.approx(7)
+    s = solve_linear(m, "highs", params={"presolve": "off"})
+    assert s.status == "optimal" and s.objective == pytest.approx(7)
+    with pytest.raises(Exception):
+        solve_linear(m, "cpsat", params={"no_such_parameter": 1})
