@@ -46,8 +46,17 @@ class StageOutcome:
 
 
 def cpsat_params(threads: int) -> dict[str, Any]:
+    """CP-SAT parameters for stage models.
+
+    Presolve is off: the models are built already reduced (windows, cutoff,
+    constants), and CP-SAT's presolve took a third of the time to the proven
+    optimum on random-layered-n100 (measured: 4.6 s with, 3.0–3.3 s without).
+    """
     subs = CPSAT_WORKERS.get(max(1, int(threads)))
-    return {"subsolvers": subs} if subs else {}
+    out: dict[str, Any] = {"cp_model_presolve": False}
+    if subs:
+        out["subsolvers"] = subs
+    return out
 
 
 def solve_stage_model(sm: StageModel, opts: SolveOptions, *, backend: str = "cpsat",
