@@ -143,3 +143,22 @@ def test_auto_proves_series_parallel_tensor_graphs_by_the_split():
     res = solve(inst, "peak", "auto", time_limit=10)
     assert res.status == "optimal" and res.value == res.bound < rr.peak
     assert res.stats["plan_by"] == "split at the min-cut down-set"
+
+
+@given(instances(max_tasks=8), st.randoms(use_true_random=False))
+def test_joint_cut_bound_is_a_bound_and_exact_on_all_tasks(inst, rnd):
+    from memopt.exact.cut_bound import joint_cut_bound
+
+    opt, _ = exhaustive_peak(inst)
+    net = CutNetwork(inst)
+    single = cut_bound(inst, network=net)
+    W = rnd.sample(range(inst.n), rnd.randint(1, inst.n))
+    jb = joint_cut_bound(inst, W, network=net)
+    assert jb.complete
+    # never above the optimum; never below the best single task of W (it contains each cut(v))
+    assert max(single.values[v] for v in W) <= jb.value <= opt
+    # W = every task: the bottleneck path over all orders is the optimum itself
+    assert joint_cut_bound(inst, list(range(inst.n)), network=net).value == opt
+    # stopped early at an upper value, the answer is still a bound
+    early = joint_cut_bound(inst, W, network=net, upper=max(1, jb.value // 2))
+    assert early.value <= opt

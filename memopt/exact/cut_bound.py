@@ -40,6 +40,7 @@ argument is ours (docs/peak.md §8).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -175,13 +176,15 @@ def memory_profile(inst: Instance, order: list[int]) -> list[int]:
 
 
 def cut_bound(inst: Instance, orders: list[list[int]] | None = None, *, floor: int = 0,
-              deadline: float | None = None, max_flows: int | None = None,
+              deadline: float | None = None, max_flows: int | None = None, min_flows: int = 0,
               network: CutNetwork | None = None) -> CutBound:
     """max over v of cut(v) (module docstring), examining only the tasks that can beat ``floor``.
 
     ``orders``: valid task orders whose memory profiles bound each cut(v)
     from above (default: none, every task is examined); ``floor``: a bound
     already known (tasks whose estimate is at most ``floor`` are skipped);
+    ``min_flows``: examine at least that many tasks anyway (by decreasing
+    estimate: candidates for :func:`joint_cut_bound`);
     ``deadline`` / ``max_flows``: stop early (the value is still a bound).
     """
     t0 = time.perf_counter()
@@ -201,7 +204,7 @@ def cut_bound(inst: Instance, orders: list[list[int]] | None = None, *, floor: i
     flows = 0
     for v in cand:
         e = est[v]
-        if e is not None and e <= best:
+        if e is not None and e <= best and flows >= min_flows:
             break
         if (deadline is not None and time.perf_counter() > deadline) or (max_flows is not None and flows >= max_flows):
             complete = False
@@ -220,4 +223,101 @@ def cut_bound(inst: Instance, orders: list[list[int]] | None = None, *, floor: i
     return CutBound(best, arg, flows, complete, values, time.perf_counter() - t0, down)
 
 
-__all__ = ["cut_bound", "CutBound", "CutNetwork", "memory_profile"]
+@dataclass
+class JointBound:
+    """:func:`joint_cut_bound`'s answer: a proven bound, whether the search over W finished, its effort."""
+
+    value: int
+    complete: bool
+    flows: int
+    states: int
+    seconds: float
+
+
+def joint_cut_bound(inst: Instance, W: list[int], *, network: CutNetwork | None = None,
+                    upper: int | None = None, deadline: float | None = None,
+                    max_flows: int | None = None) -> JointBound:
+    """The min-cut bound of a set of tasks W taken together (the order among them is searched).
+
+    For any order σ, at the compute of v ∈ W the tasks done form a down-set
+    S with S ∩ W = A (the tasks of W before v in σ), preds(v) ⊆ S, v ∉ S;
+    so the memory there is at least
+
+        cost(A, v) = min{ L(S) : S down-set, A ∪ preds(v) ⊆ S, S ∩ ((W ∖ A) ∪ {v}) = ∅ } + out(v) + w(v)
+
+    (one max-flow), and every order peaks at least at the least, over the
+    orders of W (linear extensions of the precedence among W), of the
+    largest cost along it: a bottleneck shortest path over the down-sets of
+    W, found by Dijkstra. For W = {v} it is cut(v); for W = all tasks, the
+    optimum. Stopped early (``deadline``, ``max_flows``, or a state costing
+    ``upper``), the least cost still waiting is the bound. Exponential in
+    |W| in the worst case; in practice a few hundred flows for |W| <= 16 on
+    layered graphs.
+    """
+    import heapq
+
+    t0 = time.perf_counter()
+    net = network or CutNetwork(inst)
+    k = len(W)
+    idx = {v: i for i, v in enumerate(W)}
+    need = [0] * k  # the tasks of W that precede each (transitively)
+    for i, v in enumerate(W):
+        seen: set[int] = set()
+        stack = list(inst.preds[v])
+        while stack:
+            u = stack.pop()
+            if u in seen:
+                continue
+            seen.add(u)
+            if u in idx:
+                need[i] |= 1 << idx[u]
+            stack.extend(inst.preds[u])
+    p = [inst.output_size[v] + inst.workspace[v] for v in W]
+    full = (1 << k) - 1
+    memo: dict[tuple[int, int], float] = {}
+    flows = 0
+
+    def cost(A: int, i: int) -> float:
+        nonlocal flows
+        key = (A, i)
+        c = memo.get(key)
+        if c is None:
+            inside = [W[j] for j in range(k) if A >> j & 1] + list(inst.preds[W[i]])
+            outside = [W[j] for j in range(k) if not A >> j & 1]
+            m = net.min_memory(inside, outside)
+            flows += 1
+            c = math.inf if m is None else m + p[i]
+            memo[key] = c
+        return c
+
+    best: dict[int, float] = {0: 0}
+    heap: list[tuple[float, int]] = [(0, 0)]
+    value: float = 0
+    complete = False
+    while heap:
+        g, A = heapq.heappop(heap)
+        if best.get(A) != g:
+            continue
+        value = g
+        if A == full:
+            complete = True
+            break
+        if (upper is not None and g >= upper) or (deadline is not None and time.perf_counter() > deadline) \
+                or (max_flows is not None and flows >= max_flows):
+            break
+        for i in range(k):
+            if A >> i & 1 or need[i] & ~A:
+                continue
+            c = cost(A, i)
+            g2 = g if g >= c else c
+            A2 = A | (1 << i)
+            if best.get(A2, math.inf) > g2:
+                best[A2] = g2
+                heapq.heappush(heap, (g2, A2))
+    else:
+        value = upper if upper is not None else value  # nothing below ``upper`` completes the orders of W
+    return JointBound(int(value) if value != math.inf else (upper or 0), complete, flows, len(best),
+                      time.perf_counter() - t0)
+
+
+__all__ = ["cut_bound", "CutBound", "CutNetwork", "memory_profile", "joint_cut_bound", "JointBound"]

@@ -9,9 +9,12 @@ The strategy (each step only if the previous ones did not prove the optimum):
    Liu's or the series-parallel algorithm when its tasks have fixed memory
    effects, else bounded by the release relaxation
    (:mod:`memopt.exact.release_relaxation`), which often proves optimality;
-3. **min-cut bound** (:mod:`memopt.exact.cut_bound`): the least memory any
+3. **min-cut bounds** (:mod:`memopt.exact.cut_bound`): the least memory any
    order holds at each task, one max-flow per task near the peak of the
-   best order;
+   best order; then the critical tasks taken together (their relative
+   order searched). On forests and series-parallel graphs, the schedule is
+   also **split** at the critical task's least-memory down-set and both
+   parts solved by ``auto`` (:mod:`memopt.exact.cut_split`);
 4. **reduction** (:func:`memopt.transform.reduce_peak`): a graph reduced to
    one cluster is solved;
 5. **exact search** over the down-sets of the reduced graph
@@ -43,6 +46,8 @@ DP_MAX_CLUSTERS = 4000     # beyond this the down-set search has no chance
 CUT_MAX_TASKS = 200_000    # the min-cut network (a few arcs per arc of the graph)
 TARGET_MAX_CLUSTERS = 4000  # target searches: a state is a bitmask over the clusters
 MAX_SPLIT_DEPTH = 2        # splits of splits of the instance
+JOINT_SIZES = (4, 8, 12, 16, 24)  # critical sets of the joint min-cut bound, tried in turn
+JOINT_MAX_FLOWS = 3000     # per joint bound (milliseconds each on a thousand tasks)
 CP_MAX_TASKS = 5000        # CP-SAT phase only for graphs it can hold
 DEFAULT_MAX_STATES = 2_000_000
 BEAM_SECONDS = 30.0        # beam phase without a time limit
@@ -172,11 +177,13 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
             return out()
 
     # 3. min-cut bound: one max-flow per task whose memory in the best order exceeds the bound
+    net = None
     if inst.n <= CUT_MAX_TASKS:
-        from ..exact.cut_bound import cut_bound
+        from ..exact.cut_bound import CutNetwork, cut_bound, joint_cut_bound
 
         share = min(0.2 * _remaining(opts), 30.0)
-        cb = cut_bound(inst, [best.order], floor=best.bound,
+        net = CutNetwork(inst)
+        cb = cut_bound(inst, [best.order], floor=best.bound, min_flows=JOINT_SIZES[-1], network=net,
                        deadline=None if math.isinf(share) else time.perf_counter() + share)
         stats["cut_flows"] = cb.flows
         best.lower(cb.value, "min-cut bound")
@@ -190,6 +197,20 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
             best.offer(order, "split at the min-cut down-set")
             if best.proven:
                 return out()
+        # 3c. the critical tasks together: their order is searched, each step costs a max-flow
+        crit = sorted(cb.values, key=lambda v: -cb.values[v])
+        jend = time.perf_counter() + min(0.15 * _remaining(opts), 20.0)
+        for k in JOINT_SIZES:
+            if k > len(crit) or time.perf_counter() >= jend:
+                break
+            jb = joint_cut_bound(inst, crit[:k], network=net, upper=int(best.peak), deadline=jend,
+                                 max_flows=JOINT_MAX_FLOWS)
+            best.lower(jb.value, f"joint min-cut bound ({k} tasks)")
+            stats["joint_flows"] = stats.get("joint_flows", 0) + jb.flows
+            if best.proven or not jb.complete:
+                break
+        if best.proven or (budget is not None and best.bound > budget):
+            return out()
 
     # 4. reduction
     red = reduce_peak(inst, deadline=opts.start + 0.5 * opts.time_limit if opts.time_limit else None)
