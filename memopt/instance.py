@@ -284,6 +284,15 @@ class Instance:
         """
         return tuple(self._stable_topological_order())
 
+    # reachability masks take up to n²/8 bytes: recomputed after unpickling rather than shipped to workers
+    _UNPICKLED = ("descendant_masks", "ancestor_masks")
+
+    def __getstate__(self) -> Any:
+        state = object.__getstate__(self)  # (__dict__, slots) for a class with both
+        if isinstance(state, tuple) and state[0]:
+            state = ({k: v for k, v in state[0].items() if k not in self._UNPICKLED}, *state[1:])
+        return state
+
     @cached_property
     def descendant_masks(self) -> tuple[int, ...]:
         """Per task v, the bitmask of its strict descendants (bit w: a path v -> ... -> w).
