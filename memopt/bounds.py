@@ -92,19 +92,8 @@ def retention_bound(inst: Instance, *, recompute: bool = True) -> tuple[int, str
     n = inst.n
     if not fixed or n > 6000:
         return simple
-    topo = inst.topological_order
-    desc = [0] * n
-    for v in reversed(topo):
-        m = 0
-        for w in inst.succs[v]:
-            m |= desc[w] | (1 << w)
-        desc[v] = m
-    anc_or_self = [0] * n
-    for v in topo:
-        m = 1 << v
-        for u in inst.preds[v]:
-            m |= anc_or_self[u]
-        anc_or_self[v] = m
+    desc = inst.descendant_masks
+    anc = inst.ancestor_masks
     need = [0] * n
     full = (1 << n) - 1
     for j in fixed:
@@ -113,7 +102,7 @@ def retention_bound(inst: Instance, *, recompute: bool = True) -> tuple[int, str
         if cons:
             who = 0
             for c in cons:
-                who |= anc_or_self[c]
+                who |= anc[c] | (1 << c)
         mask = desc[inst.producer[j]] & who
         for c in cons:  # an input of v is already in v's footprint
             mask &= ~(1 << c)

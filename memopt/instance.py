@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Iterable, Mapping, Sequence
 
+from . import graph
 from .errors import InstanceError, Problem
 
 
@@ -282,6 +283,29 @@ class Instance:
         listed in a topological order, this is that order.
         """
         return tuple(self._stable_topological_order())
+
+    # reachability masks take up to n²/8 bytes: recomputed after unpickling rather than shipped to workers
+    _UNPICKLED = ("descendant_masks", "ancestor_masks")
+
+    def __getstate__(self) -> Any:
+        state = object.__getstate__(self)  # (__dict__, slots) for a class with both
+        if isinstance(state, tuple) and state[0]:
+            state = ({k: v for k, v in state[0].items() if k not in self._UNPICKLED}, *state[1:])
+        return state
+
+    @cached_property
+    def descendant_masks(self) -> tuple[int, ...]:
+        """Per task v, the bitmask of its strict descendants (bit w: a path v -> ... -> w).
+
+        See :mod:`memopt.graph`: O(e·n/64) word operations and up to n²/8
+        bytes, computed on first use and kept with the instance.
+        """
+        return tuple(graph.descendant_masks(self.succs, self.topological_order))
+
+    @cached_property
+    def ancestor_masks(self) -> tuple[int, ...]:
+        """Per task v, the bitmask of its strict ancestors (bit u: a path u -> ... -> v); see :mod:`memopt.graph`."""
+        return tuple(graph.ancestor_masks(self.preds, self.topological_order))
 
     def _stable_topological_order(self) -> list[int]:
         n = len(self.tasks)

@@ -3,7 +3,7 @@
 A *method* (a heuristic, an exact algorithm, a CP-SAT or MILP formulation)
 is a function ``run(request, options) -> MethodOutput`` registered by name
 with :func:`register_method`. Every module under ``memopt.heuristics``,
-``memopt.exact``, ``memopt.formulations`` and ``memopt.methods`` is imported
+``memopt.exact``, ``memopt.formulations`` and ``memopt.strategies`` is imported
 when the registry is first used, so a new formulation is one new module that
 calls :func:`register_method`; nothing else changes.
 
@@ -195,7 +195,7 @@ class MethodInfo:
 
 _REGISTRY: dict[str, MethodInfo] = {}
 _LOADED = False
-_PACKAGES = ("memopt.heuristics", "memopt.exact", "memopt.formulations", "memopt.methods")
+_PACKAGES = ("memopt.heuristics", "memopt.exact", "memopt.formulations", "memopt.strategies")
 
 
 def register_method(
@@ -231,11 +231,6 @@ def _load_all() -> None:
             raise
         for mod in pkgutil.walk_packages(pkg.__path__, pkg_name + "."):
             importlib.import_module(mod.name)
-    # importing the subpackage memopt.methods rebinds the attribute memopt.methods to it;
-    # keep the public function memopt.methods() (the subpackage stays importable by name)
-    top = sys.modules.get(__name__.rpartition(".")[0])
-    if top is not None and not callable(getattr(top, "methods", None)):
-        top.methods = methods
 
 
 def methods() -> dict[str, MethodInfo]:

@@ -41,9 +41,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..evaluate import schedule_peak
+from ..graph import ancestor_masks, descendant_masks
 from ..instance import Instance
 from ..solve import MethodOutput, Request, SolveOptions, register_method
-from ..transform.clusters import Reduction, identity_reduction
+from ..transform.clusters import (
+    Reduction,
+    identity_reduction,
+    member_positions,
+    other_reader_clusters,
+)
 
 
 @dataclass
@@ -74,10 +80,7 @@ class _Moves:
     def __init__(self, inst: Instance, red: Reduction):
         N = red.n
         self.N = N
-        where: dict[int, tuple[int, int]] = {}
-        for c, members in enumerate(red.clusters):
-            for k, v in enumerate(members):
-                where[v] = (c, k)
+        where = member_positions(red)
         self.pred_mask = [0] * N
         for c in range(N):
             m = 0
@@ -87,45 +90,27 @@ class _Moves:
         self.succs = [tuple(s) for s in red.succs]
         # strict descendants and ancestors of each cluster: a free that waits for a
         # descendant never happens, one that waits only for ancestors always does
-        desc = [0] * N
-        anc = [0] * N
-        if N <= 20000:
-            for c in range(N - 1, -1, -1):  # clusters are listed topologically
-                m = 0
-                for w in red.succs[c]:
-                    m |= desc[w] | (1 << w)
-                desc[c] = m
-            for c in range(N):
-                m = 0
-                for x in red.preds[c]:
-                    m |= anc[x] | (1 << x)
-                anc[c] = m
+        if N <= 20000:  # clusters are listed topologically
+            desc = descendant_masks(red.succs, range(N))
+            anc = ancestor_masks(red.preds, range(N))
+        else:
+            desc = [0] * N
+            anc = [0] * N
         size = inst.size
         self.fixed: list[tuple[int, int] | None] = [None] * N
         self.prof: list[list[tuple[int, int, tuple[tuple[int, int], ...]]]] = [[] for _ in range(N)]
         for c, members in enumerate(red.clusters):
             prof = []
             variable = False
-            for k, u in enumerate(members):
+            for u in members:
                 gain = inst.output_size[u]
                 cond: list[tuple[int, int]] = []
                 for j in inst.inputs[u]:
                     s = size[j]
                     if s == 0:
                         continue
-                    mask = 0
-                    never = False
-                    for o in inst.consumers[j]:
-                        if o == u:
-                            continue
-                        oc, ok = where[o]
-                        if oc == c:
-                            if ok > k:
-                                never = True
-                                break
-                        else:
-                            mask |= 1 << oc
-                    if never or (mask & desc[c]):
+                    mask = other_reader_clusters(inst, where, u, j)
+                    if mask is None or (mask & desc[c]):
                         continue
                     if mask & ~anc[c] == 0:
                         gain -= s

@@ -20,7 +20,7 @@ and the last tasks bind; on random layered graphs it rarely prunes.
 from __future__ import annotations
 
 from ..instance import Instance
-from ..transform.clusters import Reduction
+from ..transform.clusters import Reduction, member_positions, other_reader_clusters
 
 
 def _bits(mask: int):
@@ -38,19 +38,8 @@ class Lookahead:
     def __init__(self, inst: Instance, red: Reduction, k: int = 24):
         n, m = inst.n, inst.m
         self.size = inst.size
-        topo = inst.topological_order
-        desc = [0] * n
-        for v in reversed(topo):
-            x = 0
-            for w in inst.succs[v]:
-                x |= desc[w] | (1 << w)
-            desc[v] = x
-        anc = [0] * n
-        for v in topo:
-            x = 0
-            for u in inst.preds[v]:
-                x |= anc[u] | (1 << u)
-            anc[v] = x
+        desc = inst.descendant_masks
+        anc = inst.ancestor_masks
         size = inst.size
         base = [inst.output_size[u] + inst.workspace[u] for u in range(n)]
         need_at: list[int] = []  # per datum: tasks at whose step it is needed once produced
@@ -78,10 +67,7 @@ class Lookahead:
                     xmask |= 1 << j
             self.cands.append((base[u], xmask, u))
         self.static = max(base) if base else 0
-        where: dict[int, tuple[int, int]] = {}
-        for c, members in enumerate(red.clusters):
-            for i, v in enumerate(members):
-                where[v] = (c, i)
+        where = member_positions(red)
         self.cluster_of = [where[v][0] for v in range(n)]
         # per cluster: data written (size > 0), frees as (cluster mask that must be done, data bit)
         self.out_mask: list[int] = []
@@ -89,26 +75,15 @@ class Lookahead:
         for c, members in enumerate(red.clusters):
             om = 0
             fr: list[tuple[int, int]] = []
-            for i, u in enumerate(members):
+            for u in members:
                 for j in inst.outputs[u]:
                     if size[j]:
                         om |= 1 << j
                 for j in inst.inputs[u]:
                     if not size[j]:
                         continue
-                    mask = 0
-                    never = False
-                    for o in inst.consumers[j]:
-                        if o == u:
-                            continue
-                        oc, oi = where[o]
-                        if oc == c:
-                            if oi > i:
-                                never = True
-                                break
-                        else:
-                            mask |= 1 << oc
-                    if not never:
+                    mask = other_reader_clusters(inst, where, u, j)
+                    if mask is not None:
                         fr.append((mask, 1 << j))
             self.out_mask.append(om)
             self.frees.append(fr)

@@ -35,19 +35,8 @@ def lifetime_bound(inst: Instance) -> tuple[int, str]:
     n = inst.n
     if n == 0 or n > MAX_TASKS:
         return simple
-    topo = inst.topological_order
-    desc = [0] * n
-    for v in reversed(topo):
-        m = 0
-        for w in inst.succs[v]:
-            m |= desc[w] | (1 << w)
-        desc[v] = m
-    anc_or_self = [0] * n
-    for v in topo:
-        m = 1 << v
-        for u in inst.preds[v]:
-            m |= anc_or_self[u]
-        anc_or_self[v] = m
+    desc = inst.descendant_masks
+    anc = inst.ancestor_masks
     need = [0] * n
     size = inst.size
     full = (1 << n) - 1
@@ -60,7 +49,7 @@ def lifetime_bound(inst: Instance) -> tuple[int, str]:
         if cons:
             who = 0
             for c in cons:
-                who |= anc_or_self[c]
+                who |= anc[c] | (1 << c)
         else:
             who = full
         for v in _bits(desc[p] & who):

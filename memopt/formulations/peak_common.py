@@ -28,6 +28,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+from ..graph import ancestor_masks, descendant_masks
 from ..instance import Instance
 from ..transform.clusters import Reduction
 from ..transform.release import AMBIGUOUS, RESULT, release_tasks
@@ -99,18 +100,8 @@ def _position_bounds(n: int, preds, succs, topo) -> tuple[list[int], list[int]]:
                 indeg[w] -= 1
                 if indeg[w] == 0:
                     stack.append(w)
-    anc = [0] * n
-    for v in topo:
-        m = 0
-        for u in preds[v]:
-            m |= anc[u] | (1 << u)
-        anc[v] = m
-    desc = [0] * n
-    for v in reversed(topo):
-        m = 0
-        for w in succs[v]:
-            m |= desc[w] | (1 << w)
-        desc[v] = m
+    anc = ancestor_masks(preds, topo)
+    desc = descendant_masks(succs, topo)
     return [a.bit_count() for a in anc], [n - 1 - d.bit_count() for d in desc]
 
 

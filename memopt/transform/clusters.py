@@ -202,6 +202,36 @@ class Reduction:
         return list(range(self.n))
 
 
+def member_positions(red: Reduction) -> dict[int, tuple[int, int]]:
+    """Task -> (its cluster, its index among the cluster's members)."""
+    where: dict[int, tuple[int, int]] = {}
+    for c, members in enumerate(red.clusters):
+        for k, v in enumerate(members):
+            where[v] = (c, k)
+    return where
+
+
+def other_reader_clusters(inst: Instance, where: dict[int, tuple[int, int]], u: int, j: int) -> int | None:
+    """When task ``u`` reads datum ``j``: the bitmask of the other clusters that read ``j``.
+
+    ``j`` is freed right after ``u`` iff all of them are done by then. ``None``
+    when a later task of ``u``'s own cluster reads ``j`` (never freed at ``u``).
+    ``where`` is :func:`member_positions` of the reduction.
+    """
+    c, k = where[u]
+    mask = 0
+    for o in inst.consumers[j]:
+        if o == u:
+            continue
+        oc, ok = where[o]
+        if oc == c:
+            if ok > k:
+                return None
+        else:
+            mask |= 1 << oc
+    return mask
+
+
 def identity_reduction(inst: Instance) -> Reduction:
     """The unreduced graph: one cluster per task (in a topological order)."""
     topo = list(inst.topological_order)
@@ -211,4 +241,5 @@ def identity_reduction(inst: Instance) -> Reduction:
                      [tuple(sorted(index[w] for w in inst.succs[v])) for v in topo], [])
 
 
-__all__ = ["ClusterGraph", "Reduction", "RuleStep", "identity_reduction"]
+__all__ = ["ClusterGraph", "Reduction", "RuleStep", "identity_reduction", "member_positions",
+           "other_reader_clusters"]

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ..graph import descendant_masks
+
 BITSET_LIMIT = 6000
 
 
@@ -37,13 +39,7 @@ class Reachability:
             bitsets = n <= BITSET_LIMIT
         if bitsets:
             order = sorted(range(n), key=topo_pos.__getitem__)
-            desc = [0] * n
-            for v in reversed(order):
-                m = 0
-                for w in succs[v]:
-                    m |= desc[w] | (1 << w)
-                desc[v] = m
-            self._desc = desc
+            self._desc = descendant_masks(succs, order)
 
     @property
     def exact(self) -> bool:

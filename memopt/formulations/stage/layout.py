@@ -294,21 +294,7 @@ class Windows:
 
 def _closure_counts(inst: Instance) -> tuple[list[int], list[int]]:
     """Number of ancestors and of descendants of every task (bitsets)."""
-    n = inst.n
-    order = inst.topological_order
-    anc = [0] * n
-    for v in order:
-        a = 0
-        for u in inst.preds[v]:
-            a |= anc[u] | (1 << u)
-        anc[v] = a
-    desc = [0] * n
-    for v in reversed(order):
-        d = 0
-        for w in inst.succs[v]:
-            d |= desc[w] | (1 << w)
-        desc[v] = d
-    return [a.bit_count() for a in anc], [d.bit_count() for d in desc]
+    return [a.bit_count() for a in inst.ancestor_masks], [d.bit_count() for d in inst.descendant_masks]
 
 
 __all__ = ["FREE", "StageLayout", "Windows", "LayoutError", "normalize_plan"]

@@ -1,1 +1,0 @@
-"""Composite methods (``auto``) that choose among the registered ones."""

@@ -1,0 +1,4 @@
+"""Composite methods (``auto``) that choose among the registered ones.
+
+(Not named ``methods``: ``memopt.methods()`` is the registry listing.)
+"""
