@@ -135,6 +135,18 @@ def main(argv: list[str] | None = None) -> int:
                 add_labels(rows)
                 print(f"\n## {name} ({s.ran} run now, {s.skipped} already done)\n")
                 print(summarize(rows, kw["objective"])[0])
+    # the index lists every comparison in results/compare, also those not re-run now (--sets/--problems)
+    done = {name for name, _, _ in made}
+    for csv_path in sorted(glob.glob(os.path.join(OUT, "*.csv"))):
+        name = os.path.splitext(os.path.basename(csv_path))[0]
+        if name in done:
+            continue
+        rows = read_rows(csv_path)
+        statuses = {}
+        for r in rows:
+            statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+        made.append((name, len({r["instance_file"] for r in rows}), statuses))
+    made.sort(key=lambda x: x[0])
     chosen_methods = [m.strip() for m in args.methods.split(",")] if args.methods else sorted(methods())
     write_index(made, args, chosen_methods)
     print(f"\nindex: {os.path.join(OUT, 'README.md')}")
