@@ -96,3 +96,29 @@ def test_fixed_order_restriction_is_never_reported_optimal_by_its_bound():
     r = solve(inst, "time", "moccasin", budget=6, recompute=True, order="fixed", intervals=4)
     assert r.value == 9 and r.stats["exact_model"] is False
     assert r.bound == inst.total_time  # only the simple bound
+
+
+@settings(max_examples=30)
+@given(instances(max_tasks=5, no_recompute=True, max_size=5), st.integers(0, 100), st.booleans())
+def test_given_order_is_followed_and_matches_checkmate_on_it(inst, frac, warm):
+    """order=given (the literature's protocol): first computations in the instance's order; same optimum as checkmate."""
+    B = budget_between(inst, frac)
+    r = solve(inst, "time", "moccasin", budget=B, recompute=True, warm_start=warm, order="given", intervals=8)
+    c = solve(inst, "time", "checkmate", budget=B, recompute=True, warm_start=warm, order="given")
+    if r.plan is None:
+        return
+    first = list(dict.fromkeys(r.plan.compute_order()))
+    returned_model = r.stats.get("returned") == "model"
+    if returned_model:
+        assert first == [inst.tasks[v].id for v in inst.topological_order]
+    if r.status == "optimal":  # only when nothing beats Σ c(v)
+        assert r.value == inst.total_time
+    if returned_model and r.stats.get("restricted_optimal") and c.plan is not None \
+            and c.stats.get("model_status") == "optimal":
+        assert r.value == c.value
+
+
+def test_unknown_order_option_is_an_input_error():
+    inst = from_tensors([("a", 1, 1, []), ("b", 1, 1, ["a"])])
+    with pytest.raises(MemoptError, match="order"):
+        solve(inst, "time", "moccasin", budget=2, recompute=True, order="sideways")

@@ -29,6 +29,13 @@ s ≤ t ≤ e, and the workspace of the compute at t); positions without a
 compute carry no more than the compute before them. So the model and the
 evaluator agree, and the plan is what the evaluator judges.
 
+**Order.** Option ``order``: ``free`` (default; the positions decide the
+order), ``fixed`` (first computations in the warm start's order) or
+``given`` (in the instance's own order made topological: the protocol of
+the Checkmate and Moccasin papers; no fusion, the warm start follows it).
+A fixed order makes the model a restriction (never ``optimal`` unless
+nothing beats Σ c(v)).
+
 **What it supports.** Objective ``time`` with recomputation, or pure
 scheduling (C_v = 1). No offloading (Moccasin has none: refused).
 
@@ -298,12 +305,14 @@ def _add_hint(model: MoccasinModel, plan: Plan) -> None:
                 m.add_hint(model.end[(d, k)], ends.get((d, k), starts.get((v, k), 0)) if on else 0)
 
 
-def _warm_plans(req: Request, freq: Request, fz, opts: SolveOptions) -> tuple[Plan | None, Plan | None]:
+def _warm_plans(req: Request, freq: Request, fz, opts: SolveOptions,
+                order: list[int] | None = None) -> tuple[Plan | None, Plan | None]:
     """(warm start for ``req``, hint for the fused request ``freq``).
 
     A given plan is used if the evaluator accepts it (as a hint only when
-    nothing was fused); otherwise the planner runs on the fused request and
-    its plan is expanded back.
+    nothing was fused); otherwise the planner runs on the fused request (on
+    ``order``, tasks of ``freq``, when the order is fixed: the hint must
+    follow it) and its plan is expanded back.
     """
     if isinstance(opts.warm_start, Plan):
         if not req.evaluate(opts.warm_start).valid:
@@ -314,7 +323,8 @@ def _warm_plans(req: Request, freq: Request, fz, opts: SolveOptions) -> tuple[Pl
     from ..heuristics.budget import DEFAULT_RESTARTS, plan_portfolio
 
     share = None if opts.time_limit is None else max(0.5, 0.1 * opts.time_limit)
-    hint = plan_portfolio(freq, time_limit=share, restarts=DEFAULT_RESTARTS).plan
+    orders = None if order is None else [("given", order)]
+    hint = plan_portfolio(freq, orders, time_limit=share, restarts=DEFAULT_RESTARTS).plan
     return (None if hint is None else fz.expand(hint)), hint
 
 
@@ -340,11 +350,18 @@ def run_moccasin(req: Request, opts: SolveOptions) -> MethodOutput:
     t0 = time.perf_counter()
     stats: dict[str, Any] = {}
     # fusion (exact by default; "chains" only when asked) then gcd scaling; plans carry over by id
-    mode = opts.option("fuse", "exact")
+    how = str(opts.option("order", "free"))
+    if how not in ("free", "fixed", "given"):
+        raise MemoptError(f"moccasin: order {how!r}: expected free, fixed (the warm start's) or given "
+                          "(the instance's listed order made topological)")
+    mode = opts.option("fuse", "exact") if how != "given" else "off"  # the given order names every task
     freq, fz = fuse_request(req, "off" if mode is False else ("chains" if mode is True else str(mode)))
     sreq, gs, gt = scale_request(freq) if opts.option("reduce", True) else (freq, 1, 1)
     stats.update(size_factor=gs, time_factor=gt, fused=fz.fused, fusion_exact=fz.exact)
-    warm, warm_fused = _warm_plans(req, freq, fz, opts)
+    given = None
+    if how == "given":  # the literature's protocol: the order of first computations is the input's
+        given = list(freq.instance.topological_order)
+    warm, warm_fused = _warm_plans(req, freq, fz, opts, order=given)
     warm_value = None
     if warm is not None:
         warm_value = req.evaluate(warm).makespan
@@ -355,7 +372,10 @@ def run_moccasin(req: Request, opts: SolveOptions) -> MethodOutput:
             return MethodOutput(warm, "optimal", inst.total_time, stats=stats)
     intervals = opts.option("intervals", DEFAULT_INTERVALS)
     fixed = None
-    if opts.option("order", "free") == "fixed":
+    if how == "given":
+        fixed = given
+        stats["order"] = "given"
+    elif how == "fixed":
         if warm is not None:
             fixed = [inst.task_index[t] for t in warm.compute_order()]
         else:
@@ -363,7 +383,7 @@ def run_moccasin(req: Request, opts: SolveOptions) -> MethodOutput:
 
             fixed = best_baseline(inst)[0]
         stats["order"] = "fixed"
-    if fixed is not None and fz.fused:
+    if how == "fixed" and fz.fused:
         keep = {t.id for t in sreq.instance.tasks}
         fixed = [sreq.instance.task_index[inst.tasks[v].id] for v in fixed if inst.tasks[v].id in keep]
     model = moccasin_model(sreq, intervals=int(intervals), hint=warm_fused, order=fixed)
