@@ -16,7 +16,8 @@ Sets (each row says which):
 - ``fixed`` — recomputation with the *given* order of first computations,
   the problem Checkmate (MILP) and Moccasin (CP-SAT) solve in the
   literature: ``checkmate`` with each backend (``order=given``), warm
-  started by the planner on that order and cold;
+  started by the planner on that order and cold, and our Moccasin model on
+  the same order (``moccasin -O order=given``), warm and cold;
 - ``free`` — recomputation, the order free (memopt's problem): ``auto``
   (``auto-time``), ``joint`` (free-order stage model, graphs ≤ 100 tasks;
   CP-SAT, HiGHS), ``moccasin`` (retention intervals), ``planner`` (the
@@ -95,6 +96,8 @@ FIXED = [
     Variant("checkmate-cbc", "checkmate", {"backend": "cbc", "order": "given"}),
     Variant("checkmate-cpsat-cold", "checkmate", {"backend": "cpsat", "order": "given", "warm_start": False}),
     Variant("checkmate-highs-cold", "checkmate", {"backend": "highs", "order": "given", "warm_start": False}),
+    Variant("moccasin-given", "moccasin", {"order": "given"}),
+    Variant("moccasin-given-cold", "moccasin", {"order": "given", "warm_start": False}),
 ]
 FREE = [
     Variant("auto", "auto"),
