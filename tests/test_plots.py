@@ -194,8 +194,9 @@ def test_the_readme_experiments_commands_parse():
     readme = open(os.path.join(root, "README.md")).read()
     section = readme.split("## Experiments", 1)[1].split("\n## ", 1)[0]
     block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
-    commands = [line for line in block.splitlines() if line.startswith("memopt ")]
-    assert [c.split()[1] for c in commands] == ["bench", "report"]
+    block = block.replace("\\\n", " ")  # continuation lines
+    commands = [line.split("  #")[0] for line in block.splitlines() if line.startswith("memopt ")]
+    assert [c.split()[1] for c in commands] == ["bench", "bench", "report"]
     parser = build_parser()
     for c in commands:
         words = []
