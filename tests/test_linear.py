@@ -120,3 +120,15 @@ def test_backend_parameters_are_passed_through():
     assert s.status == "optimal" and s.objective == pytest.approx(7)
     with pytest.raises(Exception):
         solve_linear(m, "cpsat", params={"no_such_parameter": 1})
+
+
+def test_cpsat_gives_up_building_a_huge_model_at_the_time_limit():
+    m = LinearModel("big")
+    xs = [m.binary(f"x{i}") for i in range(200)]
+    for k in range(30000):
+        m.add_le({xs[k % 200]: 1, xs[(k + 1) % 200]: 1}, 1)
+    m.minimize({x: -1 for x in xs})
+    sol = solve_linear(m, "cpsat", time_limit=1e-6)
+    assert sol.status == "unknown" and sol.values is None and sol.bound is None
+    assert "aborted" in sol.stats
+    assert solve_linear(m, "cpsat", time_limit=30).status == "optimal"  # the same model, given time

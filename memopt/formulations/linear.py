@@ -277,12 +277,26 @@ def _solve_cpsat(model: LinearModel, *, time_limit, threads, seed, warm_start, l
         hi = big if hi == INF else int(hi)
         return lo, hi
 
-    for idx, coef, lo, hi in model.rows:
+    # translating a model of millions of rows takes tens of seconds in Python: give up at the time
+    # limit (the caller keeps its warm start) instead of overrunning it
+    def out_of_time(k: int) -> bool:
+        return time_limit is not None and k % 5000 == 0 and time.perf_counter() - t0 > float(time_limit)
+
+    def aborted() -> LinearSolution:
+        return LinearSolution("unknown", None, None, None, time.perf_counter() - t0, "cpsat", None,
+                              {"aborted": "time limit reached while building the CP-SAT model",
+                               "vars": model.num_vars, "rows": model.num_rows})
+
+    for k, (idx, coef, lo, hi) in enumerate(model.rows):
+        if out_of_time(k):
+            return aborted()
         ic, lo2, hi2 = _integer_row(coef, lo, hi)
         expr = cp_model.LinearExpr.weighted_sum([xs[i] for i in idx], ic)
         a, b = bounded(expr, lo2, hi2)
         m.add_linear_constraint(expr, a, b)
-    for bvar, val, idx, coef, lo, hi in model.indicators:
+    for k, (bvar, val, idx, coef, lo, hi) in enumerate(model.indicators):
+        if out_of_time(k):
+            return aborted()
         ic, lo2, hi2 = _integer_row(coef, lo, hi)
         expr = cp_model.LinearExpr.weighted_sum([xs[i] for i in idx], ic)
         a, b = bounded(expr, lo2, hi2)
