@@ -197,3 +197,17 @@ def test_candidate_orders_are_distinct_topological_orders():
     for _, o in orders:
         pos = {v: k for k, v in enumerate(o)}
         assert all(pos[u] < pos[v] for v in range(inst.n) for u in inst.preds[v])
+
+
+def test_portfolio_reports_every_improvement():
+    from memopt.generators import random_layered
+    from memopt.heuristics.budget import plan_portfolio
+
+    inst = random_layered(40, seed=1)
+    req = make_request(inst, "time", budget="0.8x", recompute=True)
+    seen = []
+    res = plan_portfolio(req, time_limit=2.0, restarts=30, on_improve=seen.append)
+    assert res.plan is not None  # measured: 21649 then 20600
+    assert len(seen) >= 2
+    assert seen == sorted(seen, reverse=True) and len(set(seen)) == len(seen)
+    assert seen[-1] == res.makespan

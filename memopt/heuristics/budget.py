@@ -78,7 +78,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from ..evaluate import schedule_peak
 from ..instance import Instance
@@ -863,7 +863,8 @@ class PlannerResult:
 
 def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | None = None,
                    configs: Iterable[PlannerConfig] | None = None, *, time_limit: float | None = None,
-                   restarts: int | None = None) -> PlannerResult:
+                   restarts: int | None = None,
+                   on_improve: Callable[[float], None] | None = None) -> PlannerResult:
     """Run the planner for every (order, configuration) and keep the least makespan.
 
     Then, while ``time_limit`` allows (or ``restarts`` times), rerun the best
@@ -871,7 +872,9 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
     and keep any improvement.
 
     Every plan is checked by the evaluator (``req.evaluate``); an invalid
-    one (a bug) is recorded in ``invalid`` and skipped.
+    one (a bug) is recorded in ``invalid`` and skipped. ``on_improve(makespan)``
+    is called at every improvement (a caller's progress and time to the
+    first plan).
     """
     t0 = time.perf_counter()
     deadline = math.inf if time_limit is None else t0 + time_limit
@@ -899,6 +902,8 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
         if res.makespan is None or ev.makespan < res.makespan:
             res.plan, res.makespan, res.peak = plan, ev.makespan, ev.peak
             res.order, res.config = oname, cfg
+            if on_improve is not None:
+                on_improve(ev.makespan)
         if req.pure or res.makespan <= lb:
             break  # nothing beats Σ c
     # randomised restarts of the best configuration while time remains (only with a time limit)
@@ -922,6 +927,8 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
         if ev.makespan < res.makespan:
             res.plan, res.makespan, res.peak, res.config = plan, ev.makespan, ev.peak, cfg
             res.improved_by_restarts += 1
+            if on_improve is not None:
+                on_improve(ev.makespan)
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -950,7 +957,7 @@ def plan_under_budget(req: Request, order: Sequence[int] | None = None, **option
                                  prefetch=bool(options.get("prefetch", True)),
                                  early_free=bool(options.get("early_free", True)))]
     res = plan_portfolio(req, orders, configs, time_limit=options.get("time_limit", DEFAULT_WARM_SECONDS),
-                         restarts=options.get("restarts", DEFAULT_RESTARTS))
+                         restarts=options.get("restarts", DEFAULT_RESTARTS), on_improve=options.get("on_improve"))
     return res.plan
 
 

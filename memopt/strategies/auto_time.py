@@ -145,7 +145,8 @@ def _planner(req: Request, opts: SolveOptions) -> Plan | None:
         limit = max(0.05, min(limit, PLANNER_SHARE * opts.remaining()))
     # as many randomised restarts as the ``planner`` method makes (ResNet-50 training, offloading at
     # 0.9x: 2.8 % overhead after its restarts, 6.5 % with a warm start's 20)
-    plan = plan_under_budget(req, time_limit=limit, restarts=DEFAULT_METHOD_RESTARTS)
+    report = (lambda ms: opts.improved(value=ms, what="planner")) if req.objective == "time" else None
+    plan = plan_under_budget(req, time_limit=limit, restarts=DEFAULT_METHOD_RESTARTS, on_improve=report)
     if plan is not None and req.evaluate(plan).valid:
         return plan
     return None
