@@ -355,6 +355,28 @@ def _fraction(x: float | int) -> Fraction:
     return Fraction(repr(x))
 
 
+def memory_profile(instance: Instance, order) -> list[int]:
+    """The memory at the compute of each task of the pure schedule ``order``, indexed by task.
+
+    Resident data + the task's outputs + its workspace, as in the evaluator
+    (a datum is freed after its last reader; results never). O(n + Σ inputs).
+    """
+    inst = instance
+    remaining = [len(c) for c in inst.consumers]
+    size = inst.size
+    live = 0
+    prof = [0] * inst.n
+    for v in order:
+        out = inst.output_size[v]
+        prof[v] = live + out + inst.workspace[v]
+        live += out
+        for j in inst.inputs[v]:
+            remaining[j] -= 1
+            if remaining[j] == 0:
+                live -= size[j]
+    return prof
+
+
 def schedule_peak(instance: Instance, order) -> int:
     """Peak of the pure schedule of ``order`` (task indices), in O(n + Σ inputs).
 
@@ -362,25 +384,8 @@ def schedule_peak(instance: Instance, order) -> int:
     without building the plan; the heuristics and exact methods use it in
     their inner loops. Tested against the evaluator.
     """
-    inst = instance
-    pos = [0] * inst.n
-    for k, v in enumerate(order):
-        pos[v] = k
-    remaining = [len(c) for c in inst.consumers]
-    size = inst.size
-    live = 0
-    peak = 0
-    for v in order:
-        out = inst.output_size[v]
-        mem = live + out + inst.workspace[v]
-        if mem > peak:
-            peak = mem
-        live += out
-        for j in inst.inputs[v]:
-            remaining[j] -= 1
-            if remaining[j] == 0:
-                live -= size[j]
-    return peak
+    return max(memory_profile(instance, order), default=0)
 
 
-__all__ = ["evaluate", "Evaluation", "Violation", "MemoryPoint", "RULES", "SOFT_RULES", "schedule_peak"]
+__all__ = ["evaluate", "Evaluation", "Violation", "MemoryPoint", "RULES", "SOFT_RULES", "schedule_peak",
+           "memory_profile"]

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import instances
 
-from memopt import solve
+from memopt import Plan, evaluate, solve
 from memopt.exact.release_relaxation import release_relaxation
 from memopt.evaluate import schedule_peak
 from memopt.exact.cut_bound import CutNetwork, cut_bound, memory_profile
@@ -45,7 +45,7 @@ def test_cut_bound_lies_between_the_lifetime_bound_and_the_optimum(inst):
         prof = memory_profile(inst, order)
         for v in range(inst.n):
             least[v] = prof[v] if least[v] is None else min(least[v], prof[v])
-        assert max(prof) == schedule_peak(inst, order)
+        assert max(prof) == evaluate(inst, Plan.from_order(inst, order)).peak
         for v in range(inst.n):
             assert full.values[v] <= prof[v]
     # the pruned computation (estimates from orders) finds the same maximum

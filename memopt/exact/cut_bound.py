@@ -44,6 +44,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
+from ..evaluate import memory_profile
 from ..instance import Instance
 
 
@@ -156,23 +157,6 @@ class CutNetwork:
     def source_side(self) -> list[int]:
         """The tasks on the source side of the last minimum cut (a minimising down-set)."""
         return [v for v in self.flow.get_source_side_min_cut() if v < self.n]
-
-
-def memory_profile(inst: Instance, order: list[int]) -> list[int]:
-    """The memory at the compute of each task in ``order`` (indexed by task). O(n + Σ inputs)."""
-    rem = [len(c) for c in inst.consumers]
-    size = inst.size
-    live = 0
-    prof = [0] * inst.n
-    for v in order:
-        out = inst.output_size[v]
-        prof[v] = live + out + inst.workspace[v]
-        live += out
-        for j in inst.inputs[v]:
-            rem[j] -= 1
-            if rem[j] == 0:
-                live -= size[j]
-    return prof
 
 
 def cut_bound(inst: Instance, orders: list[list[int]] | None = None, *, floor: int = 0,

@@ -104,14 +104,23 @@ class CutGuard:
         """The critical tasks' bounds from the empty state, or the value of the first above T."""
         rows = []
         for v in self.critical:
-            r = self._solve([], v)
-            if r is None:
-                continue
-            if r[0] > T:
-                self.prunes += 1
-                return r[0]
-            rows.append((v, r[0], r[1]))
+            r = self._row([], v, T)
+            if isinstance(r, tuple):
+                rows.append(r)
+            elif r is not None:
+                return r  # a bound above T: prune
         return self._pack(rows)
+
+    def _row(self, done: list[int], v: int, T: float) -> tuple[int, int, int] | float | None:
+        """v's row (v, bound, minimiser) given the tasks ``done``; its bound when above T (a prune);
+        None when v has no interval left."""
+        r = self._solve(done, v)
+        if r is None:
+            return None
+        if r[0] > T:
+            self.prunes += 1
+            return r[0]
+        return (v, r[0], r[1])
 
     @staticmethod
     def _pack(rows: list[tuple[int, int, int]]) -> tuple[tuple, int, int]:
@@ -142,13 +151,11 @@ class CutGuard:
                 done = []
                 for k in _bits(S2):
                     done.extend(self.tasks_of[k])
-            r = self._solve(done, v)
-            if r is None:
-                continue
-            if r[0] > T:
-                self.prunes += 1
-                return r[0]
-            out.append((v, r[0], r[1]))
+            r = self._row(done, v, T)
+            if isinstance(r, tuple):
+                out.append(r)
+            elif r is not None:
+                return r  # a bound above T: prune
         return self._pack(out)
 
 
