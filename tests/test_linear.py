@@ -132,3 +132,22 @@ def test_cpsat_gives_up_building_a_huge_model_at_the_time_limit():
     assert sol.status == "unknown" and sol.values is None and sol.bound is None
     assert "aborted" in sol.stats
     assert solve_linear(m, "cpsat", time_limit=30).status == "optimal"  # the same model, given time
+
+
+def test_cpsat_stops_where_asked():
+    # a knapsack: the first improving solution asked about is returned as it is, marked stopped
+    m = LinearModel("stop")
+    xs = [m.binary(f"x{i}") for i in range(12)]
+    m.add_le([(x, 3 + i % 5) for i, x in enumerate(xs)], 20)
+    m.minimize([(x, -(2 + i % 7)) for i, x in enumerate(xs)])
+    seen = []
+
+    def stop(values):
+        seen.append(values)
+        return True
+
+    sol = solve_linear(m, "cpsat", threads=1, stop_if=stop)
+    assert len(seen) == 1 and sol.stats["stopped"] and sol.status in ("feasible", "optimal")
+    assert sol.values == seen[0] and not m.check(sol.values)
+    full = solve_linear(m, "cpsat", threads=1, stop_if=lambda values: False)
+    assert full.status == "optimal" and not full.stats["stopped"] and full.objective <= sol.objective

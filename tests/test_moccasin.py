@@ -30,7 +30,7 @@ def test_matches_brute_force(inst, frac, rc, warm, intervals, fuse):
     best = brute_time(inst, B, recompute=rc, offload=False)
     r = solve(inst, "time", "moccasin", budget=B, recompute=rc, warm_start=warm, intervals=intervals, fuse=fuse)
     if not r.stats.get("fusion_exact", True):
-        assert fuse == "chains" and r.stats["exact_model"] is False
+        assert fuse == "chains" and r.stats.get("exact_model", False) is False
     if best is None:
         assert r.plan is None and r.status in ("infeasible", "unknown")
         if r.stats.get("exact_model") and fuse != "chains":
@@ -70,6 +70,38 @@ def test_hint_is_a_solution_of_the_model():
     assert solver.solve(model.cp) == cp_model.OPTIMAL
     back = model.plan(solver.value)
     assert req.evaluate(back).valid and req.evaluate(back).makespan == req.evaluate(plan).makespan == 9
+    assert _unhinted(model) == []
+
+
+def _unhinted(model) -> list[str]:
+    """Names of the model's variables (not fixed) that the hint leaves out."""
+    proto = model.cp.proto
+    hinted = set(proto.solution_hint.vars)
+    return [v.name for i, v in enumerate(proto.variables)
+            if i not in hinted and not (len(v.domain) == 2 and v.domain[0] == v.domain[1])]
+
+
+@settings(max_examples=30, deadline=None)
+@given(instances(max_tasks=7, max_size=5), st.integers(0, 100))
+def test_planner_hint_is_complete_and_feasible(inst, frac):
+    # a complete hint is checked by CP-SAT at once; a partial one is completed by search (seconds on
+    # a few hundred tasks before the first solution)
+    from ortools.sat.python import cp_model
+
+    req = Request(inst, "time", budget_between(inst, frac), None, True, False)
+    plan = plan_under_budget(req)
+    if plan is None:
+        return
+    if any(k > u for k, u in zip(plan_computations(inst, plan), useful_computations(inst))):
+        return  # useless recomputations: the model drops such a hint
+    model = moccasin_model(req, hint=plan)
+    assert _unhinted(model) == []
+    solver = cp_model.CpSolver()
+    solver.parameters.fix_variables_to_their_hinted_value = True
+    solver.parameters.num_workers = 1
+    assert solver.solve(model.cp) in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+    back = model.plan(solver.value)
+    assert req.evaluate(back).valid and req.evaluate(back).makespan <= req.evaluate(plan).makespan
 
 
 def test_proves_infeasibility_when_exact():
@@ -122,3 +154,14 @@ def test_unknown_order_option_is_an_input_error():
     inst = from_tensors([("a", 1, 1, []), ("b", 1, 1, ["a"])])
     with pytest.raises(MemoptError, match="order"):
         solve(inst, "time", "moccasin", budget=2, recompute=True, order="sideways")
+
+
+def test_search_option():
+    inst = from_tensors([("a", 1, 4, []), ("b", 2, 2, ["a"]), ("c", 2, 1, ["b"]), ("d", 2, 1, ["c"]),
+                         ("e", 1, 1, ["a", "d"])])
+    with pytest.raises(MemoptError, match="search"):
+        solve(inst, "time", "moccasin", budget=6, recompute=True, search="fast")
+    # LNS workers only: a valid plan, never claimed optimal by a proof it did not make
+    r = solve(inst, "time", "moccasin", budget=6, recompute=True, search="lns", time_limit=2)
+    assert r.stats["search"] == "lns" and r.plan is not None and r.value >= 9
+    assert solve(inst, "time", "moccasin", budget=6, recompute=True).stats["search"] == "complete"

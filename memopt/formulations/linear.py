@@ -221,6 +221,7 @@ def solve_linear(
     gap: float = 0.0,
     on_solution: Callable[[float, float], None] | None = None,
     params: Mapping[str, Any] | None = None,
+    stop_if: Callable[[list[float]], bool] | None = None,
 ) -> LinearSolution:
     """Solve ``model`` with ``backend`` (``cpsat``, ``highs`` or ``cbc``).
 
@@ -230,7 +231,9 @@ def solve_linear(
     objective, seconds)`` is called on each improving solution where the
     backend reports them (CP-SAT, HiGHS). ``params`` are extra backend
     parameters: CP-SAT ``SatParameters`` fields (e.g. ``{"linearization_level":
-    2}``) or HiGHS options; CBC ignores them.
+    2}``) or HiGHS options; CBC ignores them. ``stop_if(values)`` (CP-SAT
+    only) is asked at each improving solution whether to stop there: the
+    solution is returned with status ``feasible`` and ``stats["stopped"]``.
     """
     if backend not in BACKENDS:
         from ..errors import MemoptError
@@ -239,7 +242,10 @@ def solve_linear(
     if model.infeasible_reason is not None:
         return LinearSolution("infeasible", None, None, None, 0.0, backend,
                               stats={"reason": model.infeasible_reason})
-    fn = {"cpsat": _solve_cpsat, "highs": _solve_highs, "cbc": _solve_cbc}[backend]
+    if backend == "cpsat":
+        return _solve_cpsat(model, time_limit=time_limit, threads=threads, seed=seed, warm_start=warm_start,
+                            log=log, gap=gap, on_solution=on_solution, params=dict(params or {}), stop_if=stop_if)
+    fn = {"highs": _solve_highs, "cbc": _solve_cbc}[backend]
     return fn(model, time_limit=time_limit, threads=threads, seed=seed, warm_start=warm_start,
               log=log, gap=gap, on_solution=on_solution, params=dict(params or {}))
 
@@ -260,7 +266,8 @@ def _integer_row(coef: Sequence[float], lo: float, hi: float) -> tuple[list[int]
     return ic, lo2, hi2
 
 
-def _solve_cpsat(model: LinearModel, *, time_limit, threads, seed, warm_start, log, gap, on_solution, params=None):
+def _solve_cpsat(model: LinearModel, *, time_limit, threads, seed, warm_start, log, gap, on_solution, params=None,
+                 stop_if=None):
     from ortools.sat.python import cp_model
 
     t0 = time.perf_counter()
@@ -336,6 +343,11 @@ def _solve_cpsat(model: LinearModel, *, time_limit, threads, seed, warm_start, l
                 first.append(now)
             if on_solution is not None:
                 on_solution(self.objective_value / scale + model.objective_constant, now)
+            if stop_if is not None and stop_if([float(self.value(x)) for x in xs]):
+                stopped.append(now)
+                self.stop_search()
+
+    stopped: list[float] = []
 
     status = solver.solve(m, _CB())
     seconds = time.perf_counter() - t0
@@ -353,7 +365,8 @@ def _solve_cpsat(model: LinearModel, *, time_limit, threads, seed, warm_start, l
     # not a proven bound (it can be a default 0): never report it
     return LinearSolution(st, values, obj, bound, seconds, "cpsat", first[0] if first else None,
                           {"build_seconds": round(build, 4), "vars": model.num_vars, "rows": model.num_rows,
-                           "branches": solver.num_branches, "conflicts": solver.num_conflicts})
+                           "branches": solver.num_branches, "conflicts": solver.num_conflicts,
+                           "stopped": bool(stopped)})
 
 
 def _csr(model: LinearModel, rows):

@@ -146,6 +146,13 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
         status = "optimal" if best.proven else "feasible"
         return MethodOutput(Plan.from_order(inst, best.order), status, bound=best.bound, stats=stats)
 
+    # option ``fit`` (auto-time's question "does some schedule fit the budget?"): any order within
+    # the budget answers it, no need to minimise further
+    fit = bool(opts.option("fit", False)) and budget is not None
+
+    def done() -> bool:
+        return best.proven or (budget is not None and best.bound > budget) or (fit and best.peak <= budget)
+
     if inst.n == 0:
         best.offer([], "empty")
         return out()
@@ -161,7 +168,7 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
     else:
         order, _, name = best_baseline(inst)
         best.offer(order, f"baseline ({name})")
-    if best.proven or (budget is not None and best.bound > budget):
+    if done():
         return out()
 
     # 2. polynomial cases (exact with fixed effects, a relaxation otherwise)
@@ -173,7 +180,7 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
             "release relaxation"
         best.offer(rr.order, what, rr.peak)
         best.lower(rr.lower, what)
-        if best.proven or (budget is not None and best.bound > budget):
+        if done():
             return out()
 
     # 3. min-cut bound: one max-flow per task whose memory in the best order exceeds the bound
@@ -187,7 +194,7 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
                        deadline=None if math.isinf(share) else time.perf_counter() + share)
         stats["cut_flows"] = cb.flows
         best.lower(cb.value, "min-cut bound")
-        if best.proven or (budget is not None and best.bound > budget):
+        if done():
             return out()
         # 3b. forests and series-parallel graphs: split at the critical task's least-memory down-set
         depth = int(opts.option("split_depth", 0))
@@ -195,7 +202,7 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
             seconds = 0.7 * _remaining(opts) if opts.time_limit else None
             order = _split_order(inst, set(cb.down_set), best.order, seconds, depth + 1)
             best.offer(order, "split at the min-cut down-set")
-            if best.proven:
+            if done():
                 return out()
         # 3c. the critical tasks together: their order is searched, each step costs a max-flow
         crit = sorted(cb.values, key=lambda v: -cb.values[v])
@@ -209,7 +216,7 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
             stats["joint_flows"] = stats.get("joint_flows", 0) + jb.flows
             if best.proven or not jb.complete:
                 break
-        if best.proven or (budget is not None and best.bound > budget):
+        if done():
             return out()
 
     # 4. reduction
@@ -252,7 +259,7 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
         stats["target_searches"] = len(tt.log)
         best.offer(tt.order, "target search", tt.peak)
         best.lower(tt.bound, "target search (exhausted)")
-        if best.proven:
+        if done():
             return out()
 
     # 7. improve the plan while time remains

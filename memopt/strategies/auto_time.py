@@ -10,12 +10,27 @@ previous ones did not settle the request:
    answer is ``infeasible`` with that bound;
 2. **the warm start**: the budget planner
    (:func:`memopt.heuristics.budget.plan_under_budget`), which evicts data
-   and recomputes or offloads them (a quarter of the time left, at most
-   20 s: its whole portfolio on graphs of a few hundred tasks);
-3. **a stage model** seeded with it: the joint model (free order) for
-   graphs of up to :data:`JOINT_MAX_TASKS` tasks, else the fixed-order
-   model (Checkmate, or POET with offloading) on the warm start's order,
-   CP-SAT by default (``backend=``).
+   and recomputes or offloads them (with offloading a quarter of the time
+   left, at most 20 s: its whole portfolio on graphs of a few hundred
+   tasks; with recomputation only 15 %, at most 10 s);
+3. **a model** seeded with it: the joint stage model (free order) for
+   graphs of up to :data:`JOINT_MAX_TASKS` tasks; above, with offloading,
+   POET on the warm start's order; with recomputation only, Checkmate on
+   the warm start's order for :data:`CHECKMATE_SHARE` of the time left
+   (when it proves its model optimal, that plan is the answer), then the
+   Moccasin model (free order, every variable hinted, LNS workers on large
+   models) from the best plan so far. CP-SAT by default (``backend=``).
+   Option ``model`` runs one model only (``stage``, ``joint``,
+   ``checkmate``, ``poet``, ``moccasin``).
+
+Why Moccasin above 40 tasks with recomputation only (60 s, 2 threads,
+budgets 0.8x and 0.9x the given order's peak): against Checkmate on the
+planner's order it lowered the overhead on layered-n300-s2 at 0.8x from
+6.5 % to 4.9 % and on ResNet-50 training at 0.8x from 2.0 % to 1.9 %,
+tied on four more runs and lost 0.05–0.07 points on two (ResNet-18 at
+0.8x, MobileNetV2 at 0.9x): Checkmate's model has 10⁵ variables and
+4·10⁵ rows at 300 tasks, Moccasin's 10⁴ — CP-SAT's search moves far more
+in a minute.
 
 Objective ``peak`` with recomputation or offloading (and ``max_makespan``):
 the exact pure peak (``auto-peak``) is the warm start, then the same stage
@@ -56,8 +71,11 @@ def _slice(opts: SolveOptions, share: float, cap: float) -> float:
     return cap if left == float("inf") else max(0.05, min(cap, share * left))
 
 
-def best_pure_schedule(req: Request, opts: SolveOptions, share: float = 0.1, cap: float = 10.0):
-    """The lowest-peak schedule found quickly: ``(plan, peak, proven_min_peak_or_None, source)``."""
+def best_pure_schedule(req: Request, opts: SolveOptions, share: float = 0.1, cap: float = 10.0, fit: bool = False):
+    """The lowest-peak schedule found quickly: ``(plan, peak, proven_min_peak_or_None, source)``.
+
+    ``fit``: only whether a schedule fits the budget matters (objective ``time``): stop at the first.
+    """
     inst = req.instance
     order, peak, name = best_baseline(inst)
     plan = Plan.from_order(inst, order)
@@ -67,8 +85,11 @@ def best_pure_schedule(req: Request, opts: SolveOptions, share: float = 0.1, cap
     proven = None
     source = f"baseline:{name}"
     if info is not None:
-        sub = Request(inst, "peak", budget=None)
-        out = info.run(sub, _sub_options(opts, _slice(opts, share, cap)))
+        # with the budget, auto-peak stops as soon as its bound exceeds it or an order fits it
+        # (layered-n300-s2 at 0.8x: the min-cut bound rules every schedule out in 0.14 s, where the
+        # search used to spend its whole slice, 6 s of a minute, minimising a peak no plan can use)
+        sub = Request(inst, "peak", budget=req.budget)
+        out = info.run(sub, _sub_options(opts, _slice(opts, share, cap), fit=fit))
         if out.plan is not None:
             ev = sub.evaluate(out.plan)
             if ev.valid and ev.peak < peak:
@@ -86,7 +107,7 @@ def run_auto_time(req: Request, opts: SolveOptions) -> MethodOutput:
     inst = req.instance
     stats: dict[str, Any] = {}
     if req.objective == "time":
-        plan, peak, proven, source = best_pure_schedule(req, opts)
+        plan, peak, proven, source = best_pure_schedule(req, opts, fit=True)
         stats["best_schedule_peak"] = peak
         if peak <= req.budget:
             opts.improved(value=inst.total_time, bound=inst.total_time, what=source)
@@ -107,7 +128,25 @@ def run_auto_time(req: Request, opts: SolveOptions) -> MethodOutput:
     if warm is not None:
         ev = req.evaluate(warm)
         opts.improved(value=req.value(ev), what="warm start")
-    name = _model_for(req)
+    name = _model_for(req, opts)
+    if name == "moccasin" and opts.option("model") is None and opts.time_limit is None:
+        name = "checkmate"  # without a time limit: the model whose search ends (Moccasin's rarely does)
+    if name == "moccasin" and opts.option("model") is None and warm is not None:
+        # Checkmate on the warm start's order first, for a slice: on mid-sized graphs it proves its
+        # (fixed-order) optimum in a second and auto stops there, as it always did; else its best
+        # plan seeds Moccasin, which searches the order too
+        first = _sub_options(opts, _slice(opts, CHECKMATE_SHARE, 60.0), backend=opts.option("backend", "cpsat"))
+        first.warm_start = warm
+        pre = methods()["checkmate"].run(req, first)
+        if first.first_plan_seconds is not None and opts.first_plan_seconds is None:
+            opts.first_plan_seconds = first.first_plan_seconds
+        stats["checkmate_status"] = pre.stats.get("model_status")
+        if pre.stats.get("model_status") == "optimal" and pre.plan is not None:
+            pre.stats = {**stats, **pre.stats, "model": "checkmate"}
+            pre.method = "auto-time/checkmate"
+            return pre
+        if pre.plan is not None and req.value(req.evaluate(pre.plan)) < req.value(req.evaluate(warm)):
+            warm = pre.plan
     sub = _sub_options(opts, opts.time_limit, backend=opts.option("backend", "cpsat"))
     sub.start = opts.start  # the same deadline
     sub.warm_start = warm if warm is not None else False
@@ -121,17 +160,40 @@ def run_auto_time(req: Request, opts: SolveOptions) -> MethodOutput:
     return out
 
 
-def _model_for(req: Request) -> str:
+MODELS = ("stage", "joint", "checkmate", "poet", "moccasin")
+"""The models ``auto-time`` may hand the warm start to (option ``model``)."""
+
+
+def _model_for(req: Request, opts: SolveOptions) -> str:
+    """Option ``model`` if given (checked against the request), else by the request's kind and size."""
+    asked = opts.option("model")
+    if asked is not None:
+        from ..errors import MemoptError
+
+        if asked not in MODELS:
+            raise MemoptError(f"auto: model {asked!r}: expected one of {', '.join(MODELS)}")
+        info = methods()[asked]
+        why = info.refuse(req)
+        if why:
+            raise MemoptError(f"auto: model {asked!r} cannot solve this request: {why}")
+        return asked
     if req.pure:
         return "stage"
     if req.instance.n <= JOINT_MAX_TASKS:
         return "joint"
-    return "poet" if req.offload else "checkmate"
+    if req.offload:
+        return "poet"
+    return "moccasin" if req.objective == "time" else "checkmate"
 
+
+CHECKMATE_SHARE = 0.2
+"""Share of the time left that Checkmate gets before Moccasin (recomputation only, above 40 tasks)."""
 
 PLANNER_SHARE = 0.25
 """Share of the time left that ``auto`` gives the planner (at most :data:`PLANNER_SECONDS`)."""
 PLANNER_SECONDS = 20.0
+PLANNER_SHARE_RECOMPUTE = 0.15
+"""The planner's share without offloading (at most half of :data:`PLANNER_SECONDS`)."""
 
 
 def _planner(req: Request, opts: SolveOptions) -> Plan | None:
@@ -140,9 +202,12 @@ def _planner(req: Request, opts: SolveOptions) -> Plan | None:
     portfolio, 9 s, found 11.5 % overhead where its first 5 s found 13.8 % and the model did not improve it)."""
     from ..heuristics.budget import DEFAULT_METHOD_RESTARTS, plan_under_budget
 
-    limit = PLANNER_SECONDS
+    # with recomputation only the models improve on the planner more than its restarts do
+    # (layered-n300-s2 at 0.8x: 200 restarts, 13 s, took it from 6.97 % to 6.94 %)
+    share, cap = (PLANNER_SHARE, PLANNER_SECONDS) if req.offload else (PLANNER_SHARE_RECOMPUTE, PLANNER_SECONDS / 2)
+    limit = cap
     if opts.time_limit is not None:
-        limit = max(0.05, min(limit, PLANNER_SHARE * opts.remaining()))
+        limit = max(0.05, min(limit, share * opts.remaining()))
     # as many randomised restarts as the ``planner`` method makes (ResNet-50 training, offloading at
     # 0.9x: 2.8 % overhead after its restarts, 6.5 % with a warm start's 20)
     report = (lambda ms: opts.improved(value=ms, what="planner")) if req.objective == "time" else None

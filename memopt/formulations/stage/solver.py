@@ -8,7 +8,11 @@
    recomputation breaks the budget in some stages (their detailed rows are
    not in the model yet), add those stages' rows and go to 1; else the plan
    is valid and, when the solver proved it optimal, it is optimal for the
-   whole model.
+   whole model. With CP-SAT the same check runs on every improving solution
+   and stops the round at the first that breaks a stage (*early stop*):
+   proving the relaxation optimal first is wasted when its optimum breaks
+   a stage anyway (random-layered-n100, order given, 0.8x: 9.6–10.4 s to
+   the proven optimum instead of 14–15 s).
 
 Every model solved is a relaxation of the complete model (it lacks some
 stages' detailed rows), so every bound it proves is a bound of the complete
@@ -61,7 +65,7 @@ def cpsat_params(threads: int) -> dict[str, Any]:
 
 def solve_stage_model(sm: StageModel, opts: SolveOptions, *, backend: str = "cpsat",
                       warm: Plan | None = None, max_rounds: int = 50, log_name: str = "stage",
-                      cutoff: float | None = None) -> StageOutcome:
+                      cutoff: float | None = None, early_stop: bool = True) -> StageOutcome:
     """Solve ``sm`` within ``opts``'s time limit, starting from the valid plan ``warm``.
 
     ``cutoff``: the value the model was built to beat (``build_stage_model(upper=)``);
@@ -104,9 +108,12 @@ def solve_stage_model(sm: StageModel, opts: SolveOptions, *, backend: str = "cps
         margin = 0.3 + per * (sm.lm.num_vars + sm.lm.num_rows)
         if not math.isinf(left) and left <= margin:
             break
+        stop = (lambda values: _breaks_undetailed(sm, values)) if early_stop else None
         sol = solve_linear(sm.lm, backend, time_limit=None if math.isinf(left) else left - margin,
                            threads=opts.threads, seed=opts.seed, warm_start=bool(sm.lm.hint),
-                           log=False, params=params)
+                           log=False, params=params, stop_if=stop)
+        if sol.stats.get("stopped"):
+            stats["early_stops"] = stats.get("early_stops", 0) + 1
         solve_seconds += sol.seconds
         stats.setdefault("round_seconds", []).append(round(sol.seconds, 3))
         if sol.bound is not None:
@@ -157,11 +164,22 @@ def solve_stage_model(sm: StageModel, opts: SolveOptions, *, backend: str = "cps
 
 def _limit(sm: StageModel, sol) -> float:
     """The memory every point of the extracted plan must respect to match the model's solution."""
+    return _limit_of(sm, sol.values)
+
+
+def _limit_of(sm: StageModel, values) -> float:
     req = sm.request
     if req.objective == "time":
         return req.budget
-    p = sol.values[sm.peak_var] * sm.scale.mem
+    p = values[sm.peak_var] * sm.scale.mem
     return p if req.budget is None else min(p, req.budget)
+
+
+def _breaks_undetailed(sm: StageModel, values) -> bool:
+    """Whether the plan of a solution breaks the memory in a stage whose detailed rows are missing."""
+    ev = sm.request.evaluate(extract_plan(sm, values), trace=True)
+    limit = _limit_of(sm, values)
+    return any(p.memory > limit and p.stage - 1 not in sm.V.detailed for p in ev.memory)
 
 
 __all__ = ["StageOutcome", "solve_stage_model", "cpsat_params", "CPSAT_WORKERS"]

@@ -1,0 +1,43 @@
+"""``auto`` for objective ``time``: the model it hands the warm start to, and the quick "does a schedule fit?"."""
+
+import math
+
+import pytest
+
+import memopt
+from memopt import MemoptError
+from memopt.evaluate import schedule_peak
+from memopt.generators import random_layered
+from memopt.solve import Request, SolveOptions, methods
+
+
+def _budget(inst, r):
+    return math.ceil(r * schedule_peak(inst, list(inst.topological_order)))
+
+
+def test_model_by_size_and_option():
+    inst = random_layered(60, seed=3)
+    b = _budget(inst, 0.8)
+    res = memopt.solve(inst, "time", "auto", budget=b, recompute=True, time_limit=6)
+    # solve() evaluated the plan: valid within the budget, the value is the evaluator's
+    assert res.plan is not None and res.value >= inst.total_time
+    if res.value > inst.total_time:  # no schedule fits: the planner, then Moccasin (recomputation only)
+        assert res.stats["model"] == "moccasin"
+        res2 = memopt.solve(inst, "time", "auto", budget=b, recompute=True, time_limit=6, model="checkmate")
+        assert res2.stats["model"] == "checkmate" and res2.plan is not None
+    with pytest.raises(MemoptError, match="model 'fastest'"):
+        memopt.solve(inst, "time", "auto", budget=b, recompute=True, model="fastest")
+    with pytest.raises(MemoptError, match="moccasin"):
+        memopt.solve(inst.with_machine(bandwidth=4), "time", "auto", budget=b, offload=True, model="moccasin")
+
+
+def test_auto_peak_fit_stops_at_a_schedule_within_the_budget_or_a_bound_above_it():
+    inst = random_layered(80, seed=1)
+    best = memopt.solve(inst, "peak", "auto", time_limit=10)
+    run = methods()["auto-peak"].run
+    loose = Request(inst, "peak", budget=int(best.value * 1.2))
+    out = run(loose, SolveOptions(time_limit=10, extra={"fit": True}))
+    assert out.plan is not None and loose.evaluate(out.plan).peak <= loose.budget
+    tight = Request(inst, "peak", budget=int(best.bound) - 1)
+    out = run(tight, SolveOptions(time_limit=10, extra={"fit": True}))
+    assert out.status == "infeasible" and out.plan is None and out.bound > tight.budget
