@@ -8,6 +8,10 @@ previous ones did not settle the request:
    budget has makespan Σ c(v), the lower bound — optimal, no overhead. When
    ``auto-peak`` proves that no schedule fits and the request is pure, the
    answer is ``infeasible`` with that bound;
+   With recomputation only, the **recomputation bound**
+   (:mod:`memopt.exact.recompute_bound`: what the budget forces at one
+   task's first computation) raises the bound above Σ c(v), or proves that
+   no plan fits;
 2. **the warm start**: the budget planner
    (:func:`memopt.heuristics.budget.plan_under_budget`), which evicts data
    and recomputes or offloads them (with offloading a quarter of the time
@@ -43,6 +47,7 @@ is in ``stats``.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ..heuristics.orders import best_baseline
@@ -119,6 +124,20 @@ def run_auto_time(req: Request, opts: SolveOptions) -> MethodOutput:
                     f"no schedule fits: the least peak of any schedule is {proven} > budget {req.budget}"))
             return MethodOutput(None, "unknown", stats=stats, message=(
                 f"no schedule found within the budget {req.budget} (best peak {peak})"))
+        if req.recompute and not req.offload:
+            # no schedule fits: how much recomputation the budget forces at one moment (a bound)
+            from ..exact.recompute_bound import recompute_bound
+
+            rb = recompute_bound(inst, req.budget, max_tasks=4, threads=opts.threads,
+                                 deadline=time.perf_counter() + _slice(opts, 0.05, 5.0))
+            stats.update(recompute_bound=rb.extra, recompute_bound_seconds=round(rb.seconds, 3))
+            if rb.infeasible_at is not None:
+                return MethodOutput(None, "infeasible", stats=stats, message=(
+                    f"no plan fits the budget {req.budget}: at the first computation of task "
+                    f"{inst.tasks[rb.infeasible_at].id!r} no set of data held in memory and recomputed later "
+                    "fits (recomputation bound)"))
+            if rb.extra:
+                opts.improved(bound=inst.total_time + rb.extra, what="recomputation bound")
         warm = _planner(req, opts)
         stats["warm_start"] = "plan_under_budget" if warm is not None else "none"
     else:
@@ -144,7 +163,7 @@ def run_auto_time(req: Request, opts: SolveOptions) -> MethodOutput:
         if pre.stats.get("model_status") == "optimal" and pre.plan is not None:
             pre.stats = {**stats, **pre.stats, "model": "checkmate"}
             pre.method = "auto-time/checkmate"
-            return pre
+            return _with_bound(pre, req, stats)
         if pre.plan is not None and req.value(req.evaluate(pre.plan)) < req.value(req.evaluate(warm)):
             warm = pre.plan
     sub = _sub_options(opts, opts.time_limit, backend=opts.option("backend", "cpsat"))
@@ -157,6 +176,15 @@ def run_auto_time(req: Request, opts: SolveOptions) -> MethodOutput:
     out.method = f"auto-time/{name}"
     if out.plan is None and warm is not None:
         out.plan, out.status = warm, "feasible"
+    return _with_bound(out, req, stats)
+
+
+def _with_bound(out: MethodOutput, req: Request, stats: dict[str, Any]) -> MethodOutput:
+    """Raise the answer's bound to Σ c(v) + the recomputation bound when that is higher."""
+    extra = stats.get("recompute_bound") or 0
+    if req.objective == "time" and extra and out.plan is not None:
+        b = req.instance.total_time + extra
+        out.bound = b if out.bound is None else max(out.bound, b)
     return out
 
 
