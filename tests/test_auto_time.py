@@ -41,3 +41,13 @@ def test_auto_peak_fit_stops_at_a_schedule_within_the_budget_or_a_bound_above_it
     tight = Request(inst, "peak", budget=int(best.bound) - 1)
     out = run(tight, SolveOptions(time_limit=10, extra={"fit": True}))
     assert out.status == "infeasible" and out.plan is None and out.bound > tight.budget
+
+
+def test_the_recomputation_bound_proves_the_planner_optimal():
+    from memopt import from_tensors
+
+    # a feeds b and d; b -> c -> d: with budget 4, a's output cannot wait beside b and c, so a runs twice
+    inst = from_tensors([("a", 5, 2, []), ("b", 1, 2, ["a"]), ("c", 1, 1, ["b"]), ("d", 1, 1, ["a", "c"])])
+    res = memopt.solve(inst, "time", "auto", budget=4, recompute=True, time_limit=10)
+    assert res.status == "optimal" and res.value == res.bound == inst.total_time + 5
+    assert res.stats["recompute_bound"] == 5

@@ -111,6 +111,8 @@ def run_auto_time(req: Request, opts: SolveOptions) -> MethodOutput:
     """Schedule if a schedule fits, else plan (evict/recompute/offload) and optimise a stage model."""
     inst = req.instance
     stats: dict[str, Any] = {}
+    if opts.option("model") is not None:
+        _model_for(req, opts)  # a wrong option is an input error, whatever route the request takes
     if req.objective == "time":
         plan, peak, proven, source = best_pure_schedule(req, opts, fit=True)
         stats["best_schedule_peak"] = peak
@@ -124,22 +126,25 @@ def run_auto_time(req: Request, opts: SolveOptions) -> MethodOutput:
                     f"no schedule fits: the least peak of any schedule is {proven} > budget {req.budget}"))
             return MethodOutput(None, "unknown", stats=stats, message=(
                 f"no schedule found within the budget {req.budget} (best peak {peak})"))
+        warm = _planner(req, opts)
+        stats["warm_start"] = "plan_under_budget" if warm is not None else "none"
         if req.recompute and not req.offload:
-            # no schedule fits: how much recomputation the budget forces at one moment (a bound)
+            # no schedule fits: how much recomputation the budget forces at one moment (a bound;
+            # after the planner, whose first plan comes in a fraction of a second)
             from ..exact.recompute_bound import recompute_bound
 
             rb = recompute_bound(inst, req.budget, max_tasks=4, threads=opts.threads,
                                  deadline=time.perf_counter() + _slice(opts, 0.05, 5.0))
             stats.update(recompute_bound=rb.extra, recompute_bound_seconds=round(rb.seconds, 3))
             if rb.infeasible_at is not None:
+                if warm is not None:  # the evaluator accepted a plan: the bound is wrong
+                    raise RuntimeError(f"recomputation bound: no plan should fit, yet the planner's does")
                 return MethodOutput(None, "infeasible", stats=stats, message=(
                     f"no plan fits the budget {req.budget}: at the first computation of task "
                     f"{inst.tasks[rb.infeasible_at].id!r} no set of data held in memory and recomputed later "
                     "fits (recomputation bound)"))
             if rb.extra:
                 opts.improved(bound=inst.total_time + rb.extra, what="recomputation bound")
-        warm = _planner(req, opts)
-        stats["warm_start"] = "plan_under_budget" if warm is not None else "none"
     else:
         plan, peak, proven, source = best_pure_schedule(req, opts)
         warm = plan if req.evaluate(plan).valid else _planner(req, opts)
@@ -147,6 +152,9 @@ def run_auto_time(req: Request, opts: SolveOptions) -> MethodOutput:
     if warm is not None:
         ev = req.evaluate(warm)
         opts.improved(value=req.value(ev), what="warm start")
+        if req.objective == "time" and req.value(ev) <= inst.total_time + (stats.get("recompute_bound") or 0):
+            stats["route"] = "planner's plan meets the recomputation bound"
+            return _with_bound(MethodOutput(warm, "optimal", stats=stats, method="auto-time/planner"), req, stats)
     name = _model_for(req, opts)
     if name == "moccasin" and opts.option("model") is None and opts.time_limit is None:
         name = "checkmate"  # without a time limit: the model whose search ends (Moccasin's rarely does)
@@ -166,6 +174,10 @@ def run_auto_time(req: Request, opts: SolveOptions) -> MethodOutput:
             return _with_bound(pre, req, stats)
         if pre.plan is not None and req.value(req.evaluate(pre.plan)) < req.value(req.evaluate(warm)):
             warm = pre.plan
+            if req.value(req.evaluate(warm)) <= inst.total_time + (stats.get("recompute_bound") or 0):
+                pre.stats = {**stats, **pre.stats, "model": "checkmate", "route": "meets the recomputation bound"}
+                pre.method = "auto-time/checkmate"
+                return _with_bound(pre, req, stats)
     sub = _sub_options(opts, opts.time_limit, backend=opts.option("backend", "cpsat"))
     sub.start = opts.start  # the same deadline
     sub.warm_start = warm if warm is not None else False
