@@ -138,7 +138,7 @@ def run_auto_time(req: Request, opts: SolveOptions) -> MethodOutput:
             stats.update(recompute_bound=rb.extra, recompute_bound_seconds=round(rb.seconds, 3))
             if rb.infeasible_at is not None:
                 if warm is not None:  # the evaluator accepted a plan: the bound is wrong
-                    raise RuntimeError(f"recomputation bound: no plan should fit, yet the planner's does")
+                    raise RuntimeError("recomputation bound: no plan should fit, yet the planner's does")
                 return MethodOutput(None, "infeasible", stats=stats, message=(
                     f"no plan fits the budget {req.budget}: at the first computation of task "
                     f"{inst.tasks[rb.infeasible_at].id!r} no set of data held in memory and recomputed later "
@@ -257,4 +257,4 @@ def _planner(req: Request, opts: SolveOptions) -> Plan | None:
     return None
 
 
-__all__ = ["run_auto_time", "best_pure_schedule", "JOINT_MAX_TASKS"]
+__all__ = ["JOINT_MAX_TASKS", "MODELS", "best_pure_schedule", "run_auto_time"]
