@@ -165,3 +165,14 @@ def test_search_option():
     r = solve(inst, "time", "moccasin", budget=6, recompute=True, search="lns", time_limit=2)
     assert r.stats["search"] == "lns" and r.plan is not None and r.value >= 9
     assert solve(inst, "time", "moccasin", budget=6, recompute=True).stats["search"] == "complete"
+
+
+def test_a_proven_floor_stops_the_search_at_the_optimum():
+    # a feeds b and d; b -> c -> d: with budget 4 a runs twice (optimum 13 = Σ c + 5)
+    inst = from_tensors([("a", 5, 2, []), ("b", 1, 2, ["a"]), ("c", 1, 1, ["b"]), ("d", 1, 1, ["a", "c"])])
+    for floor in (None, 0, 13):
+        kw = {} if floor is None else {"floor": floor}
+        r = solve(inst, "time", "moccasin", budget=4, recompute=True, search="lns", time_limit=5, **kw)
+        assert r.value == 13
+        if floor == 13:
+            assert r.status == "optimal" and r.stats["floor"] == 13 and r.stats["cp_seconds"] < 4

@@ -432,6 +432,15 @@ def run_moccasin(req: Request, opts: SolveOptions) -> MethodOutput:
         keep = {t.id for t in sreq.instance.tasks}
         fixed = [sreq.instance.task_index[inst.tasks[v].id] for v in fixed if inst.tasks[v].id in keep]
     model = moccasin_model(sreq, intervals=int(intervals), hint=warm_fused, order=fixed)
+    floor = opts.option("floor")
+    if floor is not None and model.cp.has_objective():
+        # a proven lower bound on the makespan (e.g. auto's recomputation bound): the search stops, proven
+        # optimal, when a plan reaches it instead of running to the time limit
+        need = math.ceil((float(floor) - inst.total_time) / gt - 1e-9)
+        if need > 0:
+            model.cp.add(sum(sreq.instance.time[v] * model.present[v][k] for v in range(sreq.instance.n)
+                             for k in range(1, model.C[v]) if sreq.instance.time[v] > 0) >= need)
+            stats["floor"] = float(floor)
     if not fz.exact:  # heuristic fusion: the fused optimum is only an upper bound
         model.exact = False
         model.stats["exact_model"] = False

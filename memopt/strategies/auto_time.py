@@ -178,7 +178,10 @@ def run_auto_time(req: Request, opts: SolveOptions) -> MethodOutput:
                 pre.stats = {**stats, **pre.stats, "model": "checkmate", "route": "meets the recomputation bound"}
                 pre.method = "auto-time/checkmate"
                 return _with_bound(pre, req, stats)
-    sub = _sub_options(opts, opts.time_limit, backend=opts.option("backend", "cpsat"))
+    floor = {}
+    if name == "moccasin" and stats.get("recompute_bound"):
+        floor = {"floor": inst.total_time + stats["recompute_bound"]}  # Moccasin stops when it meets the bound
+    sub = _sub_options(opts, opts.time_limit, backend=opts.option("backend", "cpsat"), **floor)
     sub.start = opts.start  # the same deadline
     sub.warm_start = warm if warm is not None else False
     out = methods()[name].run(req, sub)
