@@ -175,4 +175,10 @@ def test_a_proven_floor_stops_the_search_at_the_optimum():
         r = solve(inst, "time", "moccasin", budget=4, recompute=True, search="lns", time_limit=5, **kw)
         assert r.value == 13
         if floor == 13:
-            assert r.status == "optimal" and r.stats["floor"] == 13 and r.stats["cp_seconds"] < 4
+            # the search ends, proven within the floored model, long before the time limit
+            assert r.stats["cp_status"] == "optimal" and r.stats["floor"] == 13 and r.stats["cp_seconds"] < 4
+            # but a floor is the caller's word: the method claims neither a bound nor optimality from it
+            assert r.status == "feasible" and r.bound == inst.total_time
+    # a wrong floor (above the optimum 13) never turns into "infeasible" nor into a bound
+    r = solve(inst, "time", "moccasin", budget=4, recompute=True, time_limit=5, floor=20)
+    assert r.status != "infeasible" and (r.bound is None or r.bound <= 13)

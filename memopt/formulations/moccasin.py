@@ -481,12 +481,15 @@ def run_moccasin(req: Request, opts: SolveOptions) -> MethodOutput:
     if st in ("optimal", "feasible"):
         plan = fz.expand(model.plan(solver.value))
         stats["restricted_optimal"] = st == "optimal"
+    # a floor is the caller's word, not a proof of this model: with one, the model claims no bound, no
+    # infeasibility and no optimality (auto, which passes its proven bound, reports that bound itself)
+    claims = model.exact and "floor" not in stats
     bound = None
-    if model.exact and st in ("optimal", "feasible"):
+    if claims and st in ("optimal", "feasible"):
         # CP-SAT's bound is trusted only with a solution status (never with UNKNOWN)
         bound = base + math.ceil(solver.best_objective_bound - 1e-6) * gt if model.cp.has_objective() else base
     if st == "infeasible":
-        if model.exact:
+        if claims:
             return MethodOutput(None, "infeasible", stats=stats,
                                 message=f"no plan within the budget {req.budget} (proved by the moccasin model)")
         st = "unknown"
@@ -502,7 +505,7 @@ def run_moccasin(req: Request, opts: SolveOptions) -> MethodOutput:
     if plan is None:
         return MethodOutput(None, "unknown", bound=None, stats=stats,
                             message="moccasin found no plan in the time limit")
-    status = "optimal" if (st == "optimal" and model.exact and stats.get("returned") == "model") else "feasible"
+    status = "optimal" if (st == "optimal" and claims and stats.get("returned") == "model") else "feasible"
     return MethodOutput(plan, status, bound=bound, stats=stats)
 
 
