@@ -149,11 +149,15 @@ def run_auto_time(req: Request, opts: SolveOptions) -> MethodOutput:
         plan, peak, proven, source = best_pure_schedule(req, opts)
         warm = plan if req.evaluate(plan).valid else _planner(req, opts)
         stats["warm_start"] = source if warm is plan else "plan_under_budget"
+    time_bound = inst.total_time + (stats.get("recompute_bound") or 0)  # objective time: no plan does better
+
+    def meets(plan: Plan) -> bool:
+        return req.objective == "time" and req.value(req.evaluate(plan)) <= time_bound
+
     if warm is not None:
-        ev = req.evaluate(warm)
-        opts.improved(value=req.value(ev), what="warm start")
-        if req.objective == "time" and req.value(ev) <= inst.total_time + (stats.get("recompute_bound") or 0):
-            stats["route"] = "planner's plan meets the recomputation bound"
+        opts.improved(value=req.value(req.evaluate(warm)), what="warm start")
+        if meets(warm):
+            stats["route"] = "planner's plan meets the bound"
             return _with_bound(MethodOutput(warm, "optimal", stats=stats, method="auto-time/planner"), req, stats)
     name = _model_for(req, opts)
     if name == "moccasin" and opts.option("model") is None and opts.time_limit is None:
@@ -168,19 +172,16 @@ def run_auto_time(req: Request, opts: SolveOptions) -> MethodOutput:
         if first.first_plan_seconds is not None and opts.first_plan_seconds is None:
             opts.first_plan_seconds = first.first_plan_seconds
         stats["checkmate_status"] = pre.stats.get("model_status")
-        if pre.stats.get("model_status") == "optimal" and pre.plan is not None:
+        if pre.plan is not None and (pre.stats.get("model_status") == "optimal" or meets(pre.plan)):
+            # its model proven optimal (auto's answer on mid-sized graphs), or a plan at the bound
             pre.stats = {**stats, **pre.stats, "model": "checkmate"}
             pre.method = "auto-time/checkmate"
             return _with_bound(pre, req, stats)
         if pre.plan is not None and req.value(req.evaluate(pre.plan)) < req.value(req.evaluate(warm)):
             warm = pre.plan
-            if req.value(req.evaluate(warm)) <= inst.total_time + (stats.get("recompute_bound") or 0):
-                pre.stats = {**stats, **pre.stats, "model": "checkmate", "route": "meets the recomputation bound"}
-                pre.method = "auto-time/checkmate"
-                return _with_bound(pre, req, stats)
     floor = {}
     if name == "moccasin" and stats.get("recompute_bound"):
-        floor = {"floor": inst.total_time + stats["recompute_bound"]}  # Moccasin stops when it meets the bound
+        floor = {"floor": time_bound}  # Moccasin stops when it meets the bound
     sub = _sub_options(opts, opts.time_limit, backend=opts.option("backend", "cpsat"), **floor)
     sub.start = opts.start  # the same deadline
     sub.warm_start = warm if warm is not None else False
