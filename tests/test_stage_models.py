@@ -142,7 +142,11 @@ def test_every_returned_plan_passes_the_evaluator(inst, frac, method, backend, w
     assert res.bound <= res.value
     assert res.bound >= inst.total_time  # the problem's bound, never the model's
     if "model_bound" in res.stats and res.stats["model_status"] == "optimal":
-        assert res.stats["model_bound"] == pytest.approx(res.value)
+        if res.stats.get("returned") == "warm start":
+            # a warm start outside the model's class (its stages could not be cut to fit) beat the model
+            assert res.value < res.stats["model_bound"] + 1e-6
+        else:
+            assert res.stats["model_bound"] == pytest.approx(res.value)
 
 
 @settings(max_examples=20, **SETTINGS)
