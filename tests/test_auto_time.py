@@ -3,11 +3,17 @@
 import math
 
 import pytest
+from brute_budget import brute_time
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import instances
 
 import memopt
 from memopt import MemoptError
+from memopt.bounds import task_footprint_bound
 from memopt.evaluate import schedule_peak
 from memopt.generators import random_layered
+from memopt.heuristics.orders import best_baseline
 from memopt.solve import Request, SolveOptions, methods
 
 
@@ -51,3 +57,24 @@ def test_the_recomputation_bound_proves_the_planner_optimal():
     res = memopt.solve(inst, "time", "auto", budget=4, recompute=True, time_limit=10)
     assert res.status == "optimal" and res.value == res.bound == inst.total_time + 5
     assert res.stats["recompute_bound"] == 5
+
+
+@settings(max_examples=30, deadline=None)
+@given(instances(max_tasks=5, max_size=6), st.integers(-10, 60))
+def test_auto_claims_match_brute_force(inst, frac):
+    """``infeasible`` only without a plan, ``optimal`` only at the optimum, the bound never above it."""
+    if inst.m > 6:
+        return
+    lb, _ = task_footprint_bound(inst)
+    _, peak, _ = best_baseline(inst)
+    budget = max(0, lb + (peak - lb) * frac // 100)
+    best = brute_time(inst, budget, recompute=True, offload=False)
+    res = memopt.solve(inst, "time", "auto", budget=budget, recompute=True, time_limit=5, threads=1)
+    if best is None:
+        assert res.plan is None and res.status in ("infeasible", "unknown")
+        return
+    assert res.status != "infeasible" and res.bound <= best[0]
+    if res.plan is not None:
+        assert res.value >= best[0]
+        if res.status == "optimal":
+            assert res.value == best[0]
