@@ -272,17 +272,20 @@ def _solve_cpsat(model: LinearModel, *, time_limit, threads, seed, warm_start, l
 
     t0 = time.perf_counter()
     m = cp_model.CpModel()
-    xs = []
+    # the proto is filled directly: 2-3x faster than the expression API on 10^4-10^6 rows
+    proto = m.proto
+    pvars = proto.variables
     for i in range(model.num_vars):
         if not model.integer[i]:
             raise ValueError(f"CP-SAT needs integer variables; {model.names[i]} is continuous")
-        xs.append(m.new_int_var(int(math.ceil(model.lb[i])), int(math.floor(model.ub[i])), model.names[i]))
+        v = pvars.add()
+        if log:
+            v.name = model.names[i]
+        v.domain.extend((int(math.ceil(model.lb[i])), int(math.floor(model.ub[i]))))
     big = cp_model.INT_MAX if hasattr(cp_model, "INT_MAX") else 2**62
 
-    def bounded(expr, lo, hi):
-        lo = -big if lo == -INF else int(lo)
-        hi = big if hi == INF else int(hi)
-        return lo, hi
+    def bounded(lo, hi):
+        return (-big if lo == -INF else int(lo)), (big if hi == INF else int(hi))
 
     # translating a model of millions of rows takes tens of seconds in Python: give up at the time
     # limit (the caller keeps its warm start) instead of overrunning it
@@ -294,30 +297,38 @@ def _solve_cpsat(model: LinearModel, *, time_limit, threads, seed, warm_start, l
                               {"aborted": "time limit reached while building the CP-SAT model",
                                "vars": model.num_vars, "rows": model.num_rows})
 
+    cons = proto.constraints
     for k, (idx, coef, lo, hi) in enumerate(model.rows):
         if out_of_time(k):
             return aborted()
         ic, lo2, hi2 = _integer_row(coef, lo, hi)
-        expr = cp_model.LinearExpr.weighted_sum([xs[i] for i in idx], ic)
-        a, b = bounded(expr, lo2, hi2)
-        m.add_linear_constraint(expr, a, b)
+        lin = cons.add().linear
+        lin.vars.extend(idx)
+        lin.coeffs.extend(ic)
+        lin.domain.extend(bounded(lo2, hi2))
     for k, (bvar, val, idx, coef, lo, hi) in enumerate(model.indicators):
         if out_of_time(k):
             return aborted()
         ic, lo2, hi2 = _integer_row(coef, lo, hi)
-        expr = cp_model.LinearExpr.weighted_sum([xs[i] for i in idx], ic)
-        a, b = bounded(expr, lo2, hi2)
-        m.add_linear_constraint(expr, a, b).only_enforce_if(xs[bvar] if val else ~xs[bvar])
-    for hook in model._cp_hooks:
-        hook(m, xs)
+        c = cons.add()
+        c.enforcement_literal.append(bvar if val else -bvar - 1)
+        c.linear.vars.extend(idx)
+        c.linear.coeffs.extend(ic)
+        c.linear.domain.extend(bounded(lo2, hi2))
+    if model._cp_hooks:
+        xs = [m.get_int_var_from_proto_index(i) for i in range(model.num_vars)]
+        for hook in model._cp_hooks:
+            hook(m, xs)
     obj_idx = list(model.objective)
     oc, _, _ = _integer_row([model.objective[i] for i in obj_idx], 0, 0)
     scale = (oc[0] / model.objective[obj_idx[0]]) if obj_idx and model.objective[obj_idx[0]] else 1
     if obj_idx:
-        m.minimize(cp_model.LinearExpr.weighted_sum([xs[i] for i in obj_idx], oc))
+        proto.objective.vars.extend(obj_idx)
+        proto.objective.coeffs.extend(oc)
     if warm_start and model.hint:
-        for i, v in model.hint.items():
-            m.add_hint(xs[i], int(round(v)))
+        keys = sorted(model.hint)
+        proto.solution_hint.vars.extend(keys)
+        proto.solution_hint.values.extend(int(round(model.hint[i])) for i in keys)
     solver = cp_model.CpSolver()
     if time_limit is not None:
         solver.parameters.max_time_in_seconds = max(0.01, float(time_limit) - (time.perf_counter() - t0))
@@ -343,7 +354,7 @@ def _solve_cpsat(model: LinearModel, *, time_limit, threads, seed, warm_start, l
                 first.append(now)
             if on_solution is not None:
                 on_solution(self.objective_value / scale + model.objective_constant, now)
-            if stop_if is not None and stop_if([float(self.value(x)) for x in xs]):
+            if stop_if is not None and stop_if([float(x) for x in list(self.response_proto.solution)[:model.num_vars]]):
                 stopped.append(now)
                 self.stop_search()
 
@@ -356,7 +367,7 @@ def _solve_cpsat(model: LinearModel, *, time_limit, threads, seed, warm_start, l
     values = None
     obj = bound = None
     if st in ("optimal", "feasible"):
-        values = [float(solver.value(x)) for x in xs]
+        values = [float(x) for x in list(solver.response_proto.solution)[:model.num_vars]]
         obj = sum(model.objective.get(i, 0) * values[i] for i in model.objective) + model.objective_constant
         bound = solver.best_objective_bound / scale + model.objective_constant if obj_idx else obj
         if st == "optimal":
@@ -417,6 +428,81 @@ def _new_highs(log: bool):
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)
+
+
+class Relaxation:
+    """The LP relaxation of a :class:`LinearModel` that only grows (variables and rows appended).
+
+    HiGHS keeps the model and its basis between solves: after new rows (cuts,
+    lazy rows) a solve restarts from the last optimal basis (dual simplex),
+    several times faster than a fresh solve. Its optimum is a lower bound of
+    the model's; its solution feeds cut separation
+    (:mod:`memopt.formulations.stage.cuts`).
+    """
+
+    def __init__(self, model: LinearModel, threads: int = 1):
+        if model.indicators:
+            raise ValueError("Relaxation: models with indicators are not supported")
+        self.model = model
+        self.threads = threads
+        self.h = None
+        self.cols = 0
+        self.rows = 0
+
+    def solve(self, time_limit: float | None = None) -> LinearSolution:
+        import highspy
+        import numpy as np
+
+        model = self.model
+        t0 = time.perf_counter()
+        if model.infeasible_reason is not None:
+            return LinearSolution("infeasible", None, None, None, 0.0, "highs-lp",
+                                  stats={"reason": model.infeasible_reason})
+        inf = highspy.kHighsInf
+
+        def clip(a):
+            a = np.array(a, dtype=np.float64)
+            a[a == -INF] = -inf
+            a[a == INF] = inf
+            return a
+
+        if self.h is None:
+            self.h = _new_highs(False)
+            self.h.setOptionValue("output_flag", False)
+            _highs_threads(highspy, max(1, int(self.threads)))
+            self.h.setOptionValue("threads", max(1, int(self.threads)))
+        h = self.h
+        n = model.num_vars
+        if n > self.cols:
+            k = n - self.cols
+            cost = np.array([float(model.objective.get(i, 0.0)) for i in range(self.cols, n)])
+            h.addCols(k, cost, clip(model.lb[self.cols:]), clip(model.ub[self.cols:]), 0,
+                      np.zeros(k, dtype=np.int32), np.zeros(0, dtype=np.int32), np.zeros(0))
+            self.cols = n
+        if len(model.rows) > self.rows:
+            new = model.rows[self.rows:]
+            start, index, value, lower, upper = _csr(model, new)
+            h.addRows(len(new), clip(lower), clip(upper), len(index), start[:-1], index, value)
+            self.rows = len(model.rows)
+        if self.cols == n and model.objective_constant:
+            h.changeObjectiveOffset(model.objective_constant)
+        h.setOptionValue("time_limit", 1e30 if time_limit is None else max(0.01, float(time_limit)))
+        h.run()
+        ms = h.getModelStatus()
+        K = highspy.HighsModelStatus
+        seconds = time.perf_counter() - t0
+        if ms == K.kInfeasible:
+            return LinearSolution("infeasible", None, None, None, seconds, "highs-lp")
+        if ms != K.kOptimal:
+            return LinearSolution("unknown", None, None, None, seconds, "highs-lp")
+        values = list(h.getSolution().col_value)
+        obj = sum(model.objective.get(i, 0) * values[i] for i in model.objective) + model.objective_constant
+        return LinearSolution("optimal", values, obj, obj, seconds, "highs-lp")
+
+
+def solve_relaxation(model: LinearModel, *, time_limit: float | None = None, threads: int = 1) -> LinearSolution:
+    """The LP relaxation of ``model`` (integrality dropped), solved once by HiGHS."""
+    return Relaxation(model, threads).solve(time_limit)
 
 
 def _solve_highs(model: LinearModel, *, time_limit, threads, seed, warm_start, log, gap, on_solution, params=None):
@@ -644,4 +730,4 @@ def _solve_cbc(model: LinearModel, *, time_limit, threads, seed, warm_start, log
                            "rows": model.num_rows})
 
 
-__all__ = ["LinearModel", "LinearSolution", "solve_linear", "BACKENDS"]
+__all__ = ["LinearModel", "LinearSolution", "solve_linear", "solve_relaxation", "Relaxation", "BACKENDS"]

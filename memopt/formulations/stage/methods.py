@@ -151,7 +151,7 @@ def run_stage_method(req: Request, opts: SolveOptions, *, name: str, free: bool)
         upper = req.value(req.evaluate(warm))
     sm = build_stage_model(req, layout, detailed="all" if detailed == "all" else "lazy", upper=upper)
     out = solve_stage_model(sm, opts, backend=backend, warm=cut if cut is not None else warm, log_name=name,
-                            cutoff=upper)
+                            cutoff=upper, cuts=bool(opts.option("cuts", True)))
     stats.update(out.stats)
     stats["layout"] = ("free" if free else "fixed") + f" order, {layout.T} stages"
     stats["model_status"] = out.model_status

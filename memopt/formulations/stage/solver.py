@@ -29,6 +29,7 @@ from typing import Any
 from ...plan import Plan
 from ...solve import Request, SolveOptions
 from ..linear import solve_linear
+from .cuts import add_chain_cuts
 from .model import StageModel
 from .plans import HintError, extract_plan, plan_hint, prune_plan
 
@@ -36,6 +37,10 @@ from .plans import HintError, extract_plan, plan_hint, prune_plan
 #: faster than CP-SAT's default portfolio at 1-2 workers (measured in
 #: benchmarks/budget.py); more workers keep the default portfolio.
 CPSAT_WORKERS = {1: ["max_lp"], 2: ["max_lp", "pseudo_costs"]}
+
+
+#: share of the time left (and most seconds) each round may spend on chain cuts (:mod:`.cuts`)
+CUT_SHARE, CUT_SECONDS = 0.1, 10.0
 
 
 @dataclass
@@ -65,12 +70,13 @@ def cpsat_params(threads: int) -> dict[str, Any]:
 
 def solve_stage_model(sm: StageModel, opts: SolveOptions, *, backend: str = "cpsat",
                       warm: Plan | None = None, max_rounds: int = 50, log_name: str = "stage",
-                      cutoff: float | None = None, early_stop: bool = True) -> StageOutcome:
+                      cutoff: float | None = None, early_stop: bool = True, cuts: bool = True) -> StageOutcome:
     """Solve ``sm`` within ``opts``'s time limit, starting from the valid plan ``warm``.
 
     ``cutoff``: the value the model was built to beat (``build_stage_model(upper=)``);
     a model without any plan then proves that no plan of its space is
-    better than the warm start.
+    better than the warm start. ``cuts``: before each round, tighten the
+    model with recomputation-chain cuts (:mod:`.cuts`; fixed orders only).
     """
     req = sm.request
     stats: dict[str, Any] = dict(sm.stats)
@@ -108,6 +114,16 @@ def solve_stage_model(sm: StageModel, opts: SolveOptions, *, backend: str = "cps
         margin = 0.3 + per * (sm.lm.num_vars + sm.lm.num_rows)
         if not math.isinf(left) and left <= margin:
             break
+        if cuts and not sm.layout.free and sm.V.R:
+            cs = add_chain_cuts(sm.V, time_limit=min(CUT_SHARE * left, CUT_SECONDS))
+            stats["chain_cuts"] = stats.get("chain_cuts", 0) + cs["chain_cuts"]
+            stats["cut_seconds"] = round(stats.get("cut_seconds", 0.0) + cs.get("cut_seconds", 0.0), 3)
+            if "lp_bound" in cs:
+                b = sm.to_real(cs["lp_bound"])
+                bound = b if bound is None else max(bound, b)
+            left = opts.remaining()
+            if not math.isinf(left) and left <= margin:
+                break
         stop = (lambda values: _breaks_undetailed(sm, values)) if early_stop else None
         sol = solve_linear(sm.lm, backend, time_limit=None if math.isinf(left) else left - margin,
                            threads=opts.threads, seed=opts.seed, warm_start=bool(sm.lm.hint),

@@ -107,6 +107,10 @@ class StageVariables:
         #: stages whose recomputation slots have their memory rows (add_detailed_memory)
         self.detailed: set[int] = set()
         self.start_terms: dict[int, list] = {}
+        #: keys of the chain cuts added (:mod:`.cuts`)
+        self.chain_cuts: set = set()
+        #: the LP relaxation kept between cut rounds (:class:`~memopt.formulations.linear.Relaxation`)
+        self.relaxation = None
         #: slots[t]: the tasks of the recomputation slots of stage t, then the new task (or FREE)
         self.slots: list[list[int]] = []
         for t in range(T):
