@@ -159,3 +159,15 @@ def _leading_frees_first(stage: list[Event]) -> list[Event]:
     transfers = [e for e in stage if e.kind in ("offload", "reload")]
     rest = [e for e in stage if e.kind not in ("offload", "reload")]
     return rest + transfers
+
+
+def recompute_case(inst: Instance, frac: int) -> tuple[int, int | None]:
+    """A budget ``frac`` % of the way from the footprint bound to the best order's peak (negative:
+    below the bound, where no plan exists), and the least makespan with recomputation (None: no plan)."""
+    from memopt.bounds import task_footprint_bound
+    from memopt.heuristics.orders import best_baseline
+
+    lb, _ = task_footprint_bound(inst)
+    _, peak, _ = best_baseline(inst)
+    budget = max(0, lb + (peak - lb) * frac // 100)
+    return budget, brute_time(inst, budget, recompute=True, offload=False)

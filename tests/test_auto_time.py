@@ -3,17 +3,15 @@
 import math
 
 import pytest
-from brute_budget import brute_time
+from brute_budget import recompute_case
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import instances
 
 import memopt
 from memopt import MemoptError
-from memopt.bounds import task_footprint_bound
 from memopt.evaluate import schedule_peak
 from memopt.generators import random_layered
-from memopt.heuristics.orders import best_baseline
 from memopt.solve import Request, SolveOptions, methods
 
 
@@ -65,10 +63,7 @@ def test_auto_claims_match_brute_force(inst, frac):
     """``infeasible`` only without a plan, ``optimal`` only at the optimum, the bound never above it."""
     if inst.m > 6:
         return
-    lb, _ = task_footprint_bound(inst)
-    _, peak, _ = best_baseline(inst)
-    budget = max(0, lb + (peak - lb) * frac // 100)
-    best = brute_time(inst, budget, recompute=True, offload=False)
+    budget, best = recompute_case(inst, frac)
     res = memopt.solve(inst, "time", "auto", budget=budget, recompute=True, time_limit=5, threads=1)
     if best is None:
         assert res.plan is None and res.status in ("infeasible", "unknown")

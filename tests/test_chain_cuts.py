@@ -22,12 +22,22 @@ from hypothesis import strategies as st
 from stage_brute import brute_stage_time
 from strategies import instances
 
+import memopt
 from memopt import from_tensors, generators
 from memopt.bounds import peak_lower_bound
 from memopt.evaluate import schedule_peak
 from memopt.formulations.linear import Relaxation, solve_linear
-from memopt.formulations.stage import StageLayout, build_stage_model, plan_hint, solve_stage_model
-from memopt.formulations.stage.cuts import add_chain_cuts, chain_cut_needs, separate_chain_cuts
+from memopt.formulations.stage import (
+    StageLayout,
+    build_stage_model,
+    plan_hint,
+    solve_stage_model,
+)
+from memopt.formulations.stage.cuts import (
+    add_chain_cuts,
+    chain_cut_needs,
+    separate_chain_cuts,
+)
 from memopt.solve import SolveOptions, make_request
 
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck))
@@ -75,7 +85,8 @@ def _check_no_solution_removed(req, seed: int) -> int:
     layout = StageLayout.fixed(req.instance, list(req.instance.topological_order))
     cut = build_stage_model(req, layout, detailed="all")
     plain = build_stage_model(req, layout, detailed="all")
-    add_chain_cuts(cut.V, time_limit=10, max_rounds=20)
+    # both kinds of needs: first computations (the default) and recomputations' inputs
+    add_chain_cuts(cut.V, time_limit=10, max_rounds=20, recomputations=True)
     n_cut = len(cut.lm.rows) - len(plain.lm.rows)
     rng = random.Random(seed)
     objectives = [None]
@@ -138,6 +149,19 @@ def test_every_valid_plan_of_the_layout_satisfies_the_cuts(inst, frac):
     sm2 = build_stage_model(req, own, detailed="all")
     values = plan_hint(sm2, cut_plan)
     # no chain is violated at the plan itself, and the cuts separated at the LP hold there
-    assert separate_chain_cuts(sm2.V, values, eps=1e-9) == []
-    add_chain_cuts(sm2.V, time_limit=10, max_rounds=20)
+    assert separate_chain_cuts(sm2.V, values, eps=1e-9, recomputations=True) == []
+    add_chain_cuts(sm2.V, time_limit=10, max_rounds=20, recomputations=True)
     assert not sm2.lm.check(values)
+
+
+def test_the_cuts_option_of_checkmate():
+    inst = _chain()
+    on = memopt.solve(inst, objective="time", method="checkmate", budget=12, recompute=True, time_limit=20,
+                      order="given", threads=1)
+    off = memopt.solve(inst, objective="time", method="checkmate", budget=12, recompute=True, time_limit=20,
+                       order="given", threads=1, cuts=False)
+    for res in (on, off):
+        assert res.value == 15 and res.stats["model_status"] == "optimal"
+        assert res.evaluation is None or res.evaluation.valid
+    assert on.stats["chain_cuts"] > 0 and "chain_cuts" not in off.stats
+    assert on.stats["model_bound"] == 15

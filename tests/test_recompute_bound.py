@@ -1,13 +1,11 @@
 """The recomputation bound at one task's first computation: never above the brute-force optimum."""
 
-from brute_budget import brute_time
+from brute_budget import brute_time, recompute_case
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import instances
 
-from memopt.bounds import task_footprint_bound
 from memopt.exact.recompute_bound import recompute_bound
-from memopt.heuristics.orders import best_baseline
 
 
 @settings(max_examples=300, deadline=None)
@@ -16,10 +14,7 @@ def test_never_above_the_optimum_and_infeasible_only_when_no_plan(inst, frac):
     if inst.m > 7:
         return
     # budgets from a little below the footprint bound (no plan) up to the best order's peak (no recomputation)
-    lb, _ = task_footprint_bound(inst)
-    _, peak, _ = best_baseline(inst)
-    budget = max(0, lb + (peak - lb) * frac // 100)
-    best = brute_time(inst, budget, recompute=True, offload=False)
+    budget, best = recompute_case(inst, frac)
     rb = recompute_bound(inst, budget, max_tasks=inst.n, threads=1)
     if rb.infeasible_at is not None:
         assert best is None

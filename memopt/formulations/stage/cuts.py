@@ -110,6 +110,26 @@ def separate_chain_cuts(V: StageVariables, values, *, depth: int = 8, eps: float
         if values[i] > eps:
             needs += [(d, first[producer[d]] + 1, t, values[i], (t, u)) for d in inputs[u]]
     memos: dict[tuple[int, int], dict] = {}
+
+    def cheapest(e: int, k: int, s: int, c: int, last: int, memo: dict) -> tuple[float, tuple[int, ...]]:
+        """The cheapest chain from datum ``e`` at depth ``k``: (LP value, data…, top task)."""
+        got = memo.get((e, k))
+        if got is not None:
+            return got
+        q = producer[e]
+        r = pr.get(q, zero)
+        best: tuple[float, tuple[int, ...]] = (r[last + 1] - r[s], (q,))
+        if k < depth:
+            for e2 in inputs[q]:
+                v2, chain = cheapest(e2, k + 1, s, c, last, memo)
+                if v2 < best[0]:
+                    best = (v2, chain)
+        lv = pl.get(e, zero)
+        here = fv(s, e) + (lv[c] - lv[s] if c > s else 0.0)
+        res = (here + best[0], (e,) + best[1])
+        memo[e, k] = res
+        return res
+
     out: list[CutKey] = []
     for d, s0, c, rhs, trigger in needs:
         if time.perf_counter() > deadline:
@@ -118,28 +138,7 @@ def separate_chain_cuts(V: StageVariables, values, *, depth: int = 8, eps: float
         for s in range(s0, c + 1):
             if fv(s, d) >= rhs - eps:
                 continue
-            memo = memos.setdefault((s, c), {})
-
-            def val(e: int, k: int):
-                key = (e, k)
-                got = memo.get(key)
-                if got is not None:
-                    return got
-                q = producer[e]
-                r = pr.get(q, zero)
-                best = (r[last + 1] - r[s], (q,))
-                if k < depth:
-                    for e2 in inputs[q]:
-                        v2, chain = val(e2, k + 1)
-                        if v2 < best[0]:
-                            best = (v2, chain)
-                lv = pl.get(e, zero)
-                here = fv(s, e) + (lv[c] - lv[s] if c > s else 0.0)
-                res = (here + best[0], (e,) + best[1])
-                memo[key] = res
-                return res
-
-            v, chain = val(d, 0)
+            v, chain = cheapest(d, 0, s, c, last, memos.setdefault((s, c), {}))
             if v < rhs - eps and len(chain) > 2:  # one datum + top: implied by the model's rows
                 out.append((s, c, chain[:-1], chain[-1], trigger))
     return out

@@ -24,7 +24,8 @@ none); ``detailed`` (``lazy``, the default, or ``all``: every stage's
 recomputation memory rows from the start); ``cutoff`` (default true: only
 plans at least as good as the warm start, and no recomputation of a task
 whose time alone exceeds the slack it leaves — see
-:func:`.model.build_stage_model`).
+:func:`.model.build_stage_model`); ``cuts`` (default true: recomputation-chain
+cuts before each round, fixed orders only — :mod:`.cuts`).
 
 Bounds: a fixed-order model's optimum is *not* a bound of the problem
 (another order may be better), nor is a free-order model's with

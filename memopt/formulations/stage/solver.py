@@ -144,7 +144,17 @@ def solve_stage_model(sm: StageModel, opts: SolveOptions, *, backend: str = "cps
             break
         if sol.values is None:
             break
-        raw = extract_plan(sm, sol.values)
+        try:
+            raw = extract_plan(sm, sol.values)
+        except RuntimeError:
+            # MILP solvers accept rows within a tolerance; rounded to integers, a solution (CBC's,
+            # stopped at its time limit, seen once on a 300-task model) may break a row: then it
+            # is no plan of the model and the best plan so far stands. Else it is our bug: raise.
+            broken = sm.lm.check(sol.values) if backend != "cpsat" else []
+            if not broken:
+                raise
+            stats["rejected_solution"] = f"{backend}: {len(broken)} rows broken, e.g. {broken[0]}"
+            break
         ev = req.evaluate(raw, trace=True)
         limit = _limit(sm, sol)
         bad = sorted({p.stage - 1 for p in ev.memory if p.memory > limit})
@@ -171,6 +181,10 @@ def solve_stage_model(sm: StageModel, opts: SolveOptions, *, backend: str = "cps
         break
     if status == "optimal" and best is not None:
         bound = sm.to_real(sol.objective) if bound is None else bound
+    if bound is not None and cutoff is not None:
+        # the model holds only plans at least as good as the cutoff: its bounds speak of those;
+        # the model's optimum is at least min(cutoff, bound)
+        bound = min(bound, cutoff)
     stats.update({"rounds": rounds, "solver_seconds": round(solve_seconds, 3), "hint": hint_note,
                   "detailed_stages": len(sm.V.detailed), "vars": sm.lm.num_vars, "rows": sm.lm.num_rows})
     if status == "unknown" and best is not None:
