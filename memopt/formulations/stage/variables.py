@@ -111,6 +111,8 @@ class StageVariables:
         self.chain_cuts: set = set()
         #: the LP relaxation kept between cut rounds (:class:`~memopt.formulations.linear.Relaxation`)
         self.relaxation = None
+        #: the LP relaxation did not finish within its share once: no more cut rounds
+        self.cuts_given_up = False
         #: slots[t]: the tasks of the recomputation slots of stage t, then the new task (or FREE)
         self.slots: list[list[int]] = []
         for t in range(T):
