@@ -165,3 +165,30 @@ def test_the_cuts_option_of_checkmate():
         assert res.evaluation is None or res.evaluation.valid
     assert on.stats["chain_cuts"] > 0 and "chain_cuts" not in off.stats
     assert on.stats["model_bound"] == 15
+
+
+def test_an_unfinished_lp_ends_the_cuts(monkeypatch):
+    from memopt.formulations.linear import LinearSolution
+
+    inst = _chain()
+    req = make_request(inst, "time", budget=12, recompute=True)
+    sm = build_stage_model(req, StageLayout.fixed(inst, list(inst.topological_order)), detailed="all")
+    monkeypatch.setattr(Relaxation, "solve", lambda self, time_limit=None: LinearSolution(
+        "unknown", None, None, None, time_limit or 0.0, "highs-lp"))
+    first = add_chain_cuts(sm.V, time_limit=5)
+    assert first["chain_cuts"] == 0 and first["lp_unfinished"] and sm.V.cuts_given_up
+    assert "lp_unfinished" not in add_chain_cuts(sm.V, time_limit=5)  # not tried again
+    # and the solver still proves the optimum without them
+    out = solve_stage_model(sm, SolveOptions(time_limit=10, threads=1))
+    assert out.model_status == "optimal" and out.value == 15 and out.stats.get("chain_cuts", 0) == 0
+
+
+def test_models_over_the_size_limit_get_no_cuts(monkeypatch):
+    from memopt.formulations.stage import solver
+
+    inst = _chain()
+    req = make_request(inst, "time", budget=12, recompute=True)
+    sm = build_stage_model(req, StageLayout.fixed(inst, list(inst.topological_order)), detailed="all")
+    monkeypatch.setattr(solver, "CUT_MAX_ROWS", sm.lm.num_rows - 1)
+    out = solve_stage_model(sm, SolveOptions(time_limit=10, threads=1))
+    assert out.value == 15 and "chain_cuts" not in out.stats and sm.V.relaxation is None
