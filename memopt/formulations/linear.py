@@ -694,7 +694,6 @@ def _solve_cbc(model: LinearModel, *, time_limit, threads, seed, warm_start, log
     # a variable in no row and not in the objective is not written to CBC: any value in its bounds
     values = [x.varValue if x.varValue is not None else (model.lb[i] if model.lb[i] > -INF else 0.0)
               for i, x in enumerate(xs)]
-    have = pulp.LpStatus[prob.status] != "Infeasible"
     # PuLP reads CBC's solution file: sol_status 1 = proven optimal, 2 = integer
     # feasible (e.g. stopped on the time limit), status -1 = infeasible
     if prob.status == pulp.LpStatusInfeasible or "infeasible" in _cbc_result(text).lower():

@@ -241,7 +241,6 @@ def add_detailed_memory(V: StageVariables, peak: int | None, stages) -> None:
     size = [s // g for s in inst.size]
     out = [sum(size[d] for d in inst.outputs[v]) for v in range(inst.n)]
     ws = [w // g for w in inst.workspace]
-    consumers = inst.consumers
     for t in sorted(set(stages) - V.detailed):
         V.detailed.add(t)
         start = V.start_terms[t]

@@ -375,7 +375,6 @@ def plan_hint(sm: StageModel, plan: Plan) -> list[float]:
     # frees at the last use, running sums, durations, peak
     g = sm.scale.mem
     size = [x // g for x in inst.size]
-    ws = [w // g for w in inst.workspace]
     for t in range(T):
         slots = V.slots[t]
         K = len(slots)

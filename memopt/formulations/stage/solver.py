@@ -22,12 +22,11 @@ model; the loop ends with a valid plan or with the warm start.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...plan import Plan
-from ...solve import Request, SolveOptions
+from ...solve import SolveOptions
 from ..linear import solve_linear
 from .cuts import add_chain_cuts
 from .model import StageModel
