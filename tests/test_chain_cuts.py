@@ -192,3 +192,14 @@ def test_models_over_the_size_limit_get_no_cuts(monkeypatch):
     monkeypatch.setattr(solver, "CUT_MAX_ROWS", sm.lm.num_rows - 1)
     out = solve_stage_model(sm, SolveOptions(time_limit=10, threads=1))
     assert out.value == 15 and "chain_cuts" not in out.stats and sm.V.relaxation is None
+
+
+def test_lp_guided_detail_keeps_the_optimum():
+    inst = _chain()
+    req = make_request(inst, "time", budget=12, recompute=True)
+    outs = []
+    for lp_detail in (0.3, 0.0):
+        sm = build_stage_model(req, StageLayout.fixed(inst, list(inst.topological_order)))
+        outs.append(solve_stage_model(sm, SolveOptions(time_limit=10, threads=1), lp_detail=lp_detail))
+    assert [o.value for o in outs] == [15, 15] and all(o.model_status == "optimal" for o in outs)
+    assert outs[0].stats["lp_detailed"] and "lp_detailed" not in outs[1].stats

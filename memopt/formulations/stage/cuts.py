@@ -193,6 +193,7 @@ def add_chain_cuts(V: StageVariables, *, time_limit: float, max_rounds: int = 10
             stats["lp_unfinished"] = True
             break
         stats["lp_bound"] = sol.objective
+        stats["lp_values"] = sol.values
         stats.setdefault("lp_root", sol.objective)
         if prev is not None and sol.objective - prev <= min_gain * max(1.0, abs(prev)):
             break

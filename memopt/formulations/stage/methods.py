@@ -25,7 +25,9 @@ recomputation memory rows from the start); ``cutoff`` (default true: only
 plans at least as good as the warm start, and no recomputation of a task
 whose time alone exceeds the slack it leaves — see
 :func:`.model.build_stage_model`); ``cuts`` (default true: recomputation-chain
-cuts before each round, fixed orders only — :mod:`.cuts`).
+cuts before each round, fixed orders only — :mod:`.cuts`); ``lp_detail``
+(default 0.3: detail up front the stages where the cut LP recomputes more
+than this; 0 turns it off — :func:`.solver.solve_stage_model`).
 
 Bounds: a fixed-order model's optimum is *not* a bound of the problem
 (another order may be better), nor is a free-order model's with
@@ -47,7 +49,7 @@ from ..linear import BACKENDS
 from .layout import LayoutError, StageLayout
 from .model import build_stage_model
 from .plans import merge_stages
-from .solver import solve_stage_model
+from .solver import LP_DETAIL, solve_stage_model
 
 
 WARM_SHARE = 0.15
@@ -152,7 +154,8 @@ def run_stage_method(req: Request, opts: SolveOptions, *, name: str, free: bool)
         upper = req.value(req.evaluate(warm))
     sm = build_stage_model(req, layout, detailed="all" if detailed == "all" else "lazy", upper=upper)
     out = solve_stage_model(sm, opts, backend=backend, warm=cut if cut is not None else warm, log_name=name,
-                            cutoff=upper, cuts=bool(opts.option("cuts", True)))
+                            cutoff=upper, cuts=bool(opts.option("cuts", True)),
+                            lp_detail=float(opts.option("lp_detail", LP_DETAIL)))
     stats.update(out.stats)
     stats["layout"] = ("free" if free else "fixed") + f" order, {layout.T} stages"
     stats["model_status"] = out.model_status
