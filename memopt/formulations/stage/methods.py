@@ -26,8 +26,10 @@ plans at least as good as the warm start, and no recomputation of a task
 whose time alone exceeds the slack it leaves — see
 :func:`.model.build_stage_model`); ``cuts`` (default true: recomputation-chain
 cuts before each round, fixed orders only — :mod:`.cuts`); ``lp_detail``
-(default 0.3: detail up front the stages where the cut LP recomputes more
-than this; 0 turns it off — :func:`.solver.solve_stage_model`).
+(default 0.3 with CP-SAT, 0 — off — with HiGHS and CBC: detail up front the
+stages where the cut LP recomputes more than this —
+:func:`.solver.solve_stage_model`; with CBC on layered-n200 at 0.8 it made
+the solve overrun its limit past the benchmark's kill at 120 s).
 
 Bounds: a fixed-order model's optimum is *not* a bound of the problem
 (another order may be better), nor is a free-order model's with
@@ -155,7 +157,7 @@ def run_stage_method(req: Request, opts: SolveOptions, *, name: str, free: bool)
     sm = build_stage_model(req, layout, detailed="all" if detailed == "all" else "lazy", upper=upper)
     out = solve_stage_model(sm, opts, backend=backend, warm=cut if cut is not None else warm, log_name=name,
                             cutoff=upper, cuts=bool(opts.option("cuts", True)),
-                            lp_detail=float(opts.option("lp_detail", LP_DETAIL)))
+                            lp_detail=float(opts.option("lp_detail", LP_DETAIL if backend == "cpsat" else 0.0)))
     stats.update(out.stats)
     stats["layout"] = ("free" if free else "fixed") + f" order, {layout.T} stages"
     stats["model_status"] = out.model_status
