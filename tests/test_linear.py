@@ -151,3 +151,26 @@ def test_cpsat_stops_where_asked():
     assert sol.values == seen[0] and not m.check(sol.values)
     full = solve_linear(m, "cpsat", threads=1, stop_if=lambda values: False)
     assert full.status == "optimal" and not full.stats["stopped"] and full.objective <= sol.objective
+
+
+def test_cbc_point_that_breaks_a_row_once_rounded_is_no_solution(monkeypatch):
+    """CBC stopped at its limit may return a point that breaks rows: it must not come back as a solution."""
+    import pulp
+
+    from memopt.formulations import linear
+
+    class StoppedCBC:
+        def actualSolve(self, prob, **kw):
+            for v in prob.variables():
+                v.varValue = 1.0  # x + y <= 1 broken
+            prob.status, prob.sol_status = pulp.LpStatusNotSolved, pulp.LpSolutionIntegerFeasible
+            return prob.status
+
+    monkeypatch.setattr(linear, "_cbc_solver", lambda **kw: StoppedCBC())
+    lm = linear.LinearModel("t")
+    x, y = lm.binary("x"), lm.binary("y")
+    lm.add_le([(x, 1), (y, 1)], 1)
+    lm.minimize([(x, -1), (y, -1)])
+    sol = linear.solve_linear(lm, "cbc", time_limit=5)
+    assert sol.status == "unknown" and sol.values is None and sol.objective is None
+    assert "rows broken" in sol.stats["rejected_solution"]

@@ -710,8 +710,16 @@ def _solve_cbc(model: LinearModel, *, time_limit, threads, seed, warm_start, log
         # CBC can return values slightly off integrality; round integers
         values = [round(v) if model.integer[i] else v for i, v in enumerate(values)]
         obj = sum(model.objective.get(i, 0) * values[i] for i in model.objective) + model.objective_constant
-    else:
-        values = None
+    rejected = None
+    if st == "feasible":
+        # CBC stopped at its time limit may hand back a point that, rounded, breaks rows (seen once on a
+        # 150k-row stage model): that is no solution; an optimal one is CBC's proof and is kept
+        broken = model.check(values)
+        if broken:
+            rejected = f"{len(broken)} rows broken once rounded, e.g. {broken[0]}"
+            st = "unknown"
+    if st not in ("optimal", "feasible"):
+        values = obj = None
     if st == "optimal":
         bound = obj
     else:
@@ -726,7 +734,7 @@ def _solve_cbc(model: LinearModel, *, time_limit, threads, seed, warm_start, log
         first = build + float(mf.group(1))
     return LinearSolution(st, values, obj, bound, seconds, "cbc", first,
                           {"build_seconds": round(build, 4), "vars": model.num_vars,
-                           "rows": model.num_rows})
+                           "rows": model.num_rows, "rejected_solution": rejected})
 
 
 __all__ = ["LinearModel", "LinearSolution", "solve_linear", "solve_relaxation", "Relaxation", "BACKENDS"]
