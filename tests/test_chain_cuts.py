@@ -61,7 +61,7 @@ def test_cuts_close_the_lp_gap_of_a_chain():
     assert sm.to_real(stats["lp_bound"]) == pytest.approx(15)
     # the integer optimum is untouched, and it is the brute force's
     out = solve_stage_model(sm, SolveOptions(time_limit=10, threads=1), cuts=False)
-    assert out.model_status == "optimal" and out.value == 15
+    assert out.model_status == "optimal" and out.value == 15 == req.evaluate(out.plan).makespan
     assert brute_stage_time(req, StageLayout.fixed(inst, order))[0] == 15
 
 
@@ -162,7 +162,8 @@ def test_the_cuts_option_of_checkmate():
                        order="given", threads=1, cuts=False)
     for res in (on, off):
         assert res.value == 15 and res.stats["model_status"] == "optimal"
-        assert res.evaluation is None or res.evaluation.valid
+        ev = memopt.evaluate(inst, res.plan, budget=12)
+        assert ev.valid and ev.makespan == res.value
     assert on.stats["chain_cuts"] > 0 and "chain_cuts" not in off.stats
     assert on.stats["model_bound"] == 15
 
@@ -202,4 +203,5 @@ def test_lp_guided_detail_keeps_the_optimum():
         sm = build_stage_model(req, StageLayout.fixed(inst, list(inst.topological_order)))
         outs.append(solve_stage_model(sm, SolveOptions(time_limit=10, threads=1), lp_detail=lp_detail))
     assert [o.value for o in outs] == [15, 15] and all(o.model_status == "optimal" for o in outs)
+    assert all(req.evaluate(o.plan).valid and req.evaluate(o.plan).makespan == 15 for o in outs)
     assert outs[0].stats["lp_detailed"] and "lp_detailed" not in outs[1].stats
