@@ -29,9 +29,10 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 from memopt import load_instance, save_instance  # noqa: E402
-from memopt.bounds import results_bound, task_footprint_bound  # noqa: E402
+from memopt.core.bounds import results_bound, task_footprint_bound  # noqa: E402
 from memopt.heuristics.orders import baseline_peaks  # noqa: E402
-from memopt.io import instance_from_dict, read_raw  # noqa: E402
+from memopt.core.files import read_raw
+from memopt.core.instance_file import instance_from_dict  # noqa: E402
 
 
 def graph_rows(paths: list[str]) -> list[dict]:

@@ -34,7 +34,7 @@ sys.path.insert(0, ROOT)
 
 from memopt import MemoptError, load_instance, solve  # noqa: E402
 from memopt.heuristics.orders import baseline_peaks  # noqa: E402
-from memopt.transform import reduce_peak  # noqa: E402
+from memopt.transforms.reduction import reduce_peak  # noqa: E402
 
 METHODS = [("baseline", None), ("liu", None), ("series-parallel", None), ("downset-dp", None),
            ("peak-cp", None), ("peak-milp", "highs"), ("peak-milp", "cbc"), ("auto", None)]

@@ -38,7 +38,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 from memopt import MemoptError, load_instance, schedule_peak, solve  # noqa: E402
-from memopt.bounds import budget_lower_bound  # noqa: E402
+from memopt.exact.peak_bounds import budget_lower_bound  # noqa: E402
 from memopt.heuristics.budget import plan_portfolio  # noqa: E402
 from memopt.solve import Request, methods  # noqa: E402
 

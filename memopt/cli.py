@@ -4,27 +4,33 @@ Each subcommand lives in its own module under :mod:`memopt.commands` and
 defines ``register(subparsers)``, which adds its parser and sets
 ``func(args) -> int``. A new command is one new module.
 
-User mistakes (:class:`~memopt.errors.MemoptError`) are printed as one
-``memopt: error: ...`` message with exit status 2, never a traceback.
+User mistakes (:class:`~memopt.core.errors.MemoptError`, bad arguments)
+are printed as one ``memopt: error: ...`` line with exit status 2, never a
+traceback; an unexpected exception is a bug of memopt: one line saying so
+(the traceback with ``MEMOPT_DEBUG=1``) and exit status 4.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
+import traceback
 
-from .errors import MemoptError
+from memopt.commands._common import Parser
+from memopt.core.errors import MemoptError
+from memopt.core.status import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE
 
 # the order in which commands are listed by --help
 _ORDER = ["info", "solve", "evaluate", "convert", "generate"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__, commands
+    from memopt import __version__, commands
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="memopt",
         description="Run a task graph inside a memory budget: scheduling, offloading, recomputation.",
     )
@@ -39,20 +45,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # a usage error (one line, already printed) returns its status; --help exits
+        if e.code in (0, None):
+            raise
+        return int(e.code)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_USAGE
     try:
         return int(args.func(args) or 0)
     except MemoptError as e:
         print(f"memopt: error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("memopt: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `memopt info x | head`
         return 0
+    except Exception as e:  # noqa: BLE001 - anything else is a bug of memopt: say so in one line
+        if os.environ.get("MEMOPT_DEBUG"):
+            traceback.print_exc()
+        tb = traceback.extract_tb(e.__traceback__)
+        where = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
+        print(f"memopt: internal error, a bug in memopt: {type(e).__name__}: {e}{where}; "
+              "rerun with MEMOPT_DEBUG=1 for the traceback", file=sys.stderr)
+        return EXIT_BUG
 
 
 if __name__ == "__main__":  # pragma: no cover

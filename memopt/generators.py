@@ -1,7 +1,7 @@
 """Task-graph generators: chains, random trees, series-parallel and layered graphs.
 
 Every generator is a pure function of its arguments returning an
-:class:`~memopt.instance.Instance`: the same arguments give the same instance
+:class:`~memopt.core.instance.Instance`: the same arguments give the same instance
 on every run and platform. Randomness comes only from
 :class:`random.Random` seeded with ``seed`` (structure) and with
 ``"memopt-costs-<seed>"`` (times, sizes, workspaces, data layout), through
@@ -32,9 +32,9 @@ import math
 import random
 from typing import Any, Callable, Sequence
 
-from .errors import MemoptError
-from .instance import Datum, Instance, Task
-from .io import _Flow
+from memopt.core.errors import MemoptError
+from memopt.core.instance import Datum, Instance, Task
+from memopt.core.files import Flow
 
 FORMS = ("tensor", "buffer", "general")
 Range = tuple[int, int]
@@ -143,9 +143,9 @@ def chain(n: int, *, seed: int = 0, sizes: Range = (1, 10), times: Range = (1, 1
     sizes, times = _check_range("sizes", sizes), _check_range("times", times)
     workspace = _check_range("workspace", workspace, allow_none=True)
     _check_form(form)
-    meta = {"kind": "chain", "n": n, "seed": seed, "sizes": _Flow(sizes), "times": _Flow(times), "form": form}
+    meta = {"kind": "chain", "n": n, "seed": seed, "sizes": Flow(sizes), "times": Flow(times), "form": form}
     if workspace:
-        meta["workspace"] = _Flow(workspace)
+        meta["workspace"] = Flow(workspace)
     return build(n, [(i, i + 1) for i in range(n - 1)], name=_name(f"chain-n{n}-s{seed}", name), seed=seed,
                  sizes=sizes, times=times, workspace=workspace, form=form, meta=meta)
 
@@ -185,11 +185,11 @@ def _tree(kind: str, n: int, seed: int, max_children: int | None, sizes: Range, 
         arcs = [(parent[i], i) for i in range(1, n)]
     else:  # in-tree: renumber i -> n-1-i so arcs child -> parent go up in index; root v{n-1}
         arcs = [(n - 1 - i, n - 1 - parent[i]) for i in range(1, n)]
-    meta = {"kind": kind, "n": n, "seed": seed, "sizes": _Flow(sizes), "times": _Flow(times), "form": form}
+    meta = {"kind": kind, "n": n, "seed": seed, "sizes": Flow(sizes), "times": Flow(times), "form": form}
     if max_children is not None:
         meta["max_children"] = max_children
     if workspace:
-        meta["workspace"] = _Flow(workspace)
+        meta["workspace"] = Flow(workspace)
     return build(n, arcs, name=_name(f"{kind}-n{n}-s{seed}", name), seed=seed, sizes=sizes, times=times,
                  workspace=workspace, form=form, meta=meta)
 
@@ -267,10 +267,10 @@ def random_series_parallel(n: int, *, seed: int = 0, p_series: float = 0.5, size
     workspace = _check_range("workspace", workspace, allow_none=True)
     _check_form(form)
     arcs = series_parallel_arcs(n, random.Random(seed), p_series)
-    meta = {"kind": "series-parallel", "n": n, "seed": seed, "p_series": p_series, "sizes": _Flow(sizes),
-            "times": _Flow(times), "form": form}
+    meta = {"kind": "series-parallel", "n": n, "seed": seed, "p_series": p_series, "sizes": Flow(sizes),
+            "times": Flow(times), "form": form}
     if workspace:
-        meta["workspace"] = _Flow(workspace)
+        meta["workspace"] = Flow(workspace)
     return build(n, arcs, name=_name(f"sp-n{n}-s{seed}", name), seed=seed, sizes=sizes, times=times,
                  workspace=workspace, form=form, meta=meta)
 
@@ -393,12 +393,12 @@ def random_layered(n: int, *, seed: int = 0, width: float | None = None, nlv: fl
     meta = {"kind": "layered", "n": n, "seed": seed, "width": round(width, 6), "nlv": nlv,
             "edge_density": edge_density, "skip_density": skip_density, "form": form}
     if sz:
-        meta["sizes"] = _Flow(sz)
+        meta["sizes"] = Flow(sz)
     if tm:
-        meta["times"] = _Flow(tm)
+        meta["times"] = Flow(tm)
     if workspace:
-        meta["workspace"] = _Flow(workspace)
-    meta["layer_sizes"] = _Flow(layer_sizes)  # one line in YAML
+        meta["workspace"] = Flow(workspace)
+    meta["layer_sizes"] = Flow(layer_sizes)  # one line in YAML
     default = f"random_layered_n{n}_w{width:.2f}_nlv{nlv:g}_ed{edge_density:g}_scd{skip_density:g}_s{seed}"
     return build(n, arcs, name=_name(default, name), seed=seed, sizes=sz or layered_size,
                  times=tm or (1, 1000), workspace=workspace, form=form, meta=meta,

@@ -5,7 +5,7 @@ matplotlib's Agg backend (optional extra ``plot``; imported inside the
 functions so ``memopt --help`` stays fast), and returns the paths written.
 
 - :func:`plot_plan`: the memory in use over the stages of a plan, replayed
-  by the evaluator (:attr:`~memopt.evaluate.Evaluation.memory`), against the
+  by the evaluator (:attr:`~memopt.core.evaluate.Evaluation.memory`), against the
   budget; below it, one lane per datum that is offloaded or recomputed,
   showing when it is in fast memory, when a copy is in slow memory, and its
   offloads, reloads and recomputations.
@@ -25,9 +25,9 @@ import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from .errors import MemoptError
-from .instance import Instance
-from .plan import COMPUTE, FREE, OFFLOAD, RELOAD, Plan
+from memopt.core.errors import MemoptError
+from memopt.core.instance import Instance
+from memopt.core.plan import COMPUTE, FREE, OFFLOAD, RELOAD, Plan
 
 MARKERS = "osD^vP*Xh<>p"
 
@@ -197,7 +197,7 @@ def plot_plan(inst: Instance, plan: Plan, paths: str | Sequence[str], *, budget:
     defaults to the machine's. At most ``max_lanes`` data get a lane (the
     largest ones); the figure says how many more there are.
     """
-    from .evaluate import evaluate
+    from memopt.core.evaluate import evaluate
 
     if x not in ("stage", "time"):
         raise MemoptError(f"x axis must be 'stage' or 'time', got {x!r}")

@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
-from .errors import MemoptError
-from .instance import Datum, Instance, Task
+from memopt.core.errors import MemoptError
+from memopt.core.instance import Datum, Instance, Task
 
 
 def training_graph(

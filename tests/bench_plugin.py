@@ -1,8 +1,9 @@
-"""Methods for the bench tests, registered only in the worker processes that import them.
+"""Methods for the bench tests, added to the catalog only in the worker processes that load this plugin.
 
 The bench tests pass ``imports=("bench_plugin",)``: a worker imports this
-module before solving, so these methods exist there and never in the test
-process's registry (where other tests iterate over every method).
+module and calls :func:`register` before solving, so these methods exist
+there and never in the test process's catalog (where other tests iterate
+over every method).
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import os
 import time
 
+from memopt.catalog import entry
+from memopt.core.method import MethodOutput
+from memopt.core.plan import Plan
+from memopt.core.status import Status
 from memopt.heuristics.orders import given_order
-from memopt.plan import Plan
-from memopt.solve import MethodOutput, register_method
 
 
 def _only_in_bench_tests(req):
@@ -20,21 +23,24 @@ def _only_in_bench_tests(req):
     return None if os.environ.get("MEMOPT_TEST_PLUGIN") == "1" else "a test method of tests/bench_plugin.py"
 
 
-@register_method("test-probe", objectives=("peak", "time"), family="heuristic", check=_only_in_bench_tests)
-def run_probe(req, opts):
+def run_probe(req, ctx):
     """The given order, reporting where it ran and with how many threads."""
     plan = Plan.from_order(req.instance, given_order(req.instance))
-    return MethodOutput(plan, "feasible", stats={"pid": os.getpid(), "threads": opts.threads, "seed": opts.seed})
+    return MethodOutput(plan, Status.FEASIBLE, stats={"pid": os.getpid(), "threads": ctx.threads, "seed": ctx.seed})
 
 
-@register_method("test-stuck", objectives=("peak", "time"), family="heuristic", check=_only_in_bench_tests)
-def run_stuck(req, opts):
+def run_stuck(req, ctx):
     """Ignores its time limit: the bench must kill it."""
     time.sleep(120)
-    return MethodOutput(None, "unknown")
+    return MethodOutput()
 
 
-@register_method("test-crash", objectives=("peak", "time"), family="heuristic", check=_only_in_bench_tests)
-def run_crash(req, opts):
+def run_crash(req, ctx):
     """Raises, as a buggy method would."""
     raise ValueError("boom")
+
+
+def register(catalog) -> None:
+    for name, fn in (("test-probe", run_probe), ("test-stuck", run_stuck), ("test-crash", run_crash)):
+        if name not in catalog:
+            catalog.register(entry(name, fn, objectives=("peak", "time"), check=_only_in_bench_tests))

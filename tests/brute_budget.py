@@ -24,7 +24,7 @@ import math
 from fractions import Fraction
 
 from memopt import Instance, Plan
-from memopt.plan import Event
+from memopt.core.plan import Event
 
 
 def _subsets(bits: int):
@@ -164,7 +164,7 @@ def _leading_frees_first(stage: list[Event]) -> list[Event]:
 def recompute_case(inst: Instance, frac: int) -> tuple[int, int | None]:
     """A budget ``frac`` % of the way from the footprint bound to the best order's peak (negative:
     below the bound, where no plan exists), and the least makespan with recomputation (None: no plan)."""
-    from memopt.bounds import task_footprint_bound
+    from memopt.core.bounds import task_footprint_bound
     from memopt.heuristics.orders import best_baseline
 
     lb, _ = task_footprint_bound(inst)

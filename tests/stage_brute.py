@@ -25,7 +25,7 @@ import itertools
 from memopt import Plan
 from memopt.formulations.stage.layout import FREE, StageLayout
 from memopt.formulations.stage.plans import build_plan
-from memopt.solve import Request
+from memopt.core.request import Request
 
 
 def _subsets(items):

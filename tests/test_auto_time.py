@@ -10,9 +10,13 @@ from strategies import instances
 
 import memopt
 from memopt import MemoptError
-from memopt.evaluate import schedule_peak
+from memopt.core.evaluate import schedule_peak
 from memopt.generators import random_layered
-from memopt.solve import Request, SolveOptions, methods
+from memopt.core.deadline import Deadline
+from memopt.core.incumbent import Incumbent
+from memopt.core.method import Context
+from memopt.core.request import Request
+from memopt.strategies.auto_peak import AutoPeakParams
 
 
 def _budget(inst, r):
@@ -29,7 +33,7 @@ def test_model_by_size_and_option():
         assert res.stats["model"] == "moccasin"
         res2 = memopt.solve(inst, "time", "auto", budget=b, recompute=True, time_limit=6, model="checkmate")
         assert res2.stats["model"] == "checkmate" and res2.plan is not None
-    with pytest.raises(MemoptError, match="model 'fastest'"):
+    with pytest.raises(MemoptError, match="option model: 'fastest' is not one of"):
         memopt.solve(inst, "time", "auto", budget=b, recompute=True, model="fastest")
     with pytest.raises(MemoptError, match="moccasin"):
         memopt.solve(inst.with_machine(bandwidth=4), "time", "auto", budget=b, offload=True, model="moccasin")
@@ -38,12 +42,17 @@ def test_model_by_size_and_option():
 def test_auto_peak_fit_stops_at_a_schedule_within_the_budget_or_a_bound_above_it():
     inst = random_layered(80, seed=1)
     best = memopt.solve(inst, "peak", "auto", time_limit=10)
-    run = methods()["auto-peak"].run
+
+    def run(req):
+        dl = Deadline(10)
+        ctx = Context(AutoPeakParams(), dl, Incumbent(req, dl), catalog=memopt.CATALOG, name="test")
+        return memopt.CATALOG.run("auto-peak", req, ctx, fit=True)
+
     loose = Request(inst, "peak", budget=int(best.value * 1.2))
-    out = run(loose, SolveOptions(time_limit=10, extra={"fit": True}))
+    out = run(loose)
     assert out.plan is not None and loose.evaluate(out.plan).peak <= loose.budget
     tight = Request(inst, "peak", budget=int(best.bound) - 1)
-    out = run(tight, SolveOptions(time_limit=10, extra={"fit": True}))
+    out = run(tight)
     assert out.status == "infeasible" and out.plan is None and out.bound > tight.budget
 
 

@@ -16,8 +16,11 @@ from memopt.bench import (
 from memopt.bench.table import ResultsTable, make_row, recheck
 from memopt.bench.worker import Outcome
 from memopt.cli import main
-from memopt.errors import MemoptError
-from memopt.solve import make_request, methods, methods_for
+from memopt.core.errors import MemoptError
+from memopt import CATALOG, methods
+from memopt.pipeline import make_request
+
+methods_for = CATALOG.for_request
 
 from strategies import instances
 

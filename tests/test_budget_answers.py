@@ -9,12 +9,13 @@ from hypothesis import strategies as st
 from strategies import instances
 
 from memopt import MemoptError, from_tensors, load_plan, solve
-from memopt.bounds import budget_lower_bound, end_bound, peak_lower_bound, retention_bound
+from memopt.core.bounds import end_bound, peak_lower_bound
+from memopt.exact.peak_bounds import budget_lower_bound, retention_bound
 from memopt.cli import main
-from memopt.evaluate import evaluate
+from memopt.core.evaluate import evaluate
 from memopt.heuristics.orders import best_baseline
-from memopt.instance import Task
-from memopt.solve import parse_budget
+from memopt.core.instance import Task
+from memopt.pipeline import parse_budget
 
 FLAGS = [(True, False), (False, True), (True, True), (False, False)]
 
@@ -108,8 +109,8 @@ def test_ratio_budget_end_to_end(tmp_path, capsys):
     plan = plan.plan if hasattr(plan, "plan") else plan
     ev = evaluate(inst, plan, budget=6)
     assert ev.valid and ev.recomputes >= 1
-    # far below the footprint of e: infeasible with its reason, exit 0 (an answer, not an error)
-    assert main(["solve", str(p), "--objective", "time", "--budget", "0.5x", "--recompute", "-m", "planner"]) == 0
+    # far below the footprint of e: infeasible with its reason, exit 3 (an answer, not an error)
+    assert main(["solve", str(p), "--objective", "time", "--budget", "0.5x", "--recompute", "-m", "planner"]) == 3
     assert "infeasible" in capsys.readouterr().out
     assert main(["solve", str(p), "--objective", "time", "--budget", "0.8", "-m", "planner"]) == 2
     assert "ratio" in capsys.readouterr().err

@@ -24,9 +24,9 @@ from strategies import instances
 
 import memopt
 from memopt import from_tensors, generators
-from memopt.bounds import peak_lower_bound
-from memopt.evaluate import schedule_peak
-from memopt.formulations.linear import Relaxation, solve_linear
+from memopt.core.bounds import peak_lower_bound
+from memopt.core.evaluate import schedule_peak
+from memopt.backends.linear import Relaxation, solve_linear
 from memopt.formulations.stage import (
     StageLayout,
     build_stage_model,
@@ -38,7 +38,8 @@ from memopt.formulations.stage.cuts import (
     chain_cut_needs,
     separate_chain_cuts,
 )
-from memopt.solve import SolveOptions, make_request
+from memopt.core.deadline import Deadline
+from memopt.pipeline import make_request
 
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -56,11 +57,11 @@ def test_cuts_close_the_lp_gap_of_a_chain():
     sm = build_stage_model(req, StageLayout.fixed(inst, order), detailed="all")
     root = Relaxation(sm.lm).solve()
     assert sm.to_real(root.objective) == pytest.approx(13.5)
-    stats = add_chain_cuts(sm.V, time_limit=10)
+    stats = add_chain_cuts(sm.V, deadline=Deadline(10))
     assert stats["chain_cuts"] > 0
     assert sm.to_real(stats["lp_bound"]) == pytest.approx(15)
     # the integer optimum is untouched, and it is the brute force's
-    out = solve_stage_model(sm, SolveOptions(time_limit=10, threads=1), cuts=False)
+    out = solve_stage_model(sm, Deadline(10), threads=1, cuts=False)
     assert out.model_status == "optimal" and out.value == 15 == req.evaluate(out.plan).makespan
     assert brute_stage_time(req, StageLayout.fixed(inst, order))[0] == 15
 
@@ -71,7 +72,7 @@ def test_no_cuts_for_free_orders_or_without_recomputation():
     req = make_request(inst, "time", budget=12, recompute=True)
     sm = build_stage_model(req, StageLayout.joint(inst, order), detailed="all")
     assert chain_cut_needs(sm.V) == []
-    assert add_chain_cuts(sm.V, time_limit=5)["chain_cuts"] == 0
+    assert add_chain_cuts(sm.V, deadline=Deadline(5))["chain_cuts"] == 0
 
 
 def _budget(inst, frac):
@@ -86,7 +87,7 @@ def _check_no_solution_removed(req, seed: int) -> int:
     cut = build_stage_model(req, layout, detailed="all")
     plain = build_stage_model(req, layout, detailed="all")
     # both kinds of needs: first computations (the default) and recomputations' inputs
-    add_chain_cuts(cut.V, time_limit=10, max_rounds=20, recomputations=True)
+    add_chain_cuts(cut.V, deadline=Deadline(10), max_rounds=20, recomputations=True)
     n_cut = len(cut.lm.rows) - len(plain.lm.rows)
     rng = random.Random(seed)
     objectives = [None]
@@ -125,7 +126,7 @@ def test_cuts_remove_no_solution_of_generated_graphs():
                     continue
                 req = make_request(inst, "time", budget=b, recompute=True)
                 sm = build_stage_model(req, StageLayout.fixed(inst, list(inst.topological_order)), detailed="all")
-                if add_chain_cuts(sm.V, time_limit=10)["chain_cuts"] == 0:
+                if add_chain_cuts(sm.V, deadline=Deadline(10))["chain_cuts"] == 0:
                     continue
                 assert _check_no_solution_removed(req, seed) > 0
                 checked += 1
@@ -142,7 +143,7 @@ def test_every_valid_plan_of_the_layout_satisfies_the_cuts(inst, frac):
     req = make_request(inst, "time", budget=b, recompute=True)
     layout = StageLayout.fixed(inst, list(inst.topological_order))
     sm = build_stage_model(req, layout, detailed="all")
-    out = solve_stage_model(sm, SolveOptions(time_limit=20, threads=1), cuts=False)
+    out = solve_stage_model(sm, Deadline(20), threads=1, cuts=False)
     assume(out.plan is not None)
     # the plan on its own layout: the cuts separated there must hold at its hint
     own, cut_plan = StageLayout.from_plan(inst, out.plan)
@@ -150,7 +151,7 @@ def test_every_valid_plan_of_the_layout_satisfies_the_cuts(inst, frac):
     values = plan_hint(sm2, cut_plan)
     # no chain is violated at the plan itself, and the cuts separated at the LP hold there
     assert separate_chain_cuts(sm2.V, values, eps=1e-9, recomputations=True) == []
-    add_chain_cuts(sm2.V, time_limit=10, max_rounds=20, recomputations=True)
+    add_chain_cuts(sm2.V, deadline=Deadline(10), max_rounds=20, recomputations=True)
     assert not sm2.lm.check(values)
 
 
@@ -169,18 +170,18 @@ def test_the_cuts_option_of_checkmate():
 
 
 def test_an_unfinished_lp_ends_the_cuts(monkeypatch):
-    from memopt.formulations.linear import LinearSolution
+    from memopt.backends.linear import LinearSolution
 
     inst = _chain()
     req = make_request(inst, "time", budget=12, recompute=True)
     sm = build_stage_model(req, StageLayout.fixed(inst, list(inst.topological_order)), detailed="all")
-    monkeypatch.setattr(Relaxation, "solve", lambda self, time_limit=None: LinearSolution(
-        "unknown", None, None, None, time_limit or 0.0, "highs-lp"))
-    first = add_chain_cuts(sm.V, time_limit=5)
+    monkeypatch.setattr(Relaxation, "solve", lambda self, deadline=None: LinearSolution(
+        "unknown", None, None, None, 0.0, "highs-lp"))
+    first = add_chain_cuts(sm.V, deadline=Deadline(5))
     assert first["chain_cuts"] == 0 and first["lp_unfinished"] and sm.V.cuts_given_up
-    assert "lp_unfinished" not in add_chain_cuts(sm.V, time_limit=5)  # not tried again
+    assert "lp_unfinished" not in add_chain_cuts(sm.V, deadline=Deadline(5))  # not tried again
     # and the solver still proves the optimum without them
-    out = solve_stage_model(sm, SolveOptions(time_limit=10, threads=1))
+    out = solve_stage_model(sm, Deadline(10), threads=1)
     assert out.model_status == "optimal" and out.value == 15 and out.stats.get("chain_cuts", 0) == 0
 
 
@@ -191,7 +192,7 @@ def test_models_over_the_size_limit_get_no_cuts(monkeypatch):
     req = make_request(inst, "time", budget=12, recompute=True)
     sm = build_stage_model(req, StageLayout.fixed(inst, list(inst.topological_order)), detailed="all")
     monkeypatch.setattr(solver, "CUT_MAX_ROWS", sm.lm.num_rows - 1)
-    out = solve_stage_model(sm, SolveOptions(time_limit=10, threads=1))
+    out = solve_stage_model(sm, Deadline(10), threads=1)
     assert out.value == 15 and "chain_cuts" not in out.stats and sm.V.relaxation is None
 
 
@@ -201,7 +202,7 @@ def test_lp_guided_detail_keeps_the_optimum():
     outs = []
     for lp_detail in (0.3, 0.0):
         sm = build_stage_model(req, StageLayout.fixed(inst, list(inst.topological_order)))
-        outs.append(solve_stage_model(sm, SolveOptions(time_limit=10, threads=1), lp_detail=lp_detail))
+        outs.append(solve_stage_model(sm, Deadline(10), threads=1, lp_detail=lp_detail))
     assert [o.value for o in outs] == [15, 15] and all(o.model_status == "optimal" for o in outs)
     assert all(req.evaluate(o.plan).valid and req.evaluate(o.plan).makespan == 15 for o in outs)
     assert outs[0].stats["lp_detailed"] and "lp_detailed" not in outs[1].stats

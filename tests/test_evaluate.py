@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memopt import Datum, Instance, Machine, Plan, Task, evaluate, instance_from_dict, schedule_peak
-from memopt.evaluate import RULES
+from memopt.core.evaluate import RULES
 from memopt.heuristics.orders import BASELINES
-from memopt.plan import Event
+from memopt.core.plan import Event
 from strategies import instances
 
 TINY = {
@@ -342,7 +342,7 @@ def test_offload_everything_and_reload_plans(inst, rnd):
 
 
 def test_request_without_budget_ignores_the_machine_budget():
-    from memopt.solve import Request
+    from memopt.core.request import Request
 
     inst = tiny(budget=5)
     plan = Plan.from_order(inst, ["a", "b", "c"])

@@ -20,7 +20,7 @@ from memopt.generators import (
     random_layered,
     random_series_parallel,
 )
-from memopt.io import instance_to_dict
+from memopt.core.instance_file import instance_to_dict
 
 
 def arcs(inst) -> set[tuple[int, int]]:

@@ -12,7 +12,7 @@ from memopt import (
     InstanceError, MemoptError, Plan, PlanFormatError, Result, evaluate, instance_from_dict,
     instance_to_dict, load_instance, load_plan, save_instance, save_plan, solve,
 )
-from memopt.instance import datum_form
+from memopt.core.instance import datum_form
 from strategies import instances
 
 MIXED = """

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memopt.formulations.linear import BACKENDS, LinearModel, solve_linear
+from memopt.backends.linear import BACKENDS, LinearModel, solve_linear
 
 
 @st.composite
@@ -157,7 +157,7 @@ def test_cbc_point_that_breaks_a_row_once_rounded_is_no_solution(monkeypatch):
     """CBC stopped at its limit may return a point that breaks rows: it must not come back as a solution."""
     import pulp
 
-    from memopt.formulations import linear
+    from memopt.backends import cbc, linear
 
     class StoppedCBC:
         def actualSolve(self, prob, **kw):
@@ -166,7 +166,7 @@ def test_cbc_point_that_breaks_a_row_once_rounded_is_no_solution(monkeypatch):
             prob.status, prob.sol_status = pulp.LpStatusNotSolved, pulp.LpSolutionIntegerFeasible
             return prob.status
 
-    monkeypatch.setattr(linear, "_cbc_solver", lambda **kw: StoppedCBC())
+    monkeypatch.setattr(cbc, "cbc_solver", lambda **kw: StoppedCBC())
     lm = linear.LinearModel("t")
     x, y = lm.binary("x"), lm.binary("y")
     lm.add_le([(x, 1), (y, 1)], 1)

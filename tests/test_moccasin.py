@@ -7,11 +7,11 @@ from hypothesis import strategies as st
 from strategies import instances
 
 from memopt import MemoptError, from_tensors, solve
-from memopt.bounds import peak_lower_bound
+from memopt.core.bounds import peak_lower_bound
 from memopt.formulations.moccasin import moccasin_model, plan_computations, useful_computations
-from memopt.heuristics.budget import plan_under_budget
+from memopt.heuristics.planner import plan_under_budget
 from memopt.heuristics.orders import best_baseline
-from memopt.solve import Request
+from memopt.core.request import Request
 
 
 def budget_between(inst, frac):

@@ -6,8 +6,9 @@ from strategies import instances
 
 from memopt import Plan, evaluate, solve
 from memopt.exact.release_relaxation import release_relaxation
-from memopt.evaluate import schedule_peak
-from memopt.exact.cut_bound import CutNetwork, cut_bound, memory_profile
+from memopt.core.evaluate import schedule_peak
+from memopt.core.evaluate import memory_profile
+from memopt.exact.cut_bound import CutNetwork, cut_bound
 from memopt.exact.cut_split import join_orders, split_instance
 from memopt.exact.downset_dp import beam_search, downset_search
 from memopt.exact.exhaustive import exhaustive_peak, topological_orders
@@ -15,7 +16,7 @@ from memopt.exact.peak_bounds import lifetime_bound
 from memopt.exact.target_search import target_search, tighten
 from memopt.generators import random_layered, random_series_parallel
 from memopt.heuristics.orders import BASELINES, best_baseline
-from memopt.transform import reduce_peak
+from memopt.transforms.reduction import reduce_peak
 
 
 def resident(inst, S):

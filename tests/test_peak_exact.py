@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from strategies import instances
 
 from memopt import Datum, Instance, MemoptError, Plan, Task, evaluate, from_tensors, solve
-from memopt.evaluate import schedule_peak
+from memopt.core.evaluate import schedule_peak
 from memopt.exact.downset_dp import beam_search, downset_search, greedy_cluster_order
 from memopt.exact.exhaustive import exhaustive_peak, topological_orders
 from memopt.exact.liu import liu_check, liu_tree_schedule
@@ -15,8 +15,11 @@ from memopt.exact.release_relaxation import release_relaxation
 from memopt.exact.series_parallel import series_parallel_check, series_parallel_schedule
 from memopt.generators import in_tree, out_tree, random_layered, random_series_parallel
 from memopt.heuristics.orders import BASELINES, best_baseline
-from memopt.solve import get_method, make_request
-from memopt.transform import reduce_peak
+from memopt import CATALOG
+from memopt.pipeline import make_request
+
+get_method = CATALOG.__getitem__
+from memopt.transforms.reduction import reduce_peak
 
 
 def is_topological(inst, order):
@@ -202,9 +205,9 @@ def test_auto_gives_a_plan_and_honest_bound_when_time_runs_out():
 @given(instances(max_tasks=7))
 def test_lookahead_bound_is_admissible(inst):
     """h(S) never exceeds the peak of the rest of any order through S."""
-    from memopt.evaluate import evaluate
+    from memopt.core.evaluate import evaluate
     from memopt.exact.lookahead import Lookahead
-    from memopt.transform.clusters import identity_reduction
+    from memopt.transforms.clusters import identity_reduction
 
     red = identity_reduction(inst)
     look = Lookahead(inst, red, k=inst.n)

@@ -9,15 +9,15 @@ from hypothesis import strategies as st
 from strategies import instances
 
 from memopt import Plan, from_tensors, instance_to_dict, solve
-from memopt.evaluate import schedule_peak
+from memopt.core.evaluate import schedule_peak
 from memopt.exact.exhaustive import exhaustive_peak
-from memopt.formulations.linear import solve_linear
+from memopt.backends.linear import solve_linear
 from memopt.formulations.peak_common import PeakGraph, hint_positions, order_from_positions
 from memopt.formulations.peak_cp import peak_cp_model
 from memopt.formulations.peak_milp import peak_milp_model
 from memopt.generators import random_layered
 from memopt.heuristics.orders import best_baseline
-from memopt.transform import reduce_peak
+from memopt.transforms.reduction import reduce_peak
 
 
 @settings(max_examples=25)
@@ -72,7 +72,7 @@ def test_peak_cp_rejects_milp_backends():
     from memopt import MemoptError
 
     inst = from_tensors([("a", 1, 1, [])])
-    with pytest.raises(MemoptError, match="peak-milp"):
+    with pytest.raises(MemoptError, match="unknown option.*backend"):
         solve(inst, "peak", "peak-cp", backend="cbc")
 
 

@@ -12,7 +12,7 @@ from memopt import Plan
 from memopt.bench import BenchSpec, SerialExecutor, run_bench
 from memopt.bench.report import make_report, shifted_geomean
 from memopt.cli import main
-from memopt.errors import MemoptError
+from memopt.core.errors import MemoptError
 
 pytest.importorskip("matplotlib", reason="figures need matplotlib (optional extra: pip install 'memopt[plot]')")
 

@@ -26,15 +26,16 @@ from strategies import instances
 
 import memopt
 from memopt import Plan, from_tensors
-from memopt.bounds import peak_lower_bound, task_footprint_bound
-from memopt.errors import MemoptError
-from memopt.evaluate import schedule_peak
-from memopt.formulations.linear import BACKENDS, solve_linear
+from memopt.core.bounds import peak_lower_bound, task_footprint_bound
+from memopt.core.errors import MemoptError
+from memopt.core.evaluate import schedule_peak
+from memopt.backends.linear import BACKENDS, solve_linear
 from memopt.formulations.stage import (FREE, HintError, StageLayout, build_stage_model, extract_plan, plan_hint,
                                        prune_plan, solve_stage_model)
 from memopt.formulations.stage.layout import normalize_plan
 from memopt.formulations.stage.variables import Scale
-from memopt.solve import SolveOptions, make_request
+from memopt.core.deadline import Deadline
+from memopt.pipeline import make_request
 
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -50,7 +51,7 @@ def _budget(inst, frac: int, offload: bool = False) -> int | None:
 
 def _solve(req, layout, backend, detailed="lazy", limit=20.0, upper=None):
     sm = build_stage_model(req, layout, detailed=detailed, upper=upper)
-    return solve_stage_model(sm, SolveOptions(time_limit=limit, threads=1), backend=backend, cutoff=upper)
+    return solve_stage_model(sm, Deadline(limit), threads=1, backend=backend, cutoff=upper)
 
 
 def _agree(req, layout, backends=BACKENDS, detailed=("lazy",)):

@@ -1,4 +1,4 @@
-"""GCD scaling and chain fusion (memopt.transform.scaling / .fusion): exact where claimed, sound always."""
+"""GCD scaling and chain fusion (memopt.transforms.scaling / .fusion): exact where claimed, sound always."""
 
 import math
 
@@ -8,12 +8,12 @@ from hypothesis import strategies as st
 from strategies import instances
 
 from memopt import Datum, Instance, Machine, Task, evaluate, from_tensors
-from memopt.bounds import peak_lower_bound
-from memopt.heuristics.budget import plan_under_budget
+from memopt.core.bounds import peak_lower_bound
+from memopt.heuristics.planner import plan_under_budget
 from memopt.heuristics.orders import best_baseline
-from memopt.solve import Request
-from memopt.transform.fusion import fuse, fuse_request
-from memopt.transform.scaling import gcd_scale, scale_request
+from memopt.core.request import Request
+from memopt.transforms.fusion import fuse, fuse_request
+from memopt.transforms.scaling import gcd_scale, scale_request
 
 FLAGS = [(True, False), (False, True), (True, True), (False, False)]
 

@@ -11,15 +11,15 @@
 - :mod:`~memopt.bench.table`: the CSV, the evaluator re-check, resuming;
 - :mod:`~memopt.bench.report`: Markdown tables and figures from a CSV.
 
-Methods are taken from the registry (:func:`memopt.solve.methods_for`), so
+Methods are taken from the registry (:meth:`memopt.catalog.Catalog.for_request`), so
 every registered method is benchmarked without a change here.
 """
 
-from .executors import DaskExecutor, LocalExecutor, SerialExecutor, available_cores, make_executor, pool_size
-from .experiment import BenchSummary, plans_dir_for, run_bench
-from .grid import BenchSpec, Job, build_grid
-from .table import COLUMNS, ResultsTable, read_rows, recheck
-from .worker import Outcome, run_job
+from memopt.bench.executors import DaskExecutor, LocalExecutor, SerialExecutor, available_cores, make_executor, pool_size
+from memopt.bench.experiment import BenchSummary, plans_dir_for, run_bench
+from memopt.bench.grid import BenchSpec, Job, build_grid
+from memopt.bench.table import COLUMNS, ResultsTable, read_rows, recheck
+from memopt.bench.worker import Outcome, run_job
 
 __all__ = [
     "BenchSpec", "BenchSummary", "COLUMNS", "DaskExecutor", "Job", "LocalExecutor", "Outcome",

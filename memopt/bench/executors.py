@@ -23,9 +23,9 @@ import time
 from collections import deque
 from typing import Iterable, Iterator
 
-from ..errors import MemoptError
-from .grid import Job
-from .worker import Outcome, describe_exception, kill_tree, killed_message, run_isolated, run_job
+from memopt.core.errors import MemoptError
+from memopt.bench.grid import Job
+from memopt.bench.worker import Outcome, describe_exception, kill_tree, killed_message, run_isolated, run_job
 
 
 def available_cores() -> int:

@@ -13,11 +13,11 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from ..instance import Instance
-from .executors import LocalExecutor, pool_size
-from .grid import BenchSpec, Job, build_grid
-from .progress import Progress
-from .table import ResultsTable, make_row
+from memopt.core.instance import Instance
+from memopt.bench.executors import LocalExecutor, pool_size
+from memopt.bench.grid import BenchSpec, Job, build_grid
+from memopt.bench.progress import Progress
+from memopt.bench.table import ResultsTable, make_row
 
 
 @dataclass
@@ -44,7 +44,7 @@ def plans_dir_for(out: str) -> str:
 
 def load_instances(paths: list[str] | tuple[str, ...], load=None) -> dict[str, Instance]:
     """Load every instance file once (a bad file is a :class:`MemoptError` naming it)."""
-    from ..io import load_instance
+    from memopt.io import load_instance
 
     load = load or load_instance
     return {p: load(p) for p in dict.fromkeys(paths)}

@@ -2,12 +2,12 @@
 
 A :class:`BenchSpec` says what to run; :func:`build_grid` turns it into
 :class:`Job` records, one per run. Every job carries its checked
-:class:`~memopt.solve.Request` (with the instance), so a job is
+:class:`~memopt.core.request.Request` (with the instance), so a job is
 self-contained: it can be pickled to a worker process or a cluster node that
 does not see the instance files.
 
 Methods are never named here: without ``methods``, each request gets
-:func:`memopt.solve.methods_for` — every registered method that fits it — so
+:meth:`memopt.catalog.Catalog.for_request` — every registered method that fits it — so
 a formulation registered tomorrow is benchmarked without a change.
 """
 
@@ -19,9 +19,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ..errors import MemoptError
-from ..instance import Instance
-from ..solve import Request
+from memopt.core.errors import MemoptError
+from memopt.core.instance import Instance
+from memopt.core.request import Request
 
 #: the fields that identify a run in a results table (what resuming skips on)
 KEY_FIELDS = ("instance_file", "objective", "recompute", "offload", "max_makespan", "budget", "method", "repeat")
@@ -128,7 +128,7 @@ def fingerprint(inst: Instance) -> str:
     import hashlib
     import json
 
-    from ..io import instance_to_dict
+    from memopt.core.instance_file import instance_to_dict
 
     text = json.dumps(instance_to_dict(inst), sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
@@ -180,8 +180,9 @@ def build_grid(spec: BenchSpec, instances: dict[str, Instance], plans_dir: str) 
     with ``error`` set (one job with method ``*`` when ``methods`` is
     ``None``): it is reported as a row, never a crash of the grid.
     """
-    from ..heuristics.orders import best_baseline
-    from ..solve import make_request, methods, methods_for
+    from memopt.catalog import CATALOG
+    from memopt.heuristics.orders import best_baseline
+    from memopt.pipeline import make_request
 
     if spec.objective not in ("peak", "time"):
         raise MemoptError(f"unknown objective {spec.objective!r}; known: peak, time")
@@ -197,7 +198,7 @@ def build_grid(spec: BenchSpec, instances: dict[str, Instance], plans_dir: str) 
     notes: list[str] = []
     if spec.methods is not None and not spec.imports:
         # an unknown method still gets its rows (status error), but say so up front
-        known = methods()
+        known = CATALOG.entries()
         for m in spec.methods:
             if m not in known:
                 notes.append(f"unknown method {m!r} (its runs will be error rows); known: {', '.join(sorted(known))}")
@@ -229,12 +230,12 @@ def build_grid(spec: BenchSpec, instances: dict[str, Instance], plans_dir: str) 
             if spec.methods is not None:
                 names = list(dict.fromkeys(spec.methods))
                 if spec.fit_only and req is not None:
-                    known = methods()
+                    known = CATALOG.entries()
                     names = [m for m in names if m in known and known[m].refuse(req) is None]
                     if not names:
                         unfit.setdefault(_problem(spec, b), []).append(path)
             elif req is not None:
-                names = methods_for(req)
+                names = CATALOG.for_request(req)
                 if not names:
                     unfit.setdefault(_problem(spec, b), []).append(path)
             else:

@@ -21,8 +21,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from ..errors import MemoptError
-from .table import read_rows
+from memopt.core.errors import MemoptError
+from memopt.bench.table import read_rows
 
 
 @dataclass
@@ -178,7 +178,7 @@ def make_report(csv_path: str, out_dir: str | None = None, *, formats: Sequence[
     ``PROBLEM-profile``) and/or ``optimal`` (solving = proving the optimum:
     ``PROBLEM-profile-optimal``, drawn when some run proved one).
     """
-    from ..plots import method_styles, plot_overhead, plot_profile, plot_value_ratio
+    from memopt.plots import method_styles, plot_overhead, plot_profile, plot_value_ratio
 
     rows = read_rows(csv_path)
     if not rows:

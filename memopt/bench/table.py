@@ -12,11 +12,11 @@ import csv
 import os
 from typing import Any, Iterable
 
-from ..errors import MemoptError
-from ..result import Result, load_plan
-from ..solve import Request
-from .grid import Job, cell, run_key
-from .worker import Outcome
+from memopt.core.errors import MemoptError
+from memopt.core.result import Result, load_plan
+from memopt.core.request import Request
+from memopt.bench.grid import Job, cell, run_key
+from memopt.bench.worker import Outcome
 
 #: the columns of a results CSV, in order (docs/experiments.md explains each)
 COLUMNS = (

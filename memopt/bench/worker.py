@@ -25,8 +25,9 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from ..result import Result
-from .grid import Job
+from memopt.bench.grid import Job
+from memopt.core.errors import MemoptError
+from memopt.core.result import Result
 
 
 @dataclass
@@ -40,7 +41,7 @@ class Outcome:
 
 def describe_exception(e: BaseException) -> str:
     """One line: the message, and where a non-user error was raised."""
-    from ..errors import MemoptError
+    from memopt.core.errors import MemoptError
 
     msg = str(e) or type(e).__name__
     if isinstance(e, MemoptError):
@@ -56,9 +57,8 @@ def run_job(job: Job) -> Outcome:
     if job.error is not None:
         return Outcome(error=job.error)
     try:
-        for mod in job.imports:
-            importlib.import_module(mod)
-        from ..solve import solve_request
+        load_plugins(job.imports)
+        from memopt.pipeline import solve_request
 
         assert job.request is not None
         res = solve_request(job.request, job.method, time_limit=job.time_limit, threads=job.threads,
@@ -67,6 +67,18 @@ def run_job(job: Job) -> Outcome:
         return Outcome(result=res, wall=time.perf_counter() - t0)
     except Exception as e:  # noqa: BLE001 - every failure of a run becomes a row
         return Outcome(error=describe_exception(e), wall=time.perf_counter() - t0)
+
+
+def load_plugins(modules) -> None:
+    """Import each plugin module and add its methods to the catalog (its ``register(catalog)``)."""
+    from memopt.catalog import CATALOG
+
+    for name in modules:
+        mod = importlib.import_module(name)
+        register = getattr(mod, "register", None)
+        if register is None:
+            raise MemoptError(f"plugin {name!r} has no register(catalog) function")
+        register(CATALOG)
 
 
 def killed_message(seconds: float, time_limit: float | None) -> str:

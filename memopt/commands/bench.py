@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import parse_kv
+from memopt.commands._common import parse_kv
 
 
 def _list(text: str | None) -> list[str]:
@@ -68,13 +68,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import importlib
 
-    from ..bench import BenchSpec, available_cores, make_executor, pool_size, run_bench
-    from ..bench.experiment import load_instances, plans_dir_for
-    from ..bench.grid import build_grid
-    from ..bench.table import ResultsTable
+    from memopt.bench import BenchSpec, available_cores, make_executor, pool_size, run_bench
+    from memopt.bench.experiment import load_instances, plans_dir_for
+    from memopt.bench.grid import build_grid
+    from memopt.bench.table import ResultsTable
+    from memopt.bench.worker import load_plugins
 
-    for mod in args.imports:  # so that --methods and the defaults see the imported methods here too
-        importlib.import_module(mod)
+    load_plugins(args.imports)  # so that --methods and the defaults see the plugins' methods here too
     spec = BenchSpec(
         instances=args.instances, objective=args.objective, budgets=_list(args.budgets),
         methods=_list(args.methods) or None, fit_only=args.fit_only, recompute=args.recompute, offload=args.offload,

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import MemoptError
+from memopt.core.errors import MemoptError
 
 DEFAULT_OUT = os.path.join("instances", "nn")
 #: machine.bandwidth of the built instances: a PCIe 4.0 x16 link, in bytes per second
@@ -89,7 +89,7 @@ def build_instance(spec: Any, mode: str, batch: int, *, bandwidth: float | None 
     """
     import torch
 
-    from ..importers.pytorch import import_module
+    from memopt.importers.pytorch import import_module
 
     with torch.device("meta"):
         module = spec.build()
@@ -124,8 +124,8 @@ def write_index(out: str) -> str:
     """Write ``out/README.md``: one row per instance built there (read back from the files)."""
     import glob
 
-    from ..evaluate import schedule_peak
-    from ..io import load_instance
+    from memopt.core.evaluate import schedule_peak
+    from memopt.io import load_instance
 
     rows = []
     for p in sorted(glob.glob(os.path.join(out, "*.yaml"))):
@@ -145,8 +145,8 @@ def write_index(out: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluate import schedule_peak
-    from ..io import save_instance
+    from memopt.core.evaluate import schedule_peak
+    from memopt.io import save_instance
 
     zoo = load_zoo(args.models_dir).ZOO
     if args.list:

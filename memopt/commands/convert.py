@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import add_import_args, load
+from memopt.commands._common import add_import_args, load
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import save_instance
+    from memopt.io import save_instance
 
     extra = {k: v for k, v in (("train", args.train or None), ("batch", args.batch),
                                ("flops_per_second", args.flops_per_second),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_import_args, load
+from memopt.commands._common import add_import_args, load
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,9 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluate import evaluate
-    from ..result import load_plan
-    from ..solve import parse_budget
+    from memopt.core.evaluate import evaluate
+    from memopt.core.result import load_plan
+    from memopt.pipeline import parse_budget
 
     inst = load(args.instance, args)
     plan = load_plan(args.plan)

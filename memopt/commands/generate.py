@@ -6,7 +6,7 @@ import argparse
 import random
 import sys
 
-from ..errors import MemoptError
+from memopt.core.errors import MemoptError
 
 KINDS = {
     "chain": "v0 -> v1 -> ... -> v{n-1}",
@@ -89,9 +89,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def generate(args: argparse.Namespace):
     """The instance described by the parsed arguments (shared with tests)."""
-    from .. import generators as g
-    from ..solve import parse_budget
-    from ..training import training_graph
+    from memopt import generators as g
+    from memopt.pipeline import parse_budget
+    from memopt.training import training_graph
 
     for dest, kinds in _KIND_ONLY.items():
         if getattr(args, dest) is not None and args.kind not in kinds:
@@ -136,7 +136,7 @@ def generate(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import save_instance
+    from memopt.io import save_instance
 
     inst = generate(args)
     save_instance(inst, args.out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_import_args, load
+from memopt.commands._common import add_import_args, load
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def rows(inst) -> list[tuple[str, str]]:
-    from ..bounds import peak_lower_bound
-    from ..heuristics.orders import baseline_peaks
+    from memopt.core.bounds import peak_lower_bound
+    from memopt.heuristics.orders import baseline_peaks
 
     lb, why = peak_lower_bound(inst)
     out = [
@@ -47,7 +47,7 @@ def rows(inst) -> list[tuple[str, str]]:
 
 def reduce_rows(inst) -> list[tuple[str, str]]:
     """The reductions of the peak objective: clusters and arcs after each rule that fired."""
-    from ..transform import reduce_peak
+    from memopt.transforms.reduction import reduce_peak
 
     red = reduce_peak(inst)
     out = [("reduction", f"{inst.n} tasks, {inst.num_edges} arcs")]

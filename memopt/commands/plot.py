@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from ._common import add_import_args, load
+from memopt.commands._common import add_import_args, load
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,10 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import read_raw
-    from ..plots import plot_plan
-    from ..result import Result, load_plan
-    from ..solve import parse_budget
+    from memopt.core.files import read_raw
+    from memopt.plots import plot_plan
+    from memopt.core.result import Result, load_plan
+    from memopt.pipeline import parse_budget
 
     inst = load(args.instance, args)
     raw = read_raw(args.plan)

@@ -44,8 +44,11 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from ..evaluate import memory_profile
-from ..instance import Instance
+from memopt.core.deadline import Deadline, as_deadline
+from memopt.core.evaluate import memory_profile
+from memopt.core.instance import Instance
+from memopt.graph.masks import iter_bits
+from memopt.transforms.clusters import Reduction
 
 
 @dataclass
@@ -160,7 +163,7 @@ class CutNetwork:
 
 
 def cut_bound(inst: Instance, orders: list[list[int]] | None = None, *, floor: int = 0,
-              deadline: float | None = None, max_flows: int | None = None, min_flows: int = 0,
+              deadline: Deadline | float | None = None, max_flows: int | None = None, min_flows: int = 0,
               network: CutNetwork | None = None) -> CutBound:
     """max over v of cut(v) (module docstring), examining only the tasks that can beat ``floor``.
 
@@ -190,7 +193,7 @@ def cut_bound(inst: Instance, orders: list[list[int]] | None = None, *, floor: i
         e = est[v]
         if e is not None and e <= best and flows >= min_flows:
             break
-        if (deadline is not None and time.perf_counter() > deadline) or (max_flows is not None and flows >= max_flows):
+        if as_deadline(deadline).expired() or (max_flows is not None and flows >= max_flows):
             complete = False
             break
         m = net.min_memory(inst.preds[v], (v,))
@@ -219,7 +222,7 @@ class JointBound:
 
 
 def joint_cut_bound(inst: Instance, W: list[int], *, network: CutNetwork | None = None,
-                    upper: int | None = None, deadline: float | None = None,
+                    upper: int | None = None, deadline: Deadline | float | None = None,
                     max_flows: int | None = None) -> JointBound:
     """The min-cut bound of a set of tasks W taken together (the order among them is searched).
 
@@ -286,7 +289,7 @@ def joint_cut_bound(inst: Instance, W: list[int], *, network: CutNetwork | None 
         if A == full:
             complete = True
             break
-        if (upper is not None and g >= upper) or (deadline is not None and time.perf_counter() > deadline) \
+        if (upper is not None and g >= upper) or as_deadline(deadline).expired() \
                 or (max_flows is not None and flows >= max_flows):
             break
         for i in range(k):
@@ -304,4 +307,95 @@ def joint_cut_bound(inst: Instance, W: list[int], *, network: CutNetwork | None 
                       time.perf_counter() - t0)
 
 
-__all__ = ["cut_bound", "CutBound", "CutNetwork", "memory_profile", "joint_cut_bound", "JointBound"]
+
+class CutGuard:
+    """h_v(S) for a list of critical tasks, with the minimisers kept for inheritance (module docstring)."""
+
+    def __init__(self, inst: Instance, red: Reduction, critical: list[int], network: CutNetwork | None = None):
+        self.inst = inst
+        self.net = network or CutNetwork(inst)
+        self.critical = list(critical)
+        self.tasks_of = [tuple(c) for c in red.clusters]
+        self.task_mask = []
+        for c in red.clusters:
+            m = 0
+            for v in c:
+                m |= 1 << v
+            self.task_mask.append(m)
+        self.cluster_of = [0] * inst.n
+        for k, c in enumerate(red.clusters):
+            for v in c:
+                self.cluster_of[v] = k
+        self.p = [inst.output_size[v] + inst.workspace[v] for v in range(inst.n)]
+        self.flows = 0
+        self.prunes = 0
+
+    def _solve(self, done_tasks: list[int], v: int) -> tuple[int, int] | None:
+        self.flows += 1
+        m = self.net.min_memory(done_tasks + list(self.inst.preds[v]), (v,))
+        if m is None:
+            return None
+        y = 0
+        for x in self.net.source_side():
+            y |= 1 << x
+        return m + self.p[v], y
+
+    def root(self, T: int) -> tuple[tuple, int, int] | int:
+        """The critical tasks' bounds from the empty state, or the value of the first above T."""
+        rows = []
+        for v in self.critical:
+            r = self._row([], v, T)
+            if isinstance(r, tuple):
+                rows.append(r)
+            elif r is not None:
+                return r  # a bound above T: prune
+        return self._pack(rows)
+
+    def _row(self, done: list[int], v: int, T: float) -> tuple[int, int, int] | float | None:
+        """v's row (v, bound, minimiser) given the tasks ``done``; its bound when above T (a prune);
+        None when v has no interval left."""
+        r = self._solve(done, v)
+        if r is None:
+            return None
+        if r[0] > T:
+            self.prunes += 1
+            return r[0]
+        return (v, r[0], r[1])
+
+    @staticmethod
+    def _pack(rows: list[tuple[int, int, int]]) -> tuple[tuple, int, int]:
+        """(rows, the intersection of the minimisers, the largest bound h(S))."""
+        inter = -1
+        h = 0
+        for _, val, y in rows:
+            inter &= y
+            if val > h:
+                h = val
+        return tuple(rows), inter, h
+
+    def child(self, info: tuple[tuple, int, int], S2: int, c: int, T: float) -> tuple[tuple, int, int] | int:
+        """The bounds after running cluster c (S2 includes it), or the first value above T."""
+        rows, inter, _ = info
+        cm = self.task_mask[c]
+        if cm & ~inter == 0:
+            return info  # inside every minimiser (so no critical task runs): every bound is unchanged
+        out = []
+        done: list[int] | None = None
+        for v, val, y in rows:
+            if self.cluster_of[v] == c:
+                continue  # v has run
+            if cm & ~y == 0:
+                out.append((v, val, y))
+                continue
+            if done is None:
+                done = []
+                for k in iter_bits(S2):
+                    done.extend(self.tasks_of[k])
+            r = self._row(done, v, T)
+            if isinstance(r, tuple):
+                out.append(r)
+            elif r is not None:
+                return r  # a bound above T: prune
+        return self._pack(out)
+
+__all__ = ["CutBound", "CutGuard", "CutNetwork", "JointBound", "cut_bound", "joint_cut_bound"]

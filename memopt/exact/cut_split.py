@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..instance import Datum, Instance, Task
+from memopt.core.instance import Datum, Instance, Task
 
 
 @dataclass

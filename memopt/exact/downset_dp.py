@@ -25,7 +25,7 @@ HMCOS (Wang et al., 2022) on a hierarchical graph. Here:
   since frees only grow with the set done, and c's own peak is below what
   the schedule pays anyway;
 - **reduction**: the search runs on the clusters of
-  :func:`memopt.transform.reduce_peak` (fewer, larger moves);
+  :func:`memopt.transforms.reduction.reduce_peak` (fewer, larger moves);
 - **dives**: from time to time a greedy completion of the current state
   improves the incumbent.
 
@@ -40,16 +40,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..evaluate import schedule_peak
-from ..graph import ancestor_masks, descendant_masks
-from ..instance import Instance
-from ..solve import MethodOutput, Request, SolveOptions, register_method
-from ..transform.clusters import (
-    Reduction,
-    identity_reduction,
-    member_positions,
-    other_reader_clusters,
-)
+from memopt.core.deadline import Deadline, as_deadline
+from memopt.core.evaluate import schedule_peak
+from memopt.exact.downset_moves import DownsetMoves
+from memopt.graph.masks import iter_bits
+from memopt.core.instance import Instance
+from memopt.core.method import Context, MethodOutput
+from memopt.core.params import Params, option
+from memopt.core.plan import Plan
+from memopt.core.request import Request
+from memopt.core.status import Status
+from memopt.exact.peak_bounds import lifetime_bound
+from memopt.heuristics.orders import best_baseline
+from memopt.transforms.reduction import reduce_peak
+from memopt.transforms.clusters import Reduction, identity_reduction
 
 
 @dataclass
@@ -74,112 +78,18 @@ class SearchResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-class _Moves:
-    """The clusters of a reduction, compiled for fast transitions on bitmask states."""
-
-    def __init__(self, inst: Instance, red: Reduction):
-        N = red.n
-        self.N = N
-        where = member_positions(red)
-        self.pred_mask = [0] * N
-        for c in range(N):
-            m = 0
-            for x in red.preds[c]:
-                m |= 1 << x
-            self.pred_mask[c] = m
-        self.succs = [tuple(s) for s in red.succs]
-        # strict descendants and ancestors of each cluster: a free that waits for a
-        # descendant never happens, one that waits only for ancestors always does
-        if N <= 20000:  # clusters are listed topologically
-            desc = descendant_masks(red.succs, range(N))
-            anc = ancestor_masks(red.preds, range(N))
-        else:
-            desc = [0] * N
-            anc = [0] * N
-        size = inst.size
-        self.fixed: list[tuple[int, int] | None] = [None] * N
-        self.prof: list[list[tuple[int, int, tuple[tuple[int, int], ...]]]] = [[] for _ in range(N)]
-        for c, members in enumerate(red.clusters):
-            prof = []
-            variable = False
-            for u in members:
-                gain = inst.output_size[u]
-                cond: list[tuple[int, int]] = []
-                for j in inst.inputs[u]:
-                    s = size[j]
-                    if s == 0:
-                        continue
-                    mask = other_reader_clusters(inst, where, u, j)
-                    if mask is None or (mask & desc[c]):
-                        continue
-                    if mask & ~anc[c] == 0:
-                        gain -= s
-                    else:
-                        cond.append((mask, s))
-                if cond:
-                    variable = True
-                prof.append((inst.output_size[u] + inst.workspace[u], gain, tuple(cond)))
-            self.prof[c] = prof
-            if not variable:
-                level = 0
-                peak = None
-                for p, gain, _ in prof:
-                    x = level + p
-                    peak = x if peak is None or x > peak else peak
-                    level += gain
-                self.fixed[c] = (peak if peak is not None else 0, level)
-        self.full = (1 << N) - 1
-        self.sources = 0
-        for c in range(N):
-            if not self.pred_mask[c]:
-                self.sources |= 1 << c
-
-    def step(self, c: int, S: int, L: int) -> tuple[int, int]:
-        """(peak, resident memory after) of running cluster c when S is done and L resident."""
-        f = self.fixed[c]
-        if f is not None:
-            return L + f[0], L + f[1]
-        peak = None
-        for p, gain, cond in self.prof[c]:
-            x = L + p
-            if peak is None or x > peak:
-                peak = x
-            L += gain
-            for m, s in cond:
-                if S & m == m:
-                    L -= s
-        return (peak if peak is not None else L), L
-
-    def ready_after(self, c: int, S2: int, ready: int) -> int:
-        """The ready set once c has run (S2 = S ∪ c)."""
-        ready &= ~(1 << c)
-        pm = self.pred_mask
-        for w in self.succs[c]:
-            m = pm[w]
-            if S2 & m == m:
-                ready |= 1 << w
-        return ready
-
-
-def _bits(mask: int):
-    while mask:
-        low = mask & -mask
-        yield low.bit_length() - 1
-        mask ^= low
-
-
-def _greedy_path(mv: _Moves, S: int, L: int, g: int, ready: int, thresh: float,
-                 deadline: float | None = None) -> tuple[int, list[int]] | None:
+def _greedy_path(mv: DownsetMoves, S: int, L: int, g: int, ready: int, thresh: float,
+                 deadline: Deadline | float | None = None) -> tuple[int, list[int]] | None:
     """Complete state S greedily: always the move with the smallest (peak so far, memory after).
 
     None if the peak reaches ``thresh`` or the deadline passes. O(N · ready · cluster size).
     """
     path: list[int] = []
     while S != mv.full:
-        if deadline is not None and len(path) & 255 == 255 and time.perf_counter() > deadline:
+        if len(path) & 255 == 255 and as_deadline(deadline).expired():
             return None
         choice = None
-        for c in _bits(ready):
+        for c in iter_bits(ready):
             pk, L2 = mv.step(c, S, L)
             key = (pk if pk > g else g, L2)
             if choice is None or key < choice[0]:
@@ -198,7 +108,7 @@ def _greedy_path(mv: _Moves, S: int, L: int, g: int, ready: int, thresh: float,
 
 
 def beam_search(inst: Instance, red: Reduction | None = None, *, width: int = 64,
-                deadline: float | None = None, floor: int = 0) -> list[int] | None:
+                deadline: Deadline | float | None = None, floor: int = 0) -> list[int] | None:
     """A heuristic order: breadth-first over the down-sets, keeping the ``width`` best per level.
 
     States at depth k (k clusters run) are ranked by (peak so far, resident
@@ -209,14 +119,14 @@ def beam_search(inst: Instance, red: Reduction | None = None, *, width: int = 64
     Returns None if the deadline passes first.
     """
     red = red or identity_reduction(inst)
-    mv = _Moves(inst, red)
+    mv = DownsetMoves(inst, red)
     level: dict[int, tuple[int, int, int, tuple]] = {0: (max(0, floor), 0, mv.sources, ())}
     for _ in range(mv.N):
-        if deadline is not None and time.perf_counter() > deadline:
+        if as_deadline(deadline).expired():
             return None
         nxt: dict[int, tuple[int, int, int, tuple]] = {}
         for S, (g, L, ready, path) in level.items():
-            for c in _bits(ready):
+            for c in iter_bits(ready):
                 pk, L2 = mv.step(c, S, L)
                 g2 = pk if pk > g else g
                 S2 = S | (1 << c)
@@ -238,7 +148,7 @@ def beam_search(inst: Instance, red: Reduction | None = None, *, width: int = 64
 
 def greedy_cluster_order(inst: Instance, red: Reduction) -> list[int]:
     """A greedy task order that respects the clusters of ``red`` (a warm start for the models)."""
-    mv = _Moves(inst, red)
+    mv = DownsetMoves(inst, red)
     res = _greedy_path(mv, 0, 0, 0, mv.sources, float("inf"))
     assert res is not None
     return red.expand(res[1])
@@ -251,13 +161,13 @@ def downset_search(
     incumbent: list[int] | None = None,
     budget: int | None = None,
     lower_bound: int = 0,
-    deadline: float | None = None,
+    deadline: Deadline | float | None = None,
     max_states: int = 3_000_000,
     dive_every: int = 20000,
     lookahead: "Lookahead | bool | None" = None,
     critical: list[int] | None = None,
     network: Any = None,
-    on_improve: Callable[[int | None, int | None], None] | None = None,
+    on_order: Callable[[list[int], int], None] | None = None,
 ) -> SearchResult:
     """Minimum peak by best-first search over the down-sets of ``red`` (default: no reduction).
 
@@ -268,14 +178,14 @@ def downset_search(
     ``max_states``: stop when that many states are stored; ``lookahead``:
     True (or a :class:`~memopt.exact.lookahead.Lookahead`) orders and prunes
     states by max(g, h) with the lookahead bound h (A*); ``critical``: tasks
-    whose min-cut bound h_v(S) (:class:`~memopt.exact.target_search.CutGuard`,
+    whose min-cut bound h_v(S) (:class:`~memopt.exact.cut_bound.CutGuard`,
     over ``network`` if given) orders and prunes the states the same way.
     """
     t0 = time.perf_counter()
     red = red or identity_reduction(inst)
-    mv = _Moves(inst, red)
+    mv = DownsetMoves(inst, red)
     if lookahead is True:
-        from .lookahead import Lookahead
+        from memopt.exact.lookahead import Lookahead
 
         lookahead = Lookahead(inst, red) if inst.n <= Lookahead.MAX_TASKS else None
     elif lookahead is False:
@@ -318,8 +228,8 @@ def downset_search(
         if peak < ub:
             best_order, ub = order, peak
             thresh = min(thresh, peak)
-            if on_improve:
-                on_improve(peak, None)
+            if on_order:
+                on_order(order, peak)
 
     d = dive(0, 0, 0, mv.sources)
     if d is not None:
@@ -330,7 +240,7 @@ def downset_search(
     guard = None
     info0 = None
     if critical:
-        from .target_search import CutGuard
+        from memopt.exact.cut_bound import CutGuard
 
         guard = CutGuard(inst, red, critical, network)
         r = guard.root(thresh - 1 if thresh != INF else INF)
@@ -353,7 +263,7 @@ def downset_search(
             break
         expanded += 1
         if expanded & 1023 == 0:
-            if deadline is not None and time.perf_counter() > deadline:
+            if as_deadline(deadline).expired():
                 stopped = "time"
                 break
             if len(best) > max_states:
@@ -368,7 +278,7 @@ def downset_search(
         moves = []
         floor = g if g > lb0 else lb0
         forced = None
-        for c in _bits(ready):
+        for c in iter_bits(ready):
             pk, L2 = mv.step(c, S, L)
             if L2 <= L and pk <= floor:
                 forced = (c, pk, L2)
@@ -438,74 +348,58 @@ def downset_search(
     return result
 
 
-def _dp_output(req: Request, opts: SolveOptions, reduce: bool) -> MethodOutput:
-    from ..heuristics.orders import best_baseline
-    from ..transform import reduce_peak
-    from .peak_bounds import lifetime_bound
+@dataclass(frozen=True)
+class DownsetParams(Params):
+    reduce: bool = option(True, "search the clusters of the peak-preserving reduction (false: the tasks)")
+    max_states: int = option(3_000_000, "stop after this many states (the bound found so far stands)")
+    lookahead: bool = option(False, "A* with the lookahead bound of memopt.exact.lookahead")
 
+
+def run_downset_dp(req: Request, ctx: Context) -> MethodOutput:
+    """Best-first search over down-sets after the reduction (Serenity/HMCOS-style), exact."""
+    p: DownsetParams = ctx.params
     inst = req.instance
     lb, _ = lifetime_bound(inst)
-    stats: dict[str, Any] = {}
-    if reduce:
-        red = reduce_peak(inst, deadline=opts.deadline)
-        stats["reduced_clusters"] = red.n
+    if p.reduce:
+        red = reduce_peak(inst, deadline=ctx.deadline)
+        ctx.stats["reduced_clusters"] = red.n
     else:
         red = identity_reduction(inst)
-    warm = opts.warm_start
-    incumbent = None
-    if warm is not False:
-        if warm is True:
-            incumbent = best_baseline(inst)[0]
-        else:
-            incumbent = _order_of_plan(inst, warm)
-    res = downset_search(inst, red, incumbent=incumbent, budget=req.budget, lower_bound=lb,
-                         deadline=opts.deadline, max_states=int(opts.option("max_states", 3_000_000)),
-                         lookahead=bool(opts.option("lookahead", False)),
-                         on_improve=lambda v, b: opts.improved(value=v, bound=b, what="downset-dp"))
-    stats.update(res.stats)
-    return search_output(req, res, stats)
+    start = None
+    known, _ = ctx.best_known(req)
+    if known is not None:
+        start = known.task_order(inst)
+    elif ctx.warm is None or ctx.warm.enabled:
+        start = best_baseline(inst)[0]
+    res = downset_search(inst, red, incumbent=start, budget=req.budget, lower_bound=lb, deadline=ctx.deadline,
+                         max_states=p.max_states, lookahead=p.lookahead,
+                         on_order=lambda order, _: _offer_order(ctx, req, order))
+    ctx.stats.update(res.stats)
+    return search_output(req, res, ctx.stats)
+
+
+def _offer_order(ctx: Context, req: Request, order: list[int]) -> None:
+    """An order found by a search, to the incumbent when it fits the budget."""
+    plan = Plan.from_order(req.instance, order)
+    ev = req.evaluate(plan)
+    if ev.valid:
+        ctx.offer(plan, evaluation=ev)
 
 
 def search_output(req: Request, res: SearchResult, stats: dict[str, Any]) -> MethodOutput:
     """A :class:`SearchResult` as a :class:`MethodOutput` (plan, honest status and bound)."""
-    from ..plan import Plan
-
     inst = req.instance
     if res.stopped:
         stats["stopped"] = res.stopped
     if res.infeasible:
-        return MethodOutput(None, "infeasible", bound=res.bound, stats=stats,
+        return MethodOutput(status=Status.INFEASIBLE, bound=res.bound,
                             message=f"no order has a peak within the budget {req.budget}")
     if res.order is None or (req.budget is not None and res.peak is not None and res.peak > req.budget):
-        return MethodOutput(None, "unknown", bound=res.bound, stats=stats,
-                            message=f"stopped ({res.stopped}) before finding a plan within the budget")
-    status = "optimal" if res.optimal else "feasible"
-    return MethodOutput(Plan.from_order(inst, res.order), status, bound=res.bound, stats=stats)
+        return MethodOutput(bound=res.bound, message=f"stopped ({res.stopped}) before finding a plan within the "
+                                                     "budget")
+    status = Status.OPTIMAL if res.optimal else Status.FEASIBLE
+    return MethodOutput(Plan.from_order(inst, res.order), status, bound=res.bound)
 
 
-def _order_of_plan(inst: Instance, plan) -> list[int] | None:
-    """The compute order of a warm-start plan, if it is a valid pure schedule."""
-    try:
-        order = [inst.task_index[t] for t in plan.compute_order()]
-    except KeyError:
-        return None
-    if sorted(order) != list(range(inst.n)):
-        return None
-    pos = {v: k for k, v in enumerate(order)}
-    if any(pos[u] > pos[v] for v in range(inst.n) for u in inst.preds[v]):
-        return None
-    return order
-
-
-@register_method("downset-dp", objectives=("peak",), family="exact", exact=True,
-                 description="best-first search over down-sets after the reduction (Serenity/HMCOS-style)")
-def run_downset_dp(req: Request, opts: SolveOptions) -> MethodOutput:
-    """Exact best-first search over down-sets on the reduced graph.
-
-    Options: reduce=false (search the tasks themselves), max_states=N (stop
-    after N states), lookahead=true (A* with :mod:`memopt.exact.lookahead`).
-    """
-    return _dp_output(req, opts, bool(opts.option("reduce", True)))
-
-
-__all__ = ["downset_search", "SearchResult", "search_output", "greedy_cluster_order"]
+__all__ = ["DownsetParams", "SearchResult", "beam_search", "downset_search", "greedy_cluster_order", "run_downset_dp",
+           "search_output"]

@@ -1,7 +1,7 @@
 """Exhaustive search over every topological order: the reference of the tests.
 
 Deliberately naive and independent of the other exact methods: it lists the
-topological orders one by one and asks :func:`memopt.evaluate.schedule_peak`
+topological orders one by one and asks :func:`memopt.core.evaluate.schedule_peak`
 for each peak. O(#orders · (n + Σ inputs)); refuses more than
 ``MAX_TASKS`` tasks.
 """
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..evaluate import schedule_peak
-from ..instance import Instance
-from ..solve import MethodOutput, Request, SolveOptions, register_method
+from memopt.core.evaluate import schedule_peak
+from memopt.core.instance import Instance
+from memopt.core.method import Context, MethodOutput
+from memopt.core.request import Request
+from memopt.exact.output import exact_output
 
 MAX_TASKS = 10
 
@@ -54,20 +56,17 @@ def exhaustive_peak(inst: Instance) -> tuple[int, list[int]]:
     return best
 
 
-def _check(req: Request) -> str | None:
+def check_exhaustive(req: Request) -> str | None:
     if req.instance.n > MAX_TASKS:
-        return f"method 'exhaustive' enumerates every order: at most {MAX_TASKS} tasks (this instance has {req.instance.n})"
+        return (f"method 'exhaustive' enumerates every order: at most {MAX_TASKS} tasks "
+                f"(this instance has {req.instance.n})")
     return None
 
 
-@register_method("exhaustive", objectives=("peak",), family="exact", exact=True, check=_check,
-                 description=f"every topological order (reference for tests; at most {MAX_TASKS} tasks)")
-def run_exhaustive(req: Request, opts: SolveOptions) -> MethodOutput:
-    """Try every topological order."""
-    from ._common import exact_output
-
+def run_exhaustive(req: Request, ctx: Context) -> MethodOutput:
+    """Every topological order (the reference of the tests; at most a dozen tasks)."""
     _, order = exhaustive_peak(req.instance)
-    return exact_output(req, opts, order, "exhaustive")
+    return exact_output(req, ctx, order)
 
 
-__all__ = ["topological_orders", "exhaustive_peak", "MAX_TASKS"]
+__all__ = ["MAX_TASKS", "check_exhaustive", "exhaustive_peak", "run_exhaustive", "topological_orders"]

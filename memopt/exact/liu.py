@@ -5,7 +5,7 @@ factorization", SIAM J. Algebraic Discrete Methods 8(3), 1987. Each subtree
 is summarised by its optimal traversal cut into *hill-valley segments*; the
 segments of sibling subtrees are interleaved by decreasing hill − valley.
 Here the segments are the blocks of a normal chain
-(:mod:`memopt.transform.blocks`), which also handles segments that free
+(:mod:`memopt.graph.blocks`), which also handles segments that free
 memory (impact <= 0), so the same code serves
 
 - **in-trees** (every task feeds at most one task, as in multifrontal
@@ -24,11 +24,13 @@ datum per child, is fine).
 
 from __future__ import annotations
 
-from ..errors import MemoptError
-from ..instance import Instance
-from ..solve import MethodOutput, Request, SolveOptions, register_method
-from ..transform.blocks import Block, flatten, merge_chains, push_normalized
-from ..transform.release import ambiguous_data, fixed_effects, not_fixed_reason, release_tasks
+from memopt.core.errors import MemoptError
+from memopt.core.instance import Instance
+from memopt.core.method import Context, MethodOutput
+from memopt.core.request import Request
+from memopt.exact.output import exact_output
+from memopt.graph.blocks import Block, flatten, merge_chains, push_normalized
+from memopt.graph.release import ambiguous_data, fixed_effects, not_fixed_reason, release_tasks
 
 
 def tree_kind(inst: Instance) -> str | None:
@@ -90,17 +92,13 @@ def forest_chain(inst: Instance, p: list[int], i: list[int]) -> list[Block]:
     return merge_chains(list(chains.values()))
 
 
-def _check(req: Request) -> str | None:
+def check_liu(req: Request) -> str | None:
     return liu_check(req.instance)
 
 
-@register_method("liu", objectives=("peak",), family="exact", exact=True, check=_check,
-                 description="Liu's optimal tree traversal (in-forests, out-forests), O(n log n)")
-def run_liu(req: Request, opts: SolveOptions) -> MethodOutput:
-    """Liu's (1987) optimal traversal of an in-forest or out-forest."""
-    from ._common import exact_output
-
-    return exact_output(req, opts, liu_tree_schedule(req.instance), "liu")
+def run_liu(req: Request, ctx: Context) -> MethodOutput:
+    """Liu's optimal tree traversal (in-forests, out-forests), O(n log n)."""
+    return exact_output(req, ctx, liu_tree_schedule(req.instance))
 
 
-__all__ = ["liu_tree_schedule", "liu_check", "tree_kind", "forest_chain"]
+__all__ = ["check_liu", "forest_chain", "liu_check", "liu_tree_schedule", "run_liu", "tree_kind"]

@@ -19,15 +19,9 @@ and the last tasks bind; on random layered graphs it rarely prunes.
 
 from __future__ import annotations
 
-from ..instance import Instance
-from ..transform.clusters import Reduction, member_positions, other_reader_clusters
-
-
-def _bits(mask: int):
-    while mask:
-        low = mask & -mask
-        yield low.bit_length() - 1
-        mask ^= low
+from memopt.core.instance import Instance
+from memopt.graph.masks import iter_bits, needed_at, readers_mask, task_ancestors
+from memopt.transforms.clusters import Reduction, member_positions, other_reader_clusters
 
 
 class Lookahead:
@@ -37,25 +31,14 @@ class Lookahead:
 
     def __init__(self, inst: Instance, red: Reduction, k: int = 24):
         n, m = inst.n, inst.m
-        self.size = inst.size
-        desc = inst.descendant_masks
-        anc = inst.ancestor_masks
-        size = inst.size
+        self.size = size = inst.size
+        anc = task_ancestors(inst)
         base = [inst.output_size[u] + inst.workspace[u] for u in range(n)]
-        need_at: list[int] = []  # per datum: tasks at whose step it is needed once produced
-        full = (1 << n) - 1
+        # per datum: tasks at whose step it is needed once produced
+        need_at = [readers_mask(inst, j) for j in range(m)]
         for j in range(m):
-            cons = inst.consumers[j]
-            if cons:
-                who = 0
-                for c in cons:
-                    who |= anc[c] | (1 << c)
-            else:
-                who = full
-            need_at.append(who)
             if size[j]:
-                p = inst.producer[j]
-                for u in _bits(desc[p] & who):
+                for u in iter_bits(needed_at(inst, j)):
                     base[u] += size[j]
         order = sorted(range(n), key=lambda u: -base[u])[:k]
         self.cands: list[tuple[int, int, int]] = []  # (base, data mask X(u), task u)

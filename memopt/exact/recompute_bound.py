@@ -37,7 +37,9 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from ..instance import Instance
+from memopt.core.deadline import Deadline, as_deadline
+from memopt.core.instance import Instance
+from memopt.graph.masks import task_ancestors, task_descendants
 
 
 @dataclass
@@ -57,14 +59,14 @@ class RecomputeBound:
 
 
 def moment_program(inst: Instance, v: int, budget: int):
-    """The 0-1 program of OPT(v) (module docstring) as a :class:`~memopt.formulations.linear.LinearModel`.
+    """The 0-1 program of OPT(v) (module docstring) as a :class:`~memopt.backends.linear.LinearModel`.
 
     Returns ``None`` when v's own memory (inputs, outputs, workspace) exceeds the budget.
     """
-    from ..formulations.linear import LinearModel
+    from memopt.backends.linear import LinearModel
 
     n = inst.n
-    anc, desc = inst.ancestor_masks[v], inst.descendant_masks[v]
+    anc, desc = task_ancestors(inst)[v], task_descendants(inst)[v]
     cap = budget - inst.output_size[v] - inst.workspace[v]
     if cap < sum(inst.size[d] for d in inst.inputs[v]):
         return None
@@ -129,7 +131,7 @@ def moment_program(inst: Instance, v: int, budget: int):
     return lm
 
 
-def recompute_bound(inst: Instance, budget: int, *, deadline: float | None = None, max_tasks: int = 8,
+def recompute_bound(inst: Instance, budget: int, *, deadline: Deadline | float | None = None, max_tasks: int = 8,
                     orders: list[list[int]] | None = None, threads: int = 2) -> RecomputeBound:
     """max over the examined tasks v of a proven bound on OPT(v) (module docstring).
 
@@ -137,16 +139,17 @@ def recompute_bound(inst: Instance, budget: int, *, deadline: float | None = Non
     budget, at most ``max_tasks``, until ``deadline`` (perf_counter). An
     infeasible program proves the budget infeasible (``infeasible_at``).
     """
-    from ..formulations.linear import solve_linear
-    from .cut_bound import cut_bound
+    from memopt.backends.linear import solve_linear
+    from memopt.exact.cut_bound import cut_bound
 
     t0 = time.perf_counter()
     out = RecomputeBound()
     cb = cut_bound(inst, orders or [list(inst.topological_order)], floor=budget, min_flows=max_tasks,
                    deadline=deadline)
     cand = sorted((v for v, c in cb.values.items() if c > budget), key=lambda v: -cb.values[v])[:max_tasks]
+    deadline = as_deadline(deadline)
     for v in cand:
-        left = math.inf if deadline is None else deadline - time.perf_counter()
+        left = deadline.remaining()
         if left <= 0.05:
             break
         out.examined += 1
@@ -154,7 +157,7 @@ def recompute_bound(inst: Instance, budget: int, *, deadline: float | None = Non
         if lm is None:
             out.infeasible_at = v
             break
-        sol = solve_linear(lm, "cpsat", time_limit=None if math.isinf(left) else left, threads=threads)
+        sol = solve_linear(lm, "cpsat", deadline=deadline, threads=threads)
         if sol.status == "infeasible":
             out.infeasible_at = v
             break

@@ -1,7 +1,7 @@
 """Release relaxation: bounds for trees and series-parallel graphs whose tensors have several readers.
 
 Liu's and the series-parallel algorithm need every datum's release task to
-be fixed (:mod:`memopt.transform.release`). A tensor read by several
+be fixed (:mod:`memopt.graph.release`). A tensor read by several
 parallel branches (a fork in tensor form) is freed by whichever reader runs
 last. The *release relaxation* (ours) picks one reader J(d) of each such
 datum and pretends d is freed right after J(d):
@@ -29,10 +29,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from ..evaluate import schedule_peak
-from ..instance import Instance
-from ..transform.blocks import Block, chain_peak, flatten
-from ..transform.release import AMBIGUOUS, release_tasks, task_reachability
+from memopt.core.deadline import Deadline, as_deadline
+from memopt.core.evaluate import schedule_peak
+from memopt.core.instance import Instance
+from memopt.graph.blocks import Block, chain_peak, flatten
+from memopt.graph.release import AMBIGUOUS, release_tasks, task_reachability
 
 
 @dataclass
@@ -50,8 +51,8 @@ class RelaxationResult:
 
 def fixed_structure(inst: Instance) -> tuple[str, Callable[[list[int], list[int]], list[Block]]] | None:
     """The exact chain solver for the graph's shape: a forest (Liu) or series-parallel; else None."""
-    from .liu import forest_chain, tree_kind
-    from .series_parallel import sp_chain, sp_expression
+    from memopt.exact.liu import forest_chain, tree_kind
+    from memopt.exact.series_parallel import sp_chain, sp_expression
 
     kind = tree_kind(inst)
     if kind is not None:
@@ -62,7 +63,7 @@ def fixed_structure(inst: Instance) -> tuple[str, Callable[[list[int], list[int]
     return None
 
 
-def release_relaxation(inst: Instance, *, rounds: int = 8, restarts: int = 4, deadline: float | None = None,
+def release_relaxation(inst: Instance, *, rounds: int = 8, restarts: int = 4, deadline: Deadline | float | None = None,
                        release: list[int] | None = None, seed: int = 0) -> RelaxationResult | None:
     """Lower bound and order by the release relaxation; None if the graph is neither a forest nor SP.
 
@@ -123,7 +124,7 @@ def release_relaxation(inst: Instance, *, rounds: int = 8, restarts: int = 4, de
             if best.peak <= best.lower:
                 best.optimal = True
                 return best
-            if deadline is not None and time.perf_counter() > deadline:
+            if as_deadline(deadline).expired():
                 return best
             at = [0] * inst.n
             for t, v in enumerate(order):

@@ -3,14 +3,14 @@
 Kayaaslan, Lambert, Marchal & Uçar, "Scheduling series-parallel task graphs
 to minimize peak memory", TCS 707 (2018), solve the problem on two-terminal
 series-parallel graphs with weighted vertices and edges (our buffer form).
-When every task has a fixed memory effect (:mod:`memopt.transform.release`)
+When every task has a fixed memory effect (:mod:`memopt.graph.release`)
 the peak is a maximum cumulative cost, and the problem under series-parallel
 precedence is solved by the block-chain method of Abdel-Wahab & Kameda
 (1978), the same as Liu's (1987) for trees:
 
 - a single task is the chain of one block (p(v), i(v));
 - a series composition concatenates the chains and normalises them (glues
-  adjacent blocks that are out of key order, :mod:`memopt.transform.blocks`);
+  adjacent blocks that are out of key order, :mod:`memopt.graph.blocks`);
 - a parallel composition merges the branches' chains by key.
 
 The order of the final chain is optimal. Complexity O(n log n) (the
@@ -27,12 +27,14 @@ Results (data without consumer) and workspaces are allowed.
 
 from __future__ import annotations
 
-from ..errors import MemoptError
-from ..instance import Instance
-from ..solve import MethodOutput, Request, SolveOptions, register_method
-from ..transform.blocks import Block, flatten
-from ..transform.release import ambiguous_data, fixed_effects, not_fixed_reason, release_tasks
-from ..transform.sp import SINK, SOURCE, expr_chain, is_series_parallel, sp_obstruction, tt_reduce
+from memopt.core.errors import MemoptError
+from memopt.core.instance import Instance
+from memopt.core.method import Context, MethodOutput
+from memopt.core.request import Request
+from memopt.exact.output import exact_output
+from memopt.graph.blocks import Block, flatten
+from memopt.graph.release import ambiguous_data, fixed_effects, not_fixed_reason, release_tasks
+from memopt.graph.series_parallel import SINK, SOURCE, expr_chain, is_series_parallel, sp_obstruction, tt_reduce
 
 
 def series_parallel_check(inst: Instance) -> str | None:
@@ -82,18 +84,14 @@ def chain_order(chain: list[Block]) -> list[int]:
     return order
 
 
-def _check(req: Request) -> str | None:
+def check_series_parallel(req: Request) -> str | None:
     return series_parallel_check(req.instance)
 
 
-@register_method("series-parallel", objectives=("peak",), family="exact", exact=True, check=_check,
-                 description="optimal order of a series-parallel graph (Kayaaslan et al. 2018), O(n log n)")
-def run_series_parallel(req: Request, opts: SolveOptions) -> MethodOutput:
-    """Optimal order of a series-parallel graph with fixed memory effects."""
-    from ._common import exact_output
-
-    order = series_parallel_schedule(req.instance)
-    return exact_output(req, opts, order, "series-parallel")
+def run_series_parallel(req: Request, ctx: Context) -> MethodOutput:
+    """Optimal order of a series-parallel graph (Kayaaslan et al. 2018), O(n log n)."""
+    return exact_output(req, ctx, series_parallel_schedule(req.instance))
 
 
-__all__ = ["series_parallel_schedule", "series_parallel_check", "sp_expression", "sp_chain", "chain_order"]
+__all__ = ["chain_order", "check_series_parallel", "run_series_parallel", "series_parallel_check",
+           "series_parallel_schedule", "sp_chain", "sp_expression"]

@@ -40,13 +40,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
-from ..evaluate import schedule_peak
-from ..instance import Instance
-from ..transform.clusters import Reduction, identity_reduction
-from .cut_bound import CutNetwork
-from .downset_dp import _bits, _Moves
+from memopt.core.deadline import Deadline, as_deadline
+from memopt.core.evaluate import schedule_peak
+from memopt.core.instance import Instance
+from memopt.transforms.clusters import Reduction, identity_reduction
+from memopt.exact.cut_bound import CutGuard, CutNetwork
+from memopt.exact.downset_moves import DownsetMoves
+from memopt.graph.masks import iter_bits
 
 
 @dataclass
@@ -68,101 +70,10 @@ class TargetResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-class CutGuard:
-    """h_v(S) for a list of critical tasks, with the minimisers kept for inheritance (module docstring)."""
-
-    def __init__(self, inst: Instance, red: Reduction, critical: list[int], network: CutNetwork | None = None):
-        self.inst = inst
-        self.net = network or CutNetwork(inst)
-        self.critical = list(critical)
-        self.tasks_of = [tuple(c) for c in red.clusters]
-        self.task_mask = []
-        for c in red.clusters:
-            m = 0
-            for v in c:
-                m |= 1 << v
-            self.task_mask.append(m)
-        self.cluster_of = [0] * inst.n
-        for k, c in enumerate(red.clusters):
-            for v in c:
-                self.cluster_of[v] = k
-        self.p = [inst.output_size[v] + inst.workspace[v] for v in range(inst.n)]
-        self.flows = 0
-        self.prunes = 0
-
-    def _solve(self, done_tasks: list[int], v: int) -> tuple[int, int] | None:
-        self.flows += 1
-        m = self.net.min_memory(done_tasks + list(self.inst.preds[v]), (v,))
-        if m is None:
-            return None
-        y = 0
-        for x in self.net.source_side():
-            y |= 1 << x
-        return m + self.p[v], y
-
-    def root(self, T: int) -> tuple[tuple, int, int] | int:
-        """The critical tasks' bounds from the empty state, or the value of the first above T."""
-        rows = []
-        for v in self.critical:
-            r = self._row([], v, T)
-            if isinstance(r, tuple):
-                rows.append(r)
-            elif r is not None:
-                return r  # a bound above T: prune
-        return self._pack(rows)
-
-    def _row(self, done: list[int], v: int, T: float) -> tuple[int, int, int] | float | None:
-        """v's row (v, bound, minimiser) given the tasks ``done``; its bound when above T (a prune);
-        None when v has no interval left."""
-        r = self._solve(done, v)
-        if r is None:
-            return None
-        if r[0] > T:
-            self.prunes += 1
-            return r[0]
-        return (v, r[0], r[1])
-
-    @staticmethod
-    def _pack(rows: list[tuple[int, int, int]]) -> tuple[tuple, int, int]:
-        """(rows, the intersection of the minimisers, the largest bound h(S))."""
-        inter = -1
-        h = 0
-        for _, val, y in rows:
-            inter &= y
-            if val > h:
-                h = val
-        return tuple(rows), inter, h
-
-    def child(self, info: tuple[tuple, int, int], S2: int, c: int, T: float) -> tuple[tuple, int, int] | int:
-        """The bounds after running cluster c (S2 includes it), or the first value above T."""
-        rows, inter, _ = info
-        cm = self.task_mask[c]
-        if cm & ~inter == 0:
-            return info  # inside every minimiser (so no critical task runs): every bound is unchanged
-        out = []
-        done: list[int] | None = None
-        for v, val, y in rows:
-            if self.cluster_of[v] == c:
-                continue  # v has run
-            if cm & ~y == 0:
-                out.append((v, val, y))
-                continue
-            if done is None:
-                done = []
-                for k in _bits(S2):
-                    done.extend(self.tasks_of[k])
-            r = self._row(done, v, T)
-            if isinstance(r, tuple):
-                out.append(r)
-            elif r is not None:
-                return r  # a bound above T: prune
-        return self._pack(out)
-
-
 def target_search(inst: Instance, target: int, red: Reduction | None = None, *,
                   critical: list[int] | None = None, network: CutNetwork | None = None,
-                  deadline: float | None = None, max_states: int = 2_000_000,
-                  moves: _Moves | None = None) -> TargetResult:
+                  deadline: Deadline | float | None = None, max_states: int = 2_000_000,
+                  moves: DownsetMoves | None = None) -> TargetResult:
     """Search for an order with peak <= ``target`` (module docstring); exact when not stopped.
 
     ``red``: the reduced graph to search (default: the tasks themselves);
@@ -172,7 +83,7 @@ def target_search(inst: Instance, target: int, red: Reduction | None = None, *,
     """
     t0 = time.perf_counter()
     red = red or identity_reduction(inst)
-    mv = moves or _Moves(inst, red)
+    mv = moves or DownsetMoves(inst, red)
     T = int(target)
     res = TargetResult(T)
     guard = CutGuard(inst, red, critical, network) if critical else None
@@ -195,7 +106,7 @@ def target_search(inst: Instance, target: int, red: Reduction | None = None, *,
         """The moves from S within T, the best last (popped first)."""
         nonlocal cut_min
         out = []
-        for c in _bits(ready):
+        for c in iter_bits(ready):
             pk, L2 = mv.step(c, S, L)
             if pk > T:
                 if cut_min is None or pk < cut_min:
@@ -237,7 +148,7 @@ def target_search(inst: Instance, target: int, red: Reduction | None = None, *,
             return finish(None)
         expanded += 1
         if expanded & 255 == 0:
-            if deadline is not None and time.perf_counter() > deadline:
+            if as_deadline(deadline).expired():
                 return finish("time")
             if len(failed) > max_states:
                 return finish("states")
@@ -273,9 +184,10 @@ class Tightened:
 
 
 def tighten(inst: Instance, lower: int, order: list[int], red: Reduction | None = None, *,
-            deadline: float | None = None, critical: list[int] | None = None, network: CutNetwork | None = None,
+            deadline: Deadline | float | None = None, critical: list[int] | None = None, network: CutNetwork | None = None,
             max_states: int = 1_000_000, share: float = 0.25, resolution: float = 5e-4,
-            on_improve=None) -> Tightened:
+            on_order: Callable[[list[int], int], None] | None = None,
+            on_bound: Callable[[int], None] | None = None) -> Tightened:
     """Narrow the gap between a proven bound and an order by target searches.
 
     Each search asks for an order within T = peak − step: one found lowers
@@ -284,10 +196,12 @@ def tighten(inst: Instance, lower: int, order: list[int], red: Reduction | None 
     time left) marks T as hard and halves the step towards the peak. Ends
     when the peak meets the bound, when the targets left are within
     ``resolution`` (relative) of the peak, or at the deadline.
-    ``on_improve(value, bound)`` is called on every new order or bound.
+    ``on_order(order, peak)`` and ``on_bound(bound)`` are called on every
+    new order and bound.
     """
+    deadline = as_deadline(deadline)
     red = red or identity_reduction(inst)
-    mv = _Moves(inst, red)
+    mv = DownsetMoves(inst, red)
     best = list(order)
     hi = schedule_peak(inst, best)
     lo = int(lower)
@@ -298,26 +212,25 @@ def tighten(inst: Instance, lower: int, order: list[int], red: Reduction | None 
         room = hi - 1 - hard
         if room <= 0 or room < resolution * hi:
             break
-        if deadline is not None and time.perf_counter() >= deadline:
+        if deadline.expired():
             break
         step = max(1, min(step, room))
         T = hi - step
-        end = None if deadline is None else time.perf_counter() + share * max(0.0, deadline - time.perf_counter())
-        r = target_search(inst, T, red, critical=critical, network=network, deadline=end,
+        r = target_search(inst, T, red, critical=critical, network=network, deadline=deadline.share(share),
                           max_states=max_states, moves=mv)
         out.log.append({"target": T, "peak": r.peak, "infeasible": r.infeasible, "bound": r.bound,
                         "stopped": r.stopped, **r.stats})
         if r.order is not None:
             if r.peak < hi:
                 best, hi = r.order, r.peak
-                if on_improve:
-                    on_improve(hi, None)
+                if on_order:
+                    on_order(best, hi)
             step *= 2
         elif r.infeasible:
             if r.bound is not None and r.bound > lo:
                 lo = r.bound
-                if on_improve:
-                    on_improve(None, lo)
+                if on_bound:
+                    on_bound(lo)
             hard = max(hard, lo - 1)
         else:
             hard = T
@@ -326,4 +239,4 @@ def tighten(inst: Instance, lower: int, order: list[int], red: Reduction | None 
     return out
 
 
-__all__ = ["target_search", "TargetResult", "CutGuard", "tighten", "Tightened"]
+__all__ = ["TargetResult", "Tightened", "target_search", "tighten"]

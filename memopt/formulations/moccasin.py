@@ -53,9 +53,9 @@ restriction was solved to optimality). By default C_v = min(U_v, 2)
 
 Size: Σ C_v computations, as many retention intervals per output, and
 Σ_{edges} C_v·C_u precedence literals — O(C²·(n + e)), no time index.
-Sizes and times are divided by their gcds first (:mod:`memopt.transform.scaling`,
+Sizes and times are divided by their gcds first (:mod:`memopt.transforms.scaling`,
 option ``reduce``) and private links from sources are fused when that is
-exact (:mod:`memopt.transform.fusion`, option ``fuse``: ``exact`` by default,
+exact (:mod:`memopt.transforms.fusion`, option ``fuse``: ``exact`` by default,
 ``off`` by default when a warm-start plan is given — it can only hint the
 unfused model —, ``chains`` to fuse chains heuristically — the model is
 then not exact —, ``off``).
@@ -72,14 +72,22 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from ..errors import MemoptError
-from ..instance import Instance
-from ..plan import COMPUTE, Event, Plan
-from ..solve import MethodOutput, Request, SolveOptions, register_method
+from memopt.core.errors import MemoptError
+from memopt.core.instance import Instance
+from memopt.core.plan import COMPUTE, Event, Plan
+from memopt.backends.cpsat import run_cpsat, status_name
+from memopt.core.method import Context, MethodOutput
+from memopt.core.params import Params, option
+from memopt.core.request import Request
+from memopt.core.status import Objective, Status
+from memopt.heuristics.orders import best_baseline
+from memopt.transforms.fusion import fuse_request
+from memopt.transforms.scaling import scale_request
 
 DEFAULT_INTERVALS = 2
+OFFER_SECONDS = 1.0  # how often an improving solution is turned into a plan for the incumbent during a search
 LNS_MIN_COMPUTATIONS = 400
 """From this many computations (Σ C_v) on, option ``search=auto`` runs CP-SAT's LNS workers only."""
 _U_CAP = 1 << 20
@@ -347,134 +355,126 @@ def _add_hint(model: MoccasinModel, plan: Plan) -> None:
         m.add_hint(model.count, pos)
 
 
-def _warm_plans(req: Request, freq: Request, fz, opts: SolveOptions,
+def _warm_plans(req: Request, freq: Request, fz, ctx: Context,
                 order: list[int] | None = None) -> tuple[Plan | None, Plan | None]:
     """(warm start for ``req``, hint for the fused request ``freq``).
 
-    A given plan is used if the evaluator accepts it (as a hint only when
-    nothing was fused); otherwise the planner runs on the fused request (on
-    ``order``, tasks of ``freq``, when the order is fixed: the hint must
-    follow it) and its plan is expanded back.
+    The best known plan of ``req`` (the user's, or the incumbent's) is the
+    warm start, and the hint when nothing was fused; otherwise the planner
+    runs on the fused request (on ``order``, tasks of ``freq``, when the
+    order is fixed: the hint must follow it) and its plan is expanded back.
     """
-    if isinstance(opts.warm_start, Plan):
-        if not req.evaluate(opts.warm_start).valid:
-            return None, None
-        return opts.warm_start, (opts.warm_start if fz.fused == 0 else None)
-    if not opts.warm_start:
-        return None, None
-    from ..heuristics.budget import DEFAULT_RESTARTS, plan_portfolio
-
-    share = None if opts.time_limit is None else max(0.5, 0.1 * opts.time_limit)
-    orders = None if order is None else [("given", order)]
-    hint = plan_portfolio(freq, orders, time_limit=share, restarts=DEFAULT_RESTARTS).plan
+    known, _ = ctx.best_known(req)
+    if known is not None and (order is None or fz.fused == 0):
+        if order is None or [req.instance.task_index[t] for t in known.compute_order()] == order:
+            return known, (known if fz.fused == 0 else None)
+    hint, _ = ctx.warm_start(freq, order)
     return (None if hint is None else fz.expand(hint)), hint
 
 
-def _check(req: Request) -> str | None:
+def check_moccasin(req: Request) -> str | None:
     if req.offload:
         return "method 'moccasin' has no offloading (Moccasin retains data in fast memory only)"
-    if req.objective != "time":
+    if req.objective != Objective.TIME:
         return "method 'moccasin' minimises the time under a budget (objective 'time')"
     return None
 
 
-@register_method("moccasin", objectives=("time",), pure=True, recompute=True, offload=False, exact=True,
-                 family="cp", requires=("ortools",), check=_check)
-def run_moccasin(req: Request, opts: SolveOptions) -> MethodOutput:
+@dataclass(frozen=True)
+class MoccasinParams(Params):
+    order: Literal["free", "fixed", "given"] = option("free", "free (the positions decide), fixed (the warm "
+                                                              "start's order) or given (the instance's order: the "
+                                                              "literature's protocol)")
+    fuse: Literal["exact", "chains", "off"] | None = option(None, "fuse private links: exact, chains (heuristic: "
+                                                                  "the model is then not exact) or off (default: "
+                                                                  "exact, off with a known plan or order=given)")
+    reduce: bool = option(True, "divide sizes and times by their gcds first (exact)")
+    intervals: int = option(DEFAULT_INTERVALS, "at most this many computations per task (C_v = min(U_v, this))")
+    floor: int | None = option(None, "a lower bound on the makespan known to the caller: the search stops when "
+                                     "a plan reaches it (the method then claims no bound of its own)")
+    search: Literal["auto", "lns", "complete"] = option("auto", "CP-SAT workers: lns (improve only), complete, "
+                                                                "or auto (lns on large hinted models)")
+
+
+def run_moccasin(req: Request, ctx: Context) -> MethodOutput:
     """Moccasin's retention-interval CP-SAT model (intervals, cumulative memory; ICML 2023)."""
     from ortools.sat.python import cp_model
 
-    from ..transform.scaling import scale_request
-
-    from ..transform.fusion import fuse_request
-
+    p: MoccasinParams = ctx.params
     inst = req.instance
     t0 = time.perf_counter()
-    stats: dict[str, Any] = {}
-    # fusion (exact by default; "chains" only when asked) then gcd scaling; plans carry over by id
-    how = str(opts.option("order", "free"))
-    if how not in ("free", "fixed", "given"):
-        raise MemoptError(f"moccasin: order {how!r}: expected free, fixed (the warm start's) or given "
-                          "(the instance's listed order made topological)")
-    # the given order names every task; a given warm start is a hint only on the unfused tasks, and a
-    # complete hint is worth more than the few tasks exact fusion removes
-    default = "off" if isinstance(opts.warm_start, Plan) else "exact"
-    mode = opts.option("fuse", default) if how != "given" else "off"
-    freq, fz = fuse_request(req, "off" if mode is False else ("chains" if mode is True else str(mode)))
-    sreq, gs, gt = scale_request(freq) if opts.option("reduce", True) else (freq, 1, 1)
+    stats = ctx.stats
+    how = p.order
+    # the given order names every task; a known plan is a hint only on the unfused tasks, and a complete
+    # hint is worth more than the few tasks exact fusion removes
+    default = "off" if ctx.best_known(req)[0] is not None else "exact"
+    mode = (p.fuse or default) if how != "given" else "off"
+    freq, fz = fuse_request(req, mode)
+    sreq, gs, gt = scale_request(freq) if p.reduce else (freq, 1, 1)
     stats.update(size_factor=gs, time_factor=gt, fused=fz.fused, fusion_exact=fz.exact)
     given = None
     if how == "given":  # the literature's protocol: the order of first computations is the input's
         given = list(freq.instance.topological_order)
-    warm, warm_fused = _warm_plans(req, freq, fz, opts, order=given)
+    warm, warm_fused = _warm_plans(req, freq, fz, ctx, order=given)
     warm_value = None
     if warm is not None:
         warm_value = req.evaluate(warm).makespan
         stats["warm_start_makespan"] = warm_value
-        opts.improved(value=warm_value, what="warm start (planner)")
+        ctx.offer(warm, "warm start")
         if warm_value <= inst.total_time:  # nothing beats Σ c(v): no model to solve
             stats["returned"] = "warm start"
-            return MethodOutput(warm, "optimal", inst.total_time, stats=stats)
-    intervals = opts.option("intervals", DEFAULT_INTERVALS)
+            return MethodOutput(warm, Status.OPTIMAL, inst.total_time)
     fixed = None
     if how == "given":
         fixed = given
         stats["order"] = "given"
     elif how == "fixed":
-        if warm is not None:
-            fixed = [inst.task_index[t] for t in warm.compute_order()]
-        else:
-            from ..heuristics.orders import best_baseline
-
-            fixed = best_baseline(inst)[0]
+        fixed = ([inst.task_index[t] for t in warm.compute_order()] if warm is not None
+                 else best_baseline(inst)[0])
         stats["order"] = "fixed"
     if how == "fixed" and fz.fused:
         keep = {t.id for t in sreq.instance.tasks}
         fixed = [sreq.instance.task_index[inst.tasks[v].id] for v in fixed if inst.tasks[v].id in keep]
-    model = moccasin_model(sreq, intervals=int(intervals), hint=warm_fused, order=fixed)
-    floor = opts.option("floor")
-    if floor is not None and model.cp.has_objective():
+    model = moccasin_model(sreq, intervals=p.intervals, hint=warm_fused, order=fixed)
+    if p.floor is not None and model.cp.has_objective():
         # a proven lower bound on the makespan (e.g. auto's recomputation bound): the search stops, proven
         # optimal, when a plan reaches it instead of running to the time limit
-        need = math.ceil((float(floor) - inst.total_time) / gt - 1e-9)
+        need = math.ceil((p.floor - inst.total_time) / gt - 1e-9)
         if need > 0:
             model.cp.add(sum(sreq.instance.time[v] * model.present[v][k] for v in range(sreq.instance.n)
                              for k in range(1, model.C[v]) if sreq.instance.time[v] > 0) >= need)
-            stats["floor"] = float(floor)
+            stats["floor"] = p.floor
     if not fz.exact:  # heuristic fusion: the fused optimum is only an upper bound
         model.exact = False
         model.stats["exact_model"] = False
     stats.update(model.stats)
     stats["build_seconds"] = round(time.perf_counter() - t0, 3)
-    solver = cp_model.CpSolver()
-    if opts.time_limit is not None:
-        solver.parameters.max_time_in_seconds = max(0.05, opts.remaining())
-    solver.parameters.num_workers = max(1, opts.threads)
-    solver.parameters.random_seed = opts.seed
-    solver.parameters.log_search_progress = bool(opts.log)
-    search = str(opts.option("search", "auto"))
-    if search not in ("auto", "lns", "complete"):
-        raise MemoptError(f"moccasin: search {search!r}: expected auto, lns or complete")
     hinted = bool(model.stats.get("hinted"))  # (LNS needs a first solution)
-    if search == "lns" or (search == "auto" and hinted and model.T >= LNS_MIN_COMPUTATIONS):
+    params: dict[str, Any] = {}
+    if p.search == "lns" or (p.search == "auto" and hinted and model.T >= LNS_MIN_COMPUTATIONS):
         # every worker improves the incumbent by large-neighbourhood search, none proves: on large
         # models the proof is out of reach in minutes anyway (layered-n300-s2 at 0.8x, 60 s, seeds 0-3:
         # overhead 4.5-5.2 %, mean 4.8 %, against 5.2-6.0 %, mean 5.5 %, with the default portfolio);
         # probing, 2 s of presolve there, is skipped too
-        solver.parameters.use_lns_only = True
-        solver.parameters.cp_model_probing_level = 0
+        params = {"use_lns_only": True, "cp_model_probing_level": 0}
         stats["search"] = "lns"
     else:
         stats["search"] = "complete"
-    base = inst.total_time  # every task runs once
 
     class _CB(cp_model.CpSolverSolutionCallback):
-        def on_solution_callback(self) -> None:
-            opts.improved(value=base + self.objective_value * gt, what="moccasin")
+        """Improving solutions' plans go to the incumbent (at most one a second: LNS finds hundreds)."""
 
-    status = solver.solve(model.cp, _CB())
-    st = {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible",
-          cp_model.INFEASIBLE: "infeasible"}.get(status, "unknown")
+        last = -math.inf
+
+        def on_solution_callback(self) -> None:
+            now = time.perf_counter()
+            if now - self.last >= OFFER_SECONDS:
+                self.last = now
+                ctx.offer(fz.expand(model.plan(self.value)), "moccasin")
+
+    solver, status = run_cpsat(model.cp, ctx.deadline, threads=ctx.threads, seed=ctx.seed, log=ctx.solver_log,
+                               params=params, callback=_CB(), memory_limit=ctx.settings.memory_limit)
+    st = status_name(status)
     stats.update(cp_status=st, branches=solver.num_branches, conflicts=solver.num_conflicts,
                  cp_seconds=round(solver.wall_time, 3))
     plan = None
@@ -485,12 +485,13 @@ def run_moccasin(req: Request, opts: SolveOptions) -> MethodOutput:
     # infeasibility and no optimality (auto, which passes its proven bound, reports that bound itself)
     claims = model.exact and "floor" not in stats
     bound = None
+    base = inst.total_time  # every task runs once
     if claims and st in ("optimal", "feasible"):
         # CP-SAT's bound is trusted only with a solution status (never with UNKNOWN)
         bound = base + math.ceil(solver.best_objective_bound - 1e-6) * gt if model.cp.has_objective() else base
     if st == "infeasible":
         if claims:
-            return MethodOutput(None, "infeasible", stats=stats,
+            return MethodOutput(status=Status.INFEASIBLE,
                                 message=f"no plan within the budget {req.budget} (proved by the moccasin model)")
         st = "unknown"
     # the better of the model's plan and the warm start, as the evaluator sees them
@@ -503,10 +504,10 @@ def run_moccasin(req: Request, opts: SolveOptions) -> MethodOutput:
     elif warm is not None:
         plan, stats["returned"] = warm, "warm start"
     if plan is None:
-        return MethodOutput(None, "unknown", bound=None, stats=stats,
-                            message="moccasin found no plan in the time limit")
-    status = "optimal" if (st == "optimal" and claims and stats.get("returned") == "model") else "feasible"
-    return MethodOutput(plan, status, bound=bound, stats=stats)
+        return MethodOutput(message="moccasin found no plan in the time limit")
+    proven = st == "optimal" and claims and stats.get("returned") == "model"
+    return MethodOutput(plan, Status.OPTIMAL if proven else Status.FEASIBLE, bound=bound)
 
 
-__all__ = ["moccasin_model", "useful_computations", "plan_computations", "MoccasinModel", "run_moccasin"]
+__all__ = ["MoccasinModel", "MoccasinParams", "check_moccasin", "moccasin_model", "plan_computations", "run_moccasin",
+           "useful_computations"]

@@ -3,11 +3,11 @@
 Both formulations of the ``peak`` objective decide the position pos(v) in
 0..n-1 of every task and bound the memory of every step by a variable P;
 they share, through these builders on a
-:class:`~memopt.formulations.linear.LinearModel`:
+:class:`~memopt.backends.linear.LinearModel`:
 
 - :func:`add_positions`: pos(v) with the bounds |anc(v)| <= pos(v) <=
   n - 1 - |desc(v)|, the precedences pos(v) >= pos(u) + 1, and — when a
-  :class:`~memopt.transform.Reduction` is given — its clusters as
+  :class:`~memopt.transforms.reduction.Reduction` is given — its clusters as
   contiguity rows pos(u_{k+1}) = pos(u_k) + 1 and its arcs;
 - :func:`lifetimes`: how each datum's lifetime ends (never: a result; at
   its fixed release task; at the last of several readers: ambiguous), read
@@ -28,11 +28,11 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..graph import ancestor_masks, descendant_masks
-from ..instance import Instance
-from ..transform.clusters import Reduction
-from ..transform.release import AMBIGUOUS, RESULT, release_tasks
-from .linear import LinearModel
+from memopt.graph.masks import ancestor_masks, descendant_masks
+from memopt.core.instance import Instance
+from memopt.transforms.clusters import Reduction
+from memopt.graph.release import AMBIGUOUS, RESULT, release_tasks
+from memopt.backends.linear import LinearModel
 
 
 @dataclass
@@ -169,99 +169,5 @@ def lifetime_end_hint(lt: Lifetime, position: Sequence[int], n: int) -> int:
     return position[lt.release] + 1
 
 
-__all__ = ["PeakGraph", "Lifetime", "respects", "add_positions", "lifetimes", "add_peak", "hint_positions",
-           "order_from_positions", "lifetime_end_hint"]
-
-
-# ------------------------------------------------------------------ running
-def warm_order(req, opts, red: Reduction | None) -> list[int] | None:
-    """The warm-start order: a given plan's, else the best of the baselines and (with a
-    reduction) a greedy order of the clusters, which respects the reduction."""
-    from ..evaluate import schedule_peak
-    from ..exact.downset_dp import _order_of_plan, greedy_cluster_order
-    from ..heuristics.orders import best_baseline
-
-    inst = req.instance
-    warm = opts.warm_start
-    if warm is False:
-        return None
-    if warm is not True:
-        order = _order_of_plan(inst, warm)
-        if order is not None:
-            return order
-    order, peak, _ = best_baseline(inst)
-    if red is not None:
-        g = greedy_cluster_order(inst, red)
-        if g is not None and schedule_peak(inst, g) <= peak:
-            return g
-    return order
-
-
-def run_peak_formulation(req, opts, build, name: str, backend: str):
-    """Build (``build(pg, lb, ub, hint) -> (model, pos)``), solve and decode a peak formulation.
-
-    Options: ``reduce`` (default true) builds the model on the reduced graph;
-    ``gap`` a relative gap to stop at. The plan returned is the decoded order,
-    or the warm start if the solver found nothing better; the bound is the
-    solver's (rounded up: peaks are integers) merged with the lifetime bound.
-    """
-    import math
-
-    from ..evaluate import schedule_peak
-    from ..exact.peak_bounds import lifetime_bound
-    from ..plan import Plan
-    from ..solve import MethodOutput
-    from ..transform import reduce_peak
-    from .linear import solve_linear
-
-    inst = req.instance
-    red = reduce_peak(inst, deadline=opts.deadline) if opts.option("reduce", True) else None
-    pg = PeakGraph(inst, red)
-    lb, _ = lifetime_bound(inst)
-    warm = warm_order(req, opts, red)
-    hint = warm
-    if hint is not None and not respects(pg, hint):
-        from ..exact.downset_dp import greedy_cluster_order
-
-        hint = greedy_cluster_order(inst, red)  # a hint must satisfy the reduction's rows
-    ub = min(schedule_peak(inst, o) for o in (warm, hint)) if hint is not None else None
-    cap = ub
-    if req.budget is not None:
-        cap = req.budget if cap is None else min(cap, req.budget)
-    stats = {"backend": backend, "reduced_clusters": red.n if red is not None else inst.n}
-    if cap is not None and cap < lb:
-        return MethodOutput(None, "infeasible", bound=lb, stats=stats,
-                            message=f"the lower bound {lb} exceeds the budget {req.budget}")
-    model, pos = build(pg, lb, cap, hint)
-    stats.update(vars=model.num_vars, rows=model.num_rows)
-    remaining = opts.remaining()
-    sol = solve_linear(model, backend, time_limit=None if math.isinf(remaining) else remaining,
-                       threads=opts.threads, seed=opts.seed, warm_start=hint is not None, log=opts.log,
-                       gap=float(opts.option("gap", 0.0)))
-    stats["solver_status"] = sol.status
-    stats["solver_seconds"] = round(sol.seconds, 3)
-    bound = lb
-    if sol.bound is not None and sol.status != "infeasible":
-        bound = max(bound, math.ceil(sol.bound - 1e-6) * pg.unit)
-    if sol.status == "infeasible":
-        if req.budget is not None and (ub is None or req.budget < ub):
-            return MethodOutput(None, "infeasible", bound=max(bound, req.budget + 1), stats=stats,
-                                message=f"no order has a peak within the budget {req.budget}")
-        # the warm start is a feasible point: the solver is wrong (numerics); keep the warm start
-        stats["warning"] = f"{backend} reported the model infeasible although the warm start is feasible"
-    order = None
-    if sol.values is not None:
-        order = order_from_positions(sol.values, pos)
-    candidates = [o for o in (order, hint, warm) if o is not None]
-    if not candidates:
-        return MethodOutput(None, "unknown", bound=bound, stats=stats, message=f"{name}: no solution found in time")
-    best = min(candidates, key=lambda o: schedule_peak(inst, o))
-    peak = schedule_peak(inst, best)
-    opts.improved(value=peak, bound=bound, what=name)
-    if req.budget is not None and peak > req.budget:
-        return MethodOutput(None, "unknown", bound=bound, stats=stats,
-                            message=f"{name}: no plan within the budget {req.budget} found in time")
-    # the models are exact, so the solver's bound is a bound on the optimal peak; an order
-    # whose evaluated peak reaches it is proven optimal
-    status = "optimal" if peak <= bound else "feasible"
-    return MethodOutput(Plan.from_order(inst, best), status, bound=bound, stats=stats)
+__all__ = ["Lifetime", "PeakGraph", "add_peak", "add_positions", "hint_positions", "lifetime_end_hint", "lifetimes",
+           "order_from_positions", "respects"]

@@ -18,19 +18,22 @@ O(n + m) variables, so it scales to graphs the time-indexed MILP cannot
 hold; its linear relaxation alone is weak, the cumulative does the work.
 
 It is CP-only (the intervals and the cumulative are added with
-:meth:`~memopt.formulations.linear.LinearModel.add_cp_hook`); the MILP of the
+:meth:`~memopt.backends.linear.LinearModel.add_cp_hook`); the MILP of the
 same problem is :mod:`memopt.formulations.peak_milp`.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from dataclasses import dataclass
 
-from ..solve import MethodOutput, Request, SolveOptions, register_method
-from ..transform.release import AMBIGUOUS, RESULT
-from .linear import LinearModel
-from .peak_common import (PeakGraph, add_peak, add_positions, hint_positions, lifetime_end_hint, lifetimes,
-                          run_peak_formulation)
+from memopt.core.method import Context, MethodOutput
+from memopt.core.request import Request
+from memopt.formulations.peak_run import PeakFormulationParams, run_peak_formulation
+from memopt.graph.release import AMBIGUOUS, RESULT
+from memopt.backends.linear import LinearModel
+from memopt.formulations.peak_common import (PeakGraph, add_peak, add_positions, hint_positions, lifetime_end_hint,
+                                             lifetimes)
 
 
 def peak_cp_model(pg: PeakGraph, lb: int, ub: int | None, hint: list[int] | None) -> tuple[LinearModel, list[int]]:
@@ -88,7 +91,7 @@ def peak_cp_model(pg: PeakGraph, lb: int, ub: int | None, hint: list[int] | None
     if hint is not None:
         hp = hint_positions(hint, n)
         h = {pos[v]: hp[v] for v in range(n)}
-        from ..evaluate import schedule_peak
+        from memopt.core.evaluate import schedule_peak
 
         h[P] = max(model.lb[P], min(schedule_peak(inst, hint) // pg.unit, model.ub[P]))
         for kind, lt, sz, _ in items:
@@ -100,17 +103,14 @@ def peak_cp_model(pg: PeakGraph, lb: int, ub: int | None, hint: list[int] | None
     return model, pos
 
 
-@register_method("peak-cp", objectives=("peak",), family="cp", exact=True, requires=("ortools",),
-                 description="CP-SAT: positions, lifetimes as intervals, cumulative with the peak as capacity")
-def run_peak_cp(req: Request, opts: SolveOptions) -> MethodOutput:
-    """CP-SAT interval/cumulative model of the peak (option reduce=false: without the reduction)."""
-    backend = opts.option("backend") or "cpsat"
-    if backend != "cpsat":
-        from ..errors import MemoptError
-
-        raise MemoptError(f"method 'peak-cp' is a CP-SAT model (intervals and a cumulative); --backend {backend} "
-                          f"applies to 'peak-milp'")
-    return run_peak_formulation(req, opts, peak_cp_model, "peak-cp", "cpsat")
+@dataclass(frozen=True)
+class PeakCPParams(PeakFormulationParams):
+    pass
 
 
-__all__ = ["peak_cp_model"]
+def run_peak_cp(req: Request, ctx: Context) -> MethodOutput:
+    """CP-SAT: positions, lifetimes as intervals, cumulative with the peak as capacity (reduce=false: no reduction)."""
+    return run_peak_formulation(req, ctx, peak_cp_model, "cpsat")
+
+
+__all__ = ["PeakCPParams", "peak_cp_model", "run_peak_cp"]

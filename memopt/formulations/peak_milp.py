@@ -23,10 +23,16 @@ the best baseline order (MIP start).
 
 from __future__ import annotations
 
-from ..solve import MethodOutput, Request, SolveOptions, register_method
-from ..transform.release import AMBIGUOUS, RESULT
-from .linear import LinearModel
-from .peak_common import PeakGraph, add_peak, add_positions, hint_positions, lifetimes, run_peak_formulation
+from dataclasses import dataclass
+from typing import Literal
+
+from memopt.core.method import Context, MethodOutput
+from memopt.core.params import option
+from memopt.core.request import Request
+from memopt.formulations.peak_run import PeakFormulationParams, run_peak_formulation
+from memopt.graph.release import AMBIGUOUS, RESULT
+from memopt.backends.linear import LinearModel
+from memopt.formulations.peak_common import PeakGraph, add_peak, add_positions, hint_positions, lifetimes
 
 MAX_TASKS = 400
 
@@ -111,7 +117,7 @@ def peak_milp_model(pg: PeakGraph, lb: int, ub: int | None, hint: list[int] | No
         model.add_le(terms, -const[0], name=f"memory[{k}]")
     model.minimize({P: 1})
     if hint is not None:
-        from ..evaluate import schedule_peak
+        from memopt.core.evaluate import schedule_peak
 
         hp = hint_positions(hint, n)
         h = {pos[v]: hp[v] for v in range(n)}
@@ -126,27 +132,26 @@ def peak_milp_model(pg: PeakGraph, lb: int, ub: int | None, hint: list[int] | No
     return model, pos
 
 
-def _check(req: Request) -> str | None:
+def check_peak_milp(req: Request) -> str | None:
     if req.instance.n > MAX_TASKS:
         return (f"method 'peak-milp' has O(n²) variables: at most {MAX_TASKS} tasks "
                 f"(this instance has {req.instance.n}); use peak-cp or downset-dp")
     return None
 
 
-@register_method("peak-milp", objectives=("peak",), family="milp", exact=True, check=_check,
-                 description="time-indexed MILP (OLLA/MODeL-like), --backend highs|cbc (or cpsat)")
-def run_peak_milp(req: Request, opts: SolveOptions) -> MethodOutput:
-    """Time-indexed MILP of the peak; --backend highs (default) or cbc; option reduce=false."""
-    backend = opts.option("backend") or "highs"
-    if backend not in ("highs", "cbc", "cpsat"):
-        from ..errors import MemoptError
+@dataclass(frozen=True)
+class PeakMILPParams(PeakFormulationParams):
+    backend: Literal["highs", "cbc", "cpsat"] = option("highs", "solver: highs, cbc (or cpsat)")
 
-        raise MemoptError(f"unknown backend {backend!r} for peak-milp; use highs or cbc (or cpsat)")
+
+def run_peak_milp(req: Request, ctx: Context) -> MethodOutput:
+    """Time-indexed MILP of the peak (OLLA/MODeL-like), --backend highs|cbc (or cpsat); reduce=false: no reduction."""
+    backend = ctx.params.backend
 
     def build(pg, lb, ub, hint):
         return peak_milp_model(pg, lb, ub, hint, integer_aux=backend == "cpsat")
 
-    return run_peak_formulation(req, opts, build, "peak-milp", backend)
+    return run_peak_formulation(req, ctx, build, backend)
 
 
-__all__ = ["peak_milp_model", "MAX_TASKS"]
+__all__ = ["MAX_TASKS", "PeakMILPParams", "check_peak_milp", "peak_milp_model", "run_peak_milp"]

@@ -2,7 +2,7 @@
 
 Each function returns a topological order of task indices. Their pure
 schedules (:meth:`memopt.Plan.from_order`) are valid plans; their peaks are
-computed with :func:`memopt.evaluate.schedule_peak` and checked against the
+computed with :func:`memopt.core.evaluate.schedule_peak` and checked against the
 evaluator in the tests.
 
 - :func:`given_order`: the instance's own order (Kahn's algorithm taking the
@@ -20,10 +20,12 @@ from __future__ import annotations
 import heapq
 from typing import Callable
 
-from ..evaluate import schedule_peak
-from ..instance import Instance
-from ..plan import Plan
-from ..solve import MethodOutput, Request, SolveOptions, register_method
+from memopt.core.evaluate import schedule_peak
+from memopt.core.instance import Instance
+from memopt.core.plan import Plan
+from memopt.core.method import Context, MethodOutput
+from memopt.core.request import Request
+from memopt.core.status import Status
 
 
 def given_order(inst: Instance) -> list[int]:
@@ -164,45 +166,41 @@ def best_baseline(inst: Instance) -> tuple[list[int], int, str]:
 
 
 # ------------------------------------------------------------------ methods
-def _order_method(name: str, order_fn: Callable[[Instance], list[int]]):
-    def run(req: Request, opts: SolveOptions) -> MethodOutput:
+def order_method(name: str, order_fn: Callable[[Instance], list[int]]) -> Callable[[Request, Context], MethodOutput]:
+    """The catalog method of one baseline order: its pure schedule, when it fits the budget."""
+
+    def run(req: Request, ctx: Context) -> MethodOutput:
         inst = req.instance
         order = order_fn(inst)
         peak = schedule_peak(inst, order)
-        opts.improved(value=peak if req.objective == "peak" else inst.total_time, what=name)
         if req.budget is not None and peak > req.budget:
             # a pure schedule is the only plan these methods make
-            return MethodOutput(None, "unknown", message=f"the {name} order's peak {peak} exceeds the budget {req.budget}")
-        return MethodOutput(Plan.from_order(inst, order), "feasible")
+            return MethodOutput(message=f"the {name} order's peak {peak} exceeds the budget {req.budget}")
+        return MethodOutput(Plan.from_order(inst, order), Status.FEASIBLE)
 
     run.__name__ = f"run_{name}"
+    run.__doc__ = BASELINE_DESCRIPTIONS[name]
     return run
 
 
-_DESCRIPTIONS = {
+BASELINE_DESCRIPTIONS = {
     "given": "the instance's own order (made topological)",
     "dfs": "depth-first order (most recently readied task first)",
     "rpo": "reverse post-order of a depth-first search",
     "greedy": "greedy: ready task with the smallest memory increase",
 }
 
-for _name, _fn in BASELINES.items():
-    register_method(_name, objectives=("peak", "time"), family="heuristic",
-                    description=_DESCRIPTIONS[_name])(_order_method(_name, _fn))
 
-
-@register_method("baseline", objectives=("peak", "time"), family="heuristic")
-def run_baseline(req: Request, opts: SolveOptions) -> MethodOutput:
+def run_baseline(req: Request, ctx: Context) -> MethodOutput:
     """The best of the baseline orders (given, dfs, rpo, greedy)."""
     order, peak, name = best_baseline(req.instance)
-    opts.improved(value=peak if req.objective == "peak" else req.instance.total_time, what=name)
+    ctx.stats["baseline"] = name
     if req.budget is not None and peak > req.budget:
-        return MethodOutput(None, "unknown", message=f"the best baseline peak {peak} exceeds the budget {req.budget}",
-                            stats={"baseline": name})
-    return MethodOutput(Plan.from_order(req.instance, order), "feasible", stats={"baseline": name})
+        return MethodOutput(message=f"the best baseline peak {peak} exceeds the budget {req.budget}")
+    return MethodOutput(Plan.from_order(req.instance, order), Status.FEASIBLE)
 
 
 __all__ = [
-    "given_order", "depth_first_order", "reverse_postorder", "greedy_min_increase",
-    "BASELINES", "baseline_peaks", "best_baseline",
+    "BASELINES", "BASELINE_DESCRIPTIONS", "baseline_peaks", "best_baseline", "depth_first_order", "given_order",
+    "greedy_min_increase", "order_method", "reverse_postorder", "run_baseline",
 ]

@@ -1,7 +1,7 @@
 """Helpers shared by the importers: options, numbers, units.
 
 Every importer collects the problems it finds in a list of
-:class:`~memopt.errors.Problem` and raises them together, like
+:class:`~memopt.core.errors.Problem` and raises them together, like
 :func:`memopt.io.instance_from_dict` does for our own format.
 """
 
@@ -11,7 +11,7 @@ import math
 from fractions import Fraction
 from typing import Any, Iterable, Mapping
 
-from ..errors import MemoptError, Problem
+from memopt.core.errors import MemoptError, Problem
 
 # size units: bytes per unit
 SIZE_UNITS: dict[str, int] = {

@@ -5,7 +5,7 @@ describes a traced network as an :class:`NNGraph`: a list of :class:`Op` in
 the framework's execution order, each reading tensors and writing
 :class:`Tensor` records, plus the external tensors (parameters, buffers,
 constants) and the graph outputs. :func:`to_instance` turns it into a
-memopt :class:`~memopt.instance.Instance` with the rules below; they are the
+memopt :class:`~memopt.core.instance.Instance` with the rules below; they are the
 data model documented in ``docs/importers-nn.md``.
 
 **Tasks.** One task per op, listed in execution order, so the instance's
@@ -48,8 +48,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Mapping, Sequence
 
-from ..errors import MemoptError
-from ..instance import Datum, Instance, Machine, Task
+from memopt.core.errors import MemoptError
+from memopt.core.instance import Datum, Instance, Machine, Task
 
 #: Default throughput of the cost model: a mid-range accelerator in FP32
 #: (10 TFLOP/s; 500 GB/s of memory bandwidth).

@@ -45,9 +45,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..errors import MemoptError, Problem
-from ..instance import Datum, Instance, Task
-from ._common import check_options, choice, number, to_size, to_time
+from memopt.core.errors import MemoptError, Problem
+from memopt.core.instance import Datum, Instance, Task
+from memopt.importers._common import check_options, choice, number, to_size, to_time
 
 VARIANTS = {
     # variant: (time field, size field)
@@ -93,7 +93,7 @@ def instance_from_nodelink(raw: Any, where: str = "<node-link>", **options: Any)
     missing the field; default: missing is an error), ``time_scale``,
     ``size_scale`` (multipliers applied before rounding).
 
-    Raises :class:`~memopt.errors.InstanceError` listing every problem (a node
+    Raises :class:`~memopt.core.errors.InstanceError` listing every problem (a node
     missing a cost field, a link to an unknown node, a cycle...). O(n + e).
     """
     check_options(where, options, OPTIONS, "node-link")

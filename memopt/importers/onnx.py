@@ -44,9 +44,9 @@ import os
 from fractions import Fraction
 from typing import Any, Mapping
 
-from ..errors import MemoptError, SolverUnavailableError
-from ..instance import Instance
-from .nn import NNGraph, Op, Tensor, keep_to_end, make_cost, to_instance
+from memopt.core.errors import MemoptError, SolverUnavailableError
+from memopt.core.instance import Instance
+from memopt.importers.nn import NNGraph, Op, Tensor, keep_to_end, make_cost, to_instance
 
 ALIAS_OPS = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"})
 RANDOM_OPS = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
@@ -66,7 +66,7 @@ def load_onnx(path: str | os.PathLike, **options: Any) -> Instance:
     """The instance of the ONNX model at ``path`` (the ``.onnx`` importer of ``load_instance``).
 
     ``options`` are those of :func:`onnx_instance`; an unknown one is a
-    :class:`~memopt.errors.MemoptError` naming the known ones.
+    :class:`~memopt.core.errors.MemoptError` naming the known ones.
     """
     import inspect
 
@@ -132,7 +132,7 @@ def onnx_instance(
                   op_meta=op_meta, where=where)
     if not train:
         return to_instance(g, count_params=count_params, keep_views=keep_views, name=name or g.name, **common)
-    from ..training import training_graph
+    from memopt.training import training_graph
 
     fwd = to_instance(g, count_params=count_params, keep_views=False, sink=False, name=name or g.name, **common)
     # each parameter belongs to the first op that reads it (tied weights are counted once)

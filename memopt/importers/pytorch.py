@@ -37,9 +37,9 @@ import operator
 import weakref
 from typing import Any, Callable, Mapping, Sequence
 
-from ..errors import MemoptError, SolverUnavailableError
-from ..instance import Instance
-from .nn import NNGraph, Op, Tensor, make_cost, to_instance
+from memopt.core.errors import MemoptError, SolverUnavailableError
+from memopt.core.instance import Instance
+from memopt.importers.nn import NNGraph, Op, Tensor, make_cost, to_instance
 
 TORCH_VERSION = "2.13.0"
 

@@ -49,9 +49,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..errors import MemoptError, Problem
-from ..instance import Datum, Instance, Task
-from ._common import SIZE_UNITS, TIME_UNITS, check_options, choice, to_size, to_time
+from memopt.core.errors import MemoptError, Problem
+from memopt.core.instance import Datum, Instance, Task
+from memopt.importers._common import SIZE_UNITS, TIME_UNITS, check_options, choice, to_size, to_time
 
 OPTIONS = ("time_unit", "size_unit", "inputs", "duplicate_outputs")
 
@@ -79,7 +79,7 @@ def instance_from_wfformat(raw: Any, where: str = "<wfformat>", **options: Any) 
     (B | KB | KiB | MB | MiB | GB | GiB, default B), ``inputs`` (task | drop,
     default task), ``duplicate_outputs`` (error | first, default error).
 
-    Raises :class:`~memopt.errors.InstanceError` listing every problem
+    Raises :class:`~memopt.core.errors.InstanceError` listing every problem
     (unknown file or task references, a file written twice, a cycle...).
     O(tasks + files + references).
     """

@@ -1,4 +1,1 @@
-"""Composite methods (``auto``) that choose among the registered ones.
-
-(Not named ``methods``: ``memopt.methods()`` is the registry listing.)
-"""
+"""Composite methods: strategies that run other methods of the catalog (``auto``, ``auto-peak``, ``auto-time``)."""

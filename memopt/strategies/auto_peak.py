@@ -15,7 +15,7 @@ The strategy (each step only if the previous ones did not prove the optimum):
    order searched). On forests and series-parallel graphs, the schedule is
    also **split** at the critical task's least-memory down-set and both
    parts solved by ``auto`` (:mod:`memopt.exact.cut_split`);
-4. **reduction** (:func:`memopt.transform.reduce_peak`): a graph reduced to
+4. **reduction** (:func:`memopt.transforms.reduction.reduce_peak`): a graph reduced to
    one cluster is solved;
 5. **exact search** over the down-sets of the reduced graph
    (:mod:`memopt.exact.downset_dp`), best-first from the bound, about half
@@ -35,12 +35,29 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from ..evaluate import schedule_peak
-from ..instance import Instance
-from ..plan import Plan
-from ..solve import MethodOutput, Request, SolveOptions, register_method
+from memopt.backends.linear import solve_linear
+from memopt.core.evaluate import schedule_peak
+from memopt.core.incumbent import Incumbent
+from memopt.core.method import Context, MethodOutput
+from memopt.core.numbers import numbers_fit
+from memopt.core.params import Params, option
+from memopt.core.plan import Plan
+from memopt.core.request import Request
+from memopt.core.status import Objective, Status
+from memopt.exact.cut_bound import CutNetwork, cut_bound, joint_cut_bound
+from memopt.exact.cut_split import join_orders, split_instance
+from memopt.exact.downset_dp import beam_search, downset_search
+from memopt.exact.peak_bounds import MAX_TASKS as LIFETIME_MAX_TASKS
+from memopt.exact.peak_bounds import lifetime_bound
+from memopt.exact.release_relaxation import release_relaxation
+from memopt.exact.target_search import tighten
+from memopt.formulations.peak_common import PeakGraph, order_from_positions
+from memopt.formulations.peak_cp import peak_cp_model
+from memopt.heuristics.orders import best_baseline
+from memopt.transforms.reduction import reduce_peak
 
 DP_MAX_CLUSTERS = 4000     # beyond this the down-set search has no chance
 CUT_MAX_TASKS = 200_000    # the min-cut network (a few arcs per arc of the graph)
@@ -53,47 +70,57 @@ DEFAULT_MAX_STATES = 2_000_000
 BEAM_SECONDS = 30.0        # beam phase without a time limit
 
 
-class _Best:
-    """The incumbent order and the best proven bound, with where each came from."""
+@dataclass(frozen=True)
+class AutoPeakParams(Params):
+    fit: bool = option(False, "with a budget: stop at the first order within it, or once a bound exceeds it")
+    target: int | None = option(None, "stop once an order has a peak within this, or a bound exceeds it")
+    max_states: int | None = option(None, "states of the down-set search (default 2,000,000; half above 500 "
+                                          "clusters)")
+    max_beam: int = option(256, "widest beam of the beam-search phase")
 
-    def __init__(self, inst: Instance, opts: SolveOptions):
-        self.inst = inst
-        self.opts = opts
+
+class _Best:
+    """The best order found (whatever its peak: the searches start from it) and the incumbent it feeds.
+
+    Orders within the request's budget are offered to the run's incumbent,
+    whose bound is the one proven lower bound.
+    """
+
+    def __init__(self, req: Request, ctx: Context):
+        self.req = req
+        self.ctx = ctx
+        self.inc: Incumbent = ctx.incumbent
         self.order: list[int] | None = None
         self.peak: float = math.inf
         self.source = ""
-        self.bound = 0
-        self.bound_source = ""
 
     def offer(self, order: list[int] | None, source: str, peak: int | None = None) -> None:
         if order is None:
             return
-        p = schedule_peak(self.inst, order) if peak is None else peak
+        p = schedule_peak(self.req.instance, order) if peak is None else peak
         if p < self.peak:
             self.order, self.peak, self.source = order, p, source
-            self.opts.improved(value=p, what=source)
+            if self.req.budget is None or p <= self.req.budget:
+                self.ctx.offer(Plan.from_order(self.req.instance, order), source)
 
     def lower(self, value: int, source: str) -> None:
-        if value > self.bound:
-            self.bound, self.bound_source = value, source
-            self.opts.improved(bound=value, what=source)
+        self.inc.prove(value, source)
+
+    @property
+    def bound(self) -> int:
+        b = self.inc.bound
+        return 0 if b is None else int(b)
 
     @property
     def proven(self) -> bool:
         return self.order is not None and self.peak <= self.bound
 
 
-def _remaining(opts: SolveOptions) -> float:
-    return opts.remaining()
-
-
-def _split_order(inst: Instance, D: set[int], order: list[int], seconds: float | None,
+def _split_order(req: Request, ctx: Context, D: set[int], order: list[int], seconds: float | None,
                  depth: int) -> list[int] | None:
-    """An order through the down-set D: each part solved by ``auto`` (:mod:`memopt.exact.cut_split`),
+    """An order through the down-set D: each part solved by this strategy (:mod:`memopt.exact.cut_split`),
     starting from ``order`` restricted to the part."""
-    from ..exact.cut_split import join_orders, split_instance
-    from ..solve import make_request
-
+    inst = req.instance
     if not D or len(D) == inst.n:
         return None
     pre, suf = split_instance(inst, D)
@@ -106,65 +133,62 @@ def _split_order(inst: Instance, D: set[int], order: list[int], seconds: float |
         left = None if seconds is None else max(0.1, (seconds - (time.perf_counter() - t0)) / (2 - k))
         tm = part.task_map
         start = sorted(range(part.instance.n), key=lambda x: -1 if tm[x] < 0 else pos[tm[x]])
-        o = SolveOptions(time_limit=left, extra={"split_depth": depth, "order": start})
-        res = run_auto_peak(make_request(part.instance, "peak"), o)
-        if res.plan is None:
+        sub_req = Request(part.instance, Objective.PEAK)
+        dl = ctx.deadline if left is None else ctx.deadline.capped(left)
+        sub = ctx.child(deadline=dl, incumbent=Incumbent(sub_req, dl), params=AutoPeakParams())
+        _search(sub_req, sub, start=start, depth=depth)
+        if sub.incumbent.plan is None:
             return None
         idx = part.instance.task_index
-        orders.append([idx[t] for t in res.plan.compute_order()])
+        orders.append([idx[t] for t in sub.incumbent.plan.compute_order()])
     return join_orders(pre, orders[0], suf, orders[1])
 
 
-@register_method("auto-peak", objectives=("peak",), family="composite", exact=True,
-                 description="reduction + polynomial cases + exact search, best plan found when time runs out")
-def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
+def run_auto_peak(req: Request, ctx: Context) -> MethodOutput:
     """Reduce, solve the polynomial cases, search exactly; fall back to the best plan found."""
-    from ..exact.downset_dp import _order_of_plan, beam_search, downset_search
-    from ..exact.peak_bounds import MAX_TASKS as LIFETIME_MAX_TASKS
-    from ..exact.peak_bounds import lifetime_bound
-    from ..exact.release_relaxation import release_relaxation
-    from ..heuristics.orders import best_baseline
-    from ..transform import reduce_peak
+    return _search(req, ctx)
 
+
+def _search(req: Request, ctx: Context, start: list[int] | None = None, depth: int = 0) -> MethodOutput:
+    p: AutoPeakParams = ctx.params
     inst = req.instance
     budget = req.budget
-    best = _Best(inst, opts)
-    stats: dict[str, Any] = {}
+    dl = ctx.deadline
+    best = _Best(req, ctx)
+    stats: dict[str, Any] = ctx.stats
     t_start = time.perf_counter()
+    target = p.target if p.target is not None else (budget if p.fit else None)
 
     def out() -> MethodOutput:
         stats["plan_by"] = best.source
-        stats["bound_by"] = best.bound_source
+        stats["bound_by"] = best.inc.bound_source
         stats["auto_seconds"] = round(time.perf_counter() - t_start, 3)
         if budget is not None and best.bound > budget:
-            return MethodOutput(None, "infeasible", bound=best.bound, stats=stats,
-                                message=f"the optimal peak is at least {best.bound} > budget {budget} "
-                                        f"({best.bound_source})")
+            return MethodOutput(status=Status.INFEASIBLE, bound=best.bound,
+                                message=f"no order fits: the optimal peak is at least {best.bound} > budget "
+                                        f"{budget} ({best.inc.bound_source})")
         if best.order is None or (budget is not None and best.peak > budget):
-            return MethodOutput(None, "unknown", bound=best.bound, stats=stats,
-                                message=f"no plan within the budget {budget} found")
-        status = "optimal" if best.proven else "feasible"
-        return MethodOutput(Plan.from_order(inst, best.order), status, bound=best.bound, stats=stats)
-
-    # option ``fit`` (auto-time's question "does some schedule fit the budget?"): any order within
-    # the budget answers it, no need to minimise further
-    fit = bool(opts.option("fit", False)) and budget is not None
+            return MethodOutput(message=f"no plan within the budget {budget} found")
+        return MethodOutput(status=Status.OPTIMAL if best.proven else Status.FEASIBLE)
 
     def done() -> bool:
-        return best.proven or (budget is not None and best.bound > budget) or (fit and best.peak <= budget)
+        if best.proven or (budget is not None and best.bound > budget):
+            return True
+        return target is not None and (best.peak <= target or best.bound > target)
 
     if inst.n == 0:
         best.offer([], "empty")
+        best.lower(0, "empty")
         return out()
 
     # 1. bounds and baselines
     lb, _ = lifetime_bound(inst)
     best.lower(lb, "lifetime bound" if inst.n <= LIFETIME_MAX_TASKS else "footprint/results bound")
-    if isinstance(opts.warm_start, Plan):
-        best.offer(_order_of_plan(inst, opts.warm_start), "warm start")
-    given = opts.option("order")  # an order handed down by a split (task indices of this instance)
-    if given is not None:
-        best.offer(list(given), "split (parent's order)")
+    known, _ = ctx.best_known(req)
+    if known is not None:
+        best.offer(known.task_order(inst), "warm start")
+    if start is not None:
+        best.offer(list(start), "split (parent's order)")
     else:
         order, _, name = best_baseline(inst)
         best.offer(order, f"baseline ({name})")
@@ -172,8 +196,7 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
         return out()
 
     # 2. polynomial cases (exact with fixed effects, a relaxation otherwise)
-    relax_deadline = time.perf_counter() + max(1.0, 0.25 * min(_remaining(opts), 60.0))
-    rr = release_relaxation(inst, deadline=relax_deadline)
+    rr = release_relaxation(inst, deadline=dl.share(0.25, 15.0, floor=1.0))
     if rr is not None:
         stats["structure"] = rr.structure
         what = ("liu" if "forest" in rr.structure else "series-parallel") if rr.ambiguous == 0 else \
@@ -184,33 +207,28 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
             return out()
 
     # 3. min-cut bound: one max-flow per task whose memory in the best order exceeds the bound
-    net = None
-    if inst.n <= CUT_MAX_TASKS:
-        from ..exact.cut_bound import CutNetwork, cut_bound, joint_cut_bound
-
-        share = min(0.2 * _remaining(opts), 30.0)
+    if inst.n <= CUT_MAX_TASKS and not dl.expired():
         net = CutNetwork(inst)
         cb = cut_bound(inst, [best.order], floor=best.bound, min_flows=JOINT_SIZES[-1], network=net,
-                       deadline=None if math.isinf(share) else time.perf_counter() + share)
+                       deadline=dl.share(0.2, 30.0))
         stats["cut_flows"] = cb.flows
         best.lower(cb.value, "min-cut bound")
         if done():
             return out()
         # 3b. forests and series-parallel graphs: split at the critical task's least-memory down-set
-        depth = int(opts.option("split_depth", 0))
         if rr is not None and cb.down_set is not None and depth < MAX_SPLIT_DEPTH:
-            seconds = 0.7 * _remaining(opts) if opts.time_limit else None
-            order = _split_order(inst, set(cb.down_set), best.order, seconds, depth + 1)
+            seconds = 0.7 * dl.remaining() if dl.limited else None
+            order = _split_order(req, ctx, set(cb.down_set), best.order, seconds, depth + 1)
             best.offer(order, "split at the min-cut down-set")
             if done():
                 return out()
         # 3c. the critical tasks together: their order is searched, each step costs a max-flow
         crit = sorted(cb.values, key=lambda v: -cb.values[v])
-        jend = time.perf_counter() + min(0.15 * _remaining(opts), 20.0)
+        jdl = dl.share(0.15, 20.0)
         for k in JOINT_SIZES:
-            if k > len(crit) or time.perf_counter() >= jend:
+            if k > len(crit) or jdl.expired():
                 break
-            jb = joint_cut_bound(inst, crit[:k], network=net, upper=int(best.peak), deadline=jend,
+            jb = joint_cut_bound(inst, crit[:k], network=net, upper=int(best.peak), deadline=jdl,
                                  max_flows=JOINT_MAX_FLOWS)
             best.lower(jb.value, f"joint min-cut bound ({k} tasks)")
             stats["joint_flows"] = stats.get("joint_flows", 0) + jb.flows
@@ -220,7 +238,7 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
             return out()
 
     # 4. reduction
-    red = reduce_peak(inst, deadline=opts.start + 0.5 * opts.time_limit if opts.time_limit else None)
+    red = reduce_peak(inst, deadline=dl.share(0.5) if dl.limited else None)
     stats["reduced_clusters"] = red.n
     if red.n == 1:
         only = red.expand([0])
@@ -230,14 +248,13 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
         return out()
 
     # 5. exact search on the reduced graph
-    if red.n <= DP_MAX_CLUSTERS:
+    if red.n <= DP_MAX_CLUSTERS and not dl.expired():
         # large graphs rarely finish: keep time for the plan-improving phases
-        share = (0.5 if red.n <= 500 else 0.25) * _remaining(opts)
-        deadline = None if math.isinf(share) else time.perf_counter() + share
         cap = DEFAULT_MAX_STATES if red.n <= 500 else DEFAULT_MAX_STATES // 2  # ~400 bytes a state at 1,000 clusters
         res = downset_search(inst, red, incumbent=best.order, budget=budget, lower_bound=best.bound,
-                             deadline=deadline, max_states=int(opts.option("max_states", cap)),
-                             on_improve=lambda v, b: opts.improved(value=v, what="downset-dp"))
+                             deadline=dl.share(0.5 if red.n <= 500 else 0.25),
+                             max_states=p.max_states if p.max_states is not None else cap,
+                             on_order=lambda o, pk: best.offer(o, "downset-dp", pk))
         stats.update(states=res.states, search_stopped=res.stopped)
         if res.order is not None:
             best.offer(res.order, "downset-dp")
@@ -250,12 +267,10 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
         best.lower(res.bound, "downset-dp frontier")
 
     # 6. target searches between the bound and the best peak (they may also raise the bound)
-    if red.n <= TARGET_MAX_CLUSTERS and opts.time_limit and _remaining(opts) > 0.5:
-        from ..exact.target_search import tighten
-
-        tend = time.perf_counter() + 0.6 * _remaining(opts)
-        tt = tighten(inst, best.bound, best.order, red, deadline=tend,
-                     on_improve=lambda v, b: opts.improved(value=v, bound=b, what="target search"))
+    if red.n <= TARGET_MAX_CLUSTERS and dl.limited and dl.remaining() > 0.5:
+        tt = tighten(inst, best.bound, best.order, red, deadline=dl.share(0.6),
+                     on_order=lambda o, pk: best.offer(o, "target search", pk),
+                     on_bound=lambda b: best.lower(b, "target search (exhausted)"))
         stats["target_searches"] = len(tt.log)
         best.offer(tt.order, "target search", tt.peak)
         best.lower(tt.bound, "target search (exhausted)")
@@ -265,21 +280,18 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
     # 7. improve the plan while time remains
     width = 16
     # without a time limit the beam phase still stops after BEAM_SECONDS (a width is not cut short)
-    beam_end = time.perf_counter() + (0.5 * _remaining(opts) if opts.time_limit else BEAM_SECONDS)
-    while width <= int(opts.option("max_beam", 256)) and time.perf_counter() < beam_end:
-        o = beam_search(inst, red, width=width, deadline=beam_end if opts.time_limit else None)
+    beam_dl = dl.share(0.5) if dl.limited else dl.capped(BEAM_SECONDS)
+    while width <= p.max_beam and not beam_dl.expired():
+        o = beam_search(inst, red, width=width, deadline=beam_dl if dl.limited else None)
         best.offer(o, f"beam search ({width})")
         width *= 4
-    if opts.time_limit and inst.n <= CP_MAX_TASKS and _remaining(opts) > 1.0 and not best.proven:
-        from ..formulations.linear import solve_linear
-        from ..formulations.peak_common import PeakGraph, order_from_positions
-        from ..formulations.peak_cp import peak_cp_model
-
+    if dl.limited and inst.n <= CP_MAX_TASKS and dl.remaining() > 1.0 and not best.proven \
+            and numbers_fit(req, "int64"):
         pg = PeakGraph(inst, red)
         cap = int(best.peak) if budget is None else min(int(best.peak), budget)
         model, pos = peak_cp_model(pg, best.bound, cap, best.order)
-        sol = solve_linear(model, "cpsat", time_limit=max(0.5, _remaining(opts) - 0.5), threads=opts.threads,
-                           seed=opts.seed, warm_start=True)
+        sol = solve_linear(model, "cpsat", deadline=dl.capped(max(0.5, dl.remaining() - 0.5)), threads=ctx.threads,
+                           seed=ctx.seed, warm_start=True, log=ctx.solver_log, memory_limit=ctx.settings.memory_limit)
         stats["cp_status"] = sol.status
         if sol.status == "infeasible" and budget is not None and budget < best.peak:
             best.lower(budget + 1, "peak-cp (no plan within the budget)")
@@ -290,4 +302,4 @@ def run_auto_peak(req: Request, opts: SolveOptions) -> MethodOutput:
     return out()
 
 
-__all__ = ["run_auto_peak"]
+__all__ = ["AutoPeakParams", "run_auto_peak"]

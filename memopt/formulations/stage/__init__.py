@@ -9,10 +9,10 @@ loop, :mod:`.methods` registers ``checkmate``, ``poet``, ``stage`` and
 ``joint``. See ``docs/budget.md``.
 """
 
-from .layout import FREE, StageLayout, Windows
-from .model import StageModel, build_stage_model
-from .plans import HintError, extract_plan, plan_hint, prune_plan
-from .solver import StageOutcome, solve_stage_model
+from memopt.formulations.stage.layout import FREE, StageLayout, Windows
+from memopt.formulations.stage.model import StageModel, build_stage_model
+from memopt.formulations.stage.plans import HintError, extract_plan, plan_hint, prune_plan
+from memopt.formulations.stage.solver import StageOutcome, solve_stage_model
 
 __all__ = ["FREE", "StageLayout", "Windows", "StageModel", "build_stage_model", "HintError", "extract_plan",
            "plan_hint", "prune_plan", "StageOutcome", "solve_stage_model"]

@@ -30,8 +30,8 @@ in a stage that recomputes it or right after a stage that transferred it.
 
 from __future__ import annotations
 
-from .layout import FREE
-from .variables import CONST, StageVariables, add_row, neg
+from memopt.formulations.stage.layout import FREE
+from memopt.formulations.stage.variables import CONST, StageVariables, add_row, neg
 
 
 def add_starts(V: StageVariables) -> None:

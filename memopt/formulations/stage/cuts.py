@@ -42,7 +42,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .variables import CONST, StageVariables, add_row
+from memopt.backends.linear import Relaxation
+from memopt.core.deadline import Deadline
+from memopt.formulations.stage.variables import CONST, StageVariables, add_row
 
 
 def chain_cut_needs(V: StageVariables) -> list[tuple[int, int, int]]:
@@ -72,7 +74,7 @@ CutKey = tuple[int, int, tuple[int, ...], int, "tuple[int, int] | None"]
 
 
 def separate_chain_cuts(V: StageVariables, values, *, depth: int = 8, eps: float = 0.02,
-                        deadline: float = float("inf"), recomputations: bool = False) -> list[CutKey]:
+                        deadline: Deadline | None = None, recomputations: bool = False) -> list[CutKey]:
     """The most violated chain cut of every need and start stage ``s``, if violated by more than ``eps``.
 
     Needs are those of :func:`chain_cut_needs` (right-hand side 1) and the
@@ -132,7 +134,7 @@ def separate_chain_cuts(V: StageVariables, values, *, depth: int = 8, eps: float
 
     out: list[CutKey] = []
     for d, s0, c, rhs, trigger in needs:
-        if time.perf_counter() > deadline:
+        if deadline is not None and deadline.expired():
             break
         last = min(c, T - 1)
         for s in range(s0, c + 1):
@@ -159,21 +161,17 @@ def add_chain_cut(V: StageVariables, key: CutKey) -> None:
         add_row(V.lm, terms + [(V.R[trigger], -1)], lo=0)
 
 
-def add_chain_cuts(V: StageVariables, *, time_limit: float, max_rounds: int = 10, min_gain: float = 1e-4,
+def add_chain_cuts(V: StageVariables, *, deadline: Deadline, max_rounds: int = 10, min_gain: float = 1e-4,
                    recomputations: bool = False) -> dict[str, Any]:
     """Solve the LP relaxation, add the violated chain cuts, repeat; returns statistics.
 
     Stops after ``max_rounds``, when no cut is violated, when a round raises
-    the LP bound by less than ``min_gain`` (relative), or at ``time_limit``
-    seconds. The last LP optimum is a valid bound of the model (``lp_bound``,
+    the LP bound by less than ``min_gain`` (relative), or at the ``deadline``. The last LP optimum is a valid bound of the model (``lp_bound``,
     model units) — of the model as it is now, lazy rows included. An LP
     that does not finish in time turns the cuts off for the model's later
     calls (``V.cuts_given_up``).
     """
-    from ..linear import Relaxation
-
     t0 = time.perf_counter()
-    deadline = t0 + time_limit
     stats: dict[str, Any] = {"chain_cuts": 0, "cut_rounds": 0}
     if V.layout.free or not V.R or V.cuts_given_up:
         return stats
@@ -182,10 +180,9 @@ def add_chain_cuts(V: StageVariables, *, time_limit: float, max_rounds: int = 10
         V.relaxation = Relaxation(V.lm)
     prev = None
     for _ in range(max_rounds):
-        left = deadline - time.perf_counter()
-        if left <= 0.05:
+        if deadline.remaining() <= 0.05:
             break
-        sol = V.relaxation.solve(time_limit=left)
+        sol = V.relaxation.solve(deadline)
         if sol.status != "optimal" or sol.values is None:
             # an LP that does not finish in its share will not in the next rounds either
             # (MobileNetV2, 135k variables: 6 s without an optimum): stop trying

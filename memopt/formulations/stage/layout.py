@@ -27,8 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from ...instance import Instance
-from ...plan import COMPUTE, OFFLOAD, RELOAD, Event, Plan
+from memopt.core.instance import Instance
+from memopt.core.plan import COMPUTE, OFFLOAD, RELOAD, Event, Plan
+from memopt.graph.masks import task_ancestors, task_descendants
 
 FREE = -1
 """Layout marker: the stage's new task is a decision of the model."""
@@ -294,7 +295,7 @@ class Windows:
 
 def _closure_counts(inst: Instance) -> tuple[list[int], list[int]]:
     """Number of ancestors and of descendants of every task (bitsets)."""
-    return [a.bit_count() for a in inst.ancestor_masks], [d.bit_count() for d in inst.descendant_masks]
+    return [a.bit_count() for a in task_ancestors(inst)], [d.bit_count() for d in task_descendants(inst)]
 
 
 __all__ = ["FREE", "StageLayout", "Windows", "LayoutError", "normalize_plan"]

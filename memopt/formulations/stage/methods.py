@@ -14,7 +14,8 @@ takes ``backend=cpsat|highs|cbc`` (``memopt solve --backend``; default
 ``joint``       free order + recomputation + offloading, optimised jointly
 ==============  =============================================================
 
-Options: ``order`` (fixed-order methods: ``warm`` — the warm start's order,
+Options (:class:`FixedStageParams`, :class:`FreeStageParams`; ``-O key=value``):
+``order`` (fixed-order methods: ``warm`` — the warm start's order,
 the default when there is one —, ``given`` — the instance's order, the
 literature's protocol —, ``best`` — the best baseline order); ``sigma``
 (free-order methods: ``warm``/``given``/``best``, the order of the
@@ -36,59 +37,55 @@ Bounds: a fixed-order model's optimum is *not* a bound of the problem
 recomputation or offloading (its stages are a restriction). Those are
 reported in ``stats`` as ``model_bound``/``model_status`` ("the best plan
 of this model's space"); the problem's bound stays the simple one of
-:meth:`memopt.solve.Request.lower_bound` — except for ``stage`` (complete
+:func:`memopt.pipeline.static_bound` — except for ``stage`` (complete
 for pure schedules), whose bound is the problem's.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from ...errors import MemoptError
-from ...plan import Plan
-from ...solve import MethodOutput, Request, SolveOptions, register_method
-from ..linear import BACKENDS
-from .layout import LayoutError, StageLayout
-from .model import build_stage_model
-from .plans import merge_stages
-from .solver import LP_DETAIL, solve_stage_model
+from memopt.core.method import Context, MethodOutput
+from memopt.core.params import Params, option
+from memopt.core.plan import Plan
+from memopt.core.request import Request
+from memopt.core.status import Objective, Status
+from memopt.formulations.stage.layout import LayoutError, StageLayout
+from memopt.formulations.stage.model import build_stage_model, estimate_stage_model
+from memopt.formulations.stage.plans import merge_stages
+from memopt.formulations.stage.solver import LP_DETAIL, solve_stage_model
+from memopt.heuristics.orders import best_baseline
+
+Backend = Literal["cpsat", "highs", "cbc"]
 
 
-WARM_SHARE = 0.15
-"""Share of the time left that the planner may take for the warm start (at most its default 5 s)."""
+@dataclass(frozen=True)
+class StageParams(Params):
+    backend: Backend = option("cpsat", "solver: cpsat, highs or cbc")
+    transfer_stages: int | None = option(None, "empty stages before each task, room for transfers (default: 1 "
+                                               "with offloading when the warm start has none, else 0)")
+    detailed: Literal["lazy", "all"] = option("lazy", "recomputation memory rows: lazy (added where a solution "
+                                                      "breaks them) or all up front")
+    cutoff: bool = option(True, "only plans at least as good as the warm start (and no recomputation of a task "
+                                "longer than the slack)")
+    cuts: bool = option(True, "recomputation-chain cuts before each round (fixed orders)")
+    lp_detail: float | None = option(None, "detail up front the stages where the cut LP recomputes more than "
+                                           "this (default 0.3 with cpsat, off with highs and cbc)")
 
 
-def warm_start_plan(req: Request, opts: SolveOptions, order: list[int] | None = None) -> tuple[Plan | None, str]:
-    """The valid plan that seeds a model, and where it comes from.
+@dataclass(frozen=True)
+class FixedStageParams(StageParams):
+    order: Literal["warm", "given", "best"] = option("warm", "order of first computations: the warm start's, the "
+                                                             "instance's (the literature's protocol) or the best "
+                                                             "baseline's")
 
-    A plan given by the user (``warm_start=Plan``) if valid; else the budget
-    planner (:func:`memopt.heuristics.budget.plan_under_budget`, on
-    ``order`` when given, with :data:`WARM_SHARE` of the time left and at
-    most its default effort); else the best baseline pure schedule if it fits.
-    """
-    if opts.warm_start is False:
-        return None, "none"
-    if isinstance(opts.warm_start, Plan):
-        ev = req.evaluate(opts.warm_start)
-        if ev.valid:
-            return opts.warm_start, "given"
-        return None, f"given plan rejected: {ev.violation}"
-    if not req.pure and req.budget is not None:
-        from ...heuristics.budget import DEFAULT_WARM_SECONDS, plan_under_budget
 
-        limit = DEFAULT_WARM_SECONDS
-        if opts.time_limit is not None:
-            limit = max(0.05, min(limit, WARM_SHARE * opts.remaining()))
-        plan = plan_under_budget(req, order=order, time_limit=limit)
-        if plan is not None and req.evaluate(plan).valid:
-            return plan, "planner" + (" (fixed order)" if order is not None else "")
-    from ...heuristics.orders import best_baseline
-
-    base = best_baseline(req.instance)
-    plan = Plan.from_order(req.instance, order if order is not None else base[0])
-    if req.evaluate(plan).valid:
-        return plan, "pure schedule" if order is not None else f"baseline:{base[2]}"
-    return None, "none (no heuristic plan fits)"
+@dataclass(frozen=True)
+class FreeStageParams(StageParams):
+    sigma: Literal["warm", "given", "best"] = option("warm", "order of the recomputation slots: the warm start's, "
+                                                             "the instance's or the best baseline's")
 
 
 def _order(req: Request, how: str, warm: Plan | None) -> list[int]:
@@ -96,15 +93,11 @@ def _order(req: Request, how: str, warm: Plan | None) -> list[int]:
     if how == "warm" and warm is not None:
         return [inst.task_index[v] for v in warm.compute_order()]
     if how in ("best", "warm"):
-        from ...heuristics.orders import best_baseline
-
         return best_baseline(inst)[0]
-    if how == "given":
-        return list(inst.topological_order)
-    raise MemoptError(f"order {how!r}: expected warm, given or best")
+    return list(inst.topological_order)  # "given"
 
 
-def make_layout(req: Request, opts: SolveOptions, *, free: bool, warm: Plan | None) -> tuple[StageLayout, Plan | None]:
+def make_layout(req: Request, p: StageParams, *, free: bool, warm: Plan | None) -> tuple[StageLayout, Plan | None]:
     """The layout of a method, and the warm start cut to fit it (``None``: it does not).
 
     The layout mirrors the warm start (its order, its stages without a new
@@ -114,8 +107,8 @@ def make_layout(req: Request, opts: SolveOptions, *, free: bool, warm: Plan | No
     offloading, else 0).
     """
     inst = req.instance
-    how = str(opts.option("sigma" if free else "order", "warm"))
-    k = opts.option("transfer_stages")
+    how = p.sigma if free else p.order
+    k = p.transfer_stages
     order = _order(req, how, warm)
     if warm is not None and [inst.task_index[v] for v in warm.compute_order()] == order:
         try:
@@ -131,33 +124,48 @@ def make_layout(req: Request, opts: SolveOptions, *, free: bool, warm: Plan | No
     return lay, None
 
 
-def run_stage_method(req: Request, opts: SolveOptions, *, name: str, free: bool) -> MethodOutput:
+#: Python holds a built stage model in about this many bytes per variable + row (measured: 1.1-1.4 kB on
+#: layered and network graphs, LinearModel lists and the variable maps), plus the backend's own copy
+BYTES_PER_ENTRY = 3000
+
+
+def run_stage_method(req: Request, ctx: Context, *, free: bool) -> MethodOutput:
     """Build the model of ``req`` on the method's layout, solve it, report honestly."""
-    backend = str(opts.option("backend", "cpsat"))
-    if backend not in BACKENDS:
-        raise MemoptError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
-    if req.objective == "time" and req.budget is None:
-        raise MemoptError("objective 'time' needs a budget")
-    how = str(opts.option("sigma" if free else "order", "warm"))
+    p: StageParams = ctx.params
+    backend = p.backend
+    how = p.sigma if free else p.order
     fixed_order = None if how == "warm" else _order(req, how, None)
-    warm, source = warm_start_plan(req, opts, fixed_order)
-    if warm is not None:
-        ev = req.evaluate(warm)
-        opts.improved(value=req.value(ev), what=f"warm start ({source})")
-    stats: dict[str, Any] = {"warm_start": source}
-    if req.objective == "time" and warm is not None and req.value(req.evaluate(warm)) <= req.instance.total_time:
+    warm, source = ctx.best_known(req) if fixed_order is None else (None, "")
+    if warm is None:
+        warm, source = ctx.warm_start(req, fixed_order)
+    stats = ctx.stats
+    stats["warm_start"] = source
+    warm_value = None if warm is None else req.value(req.evaluate(warm))
+    if req.objective == Objective.TIME and warm_value is not None and warm_value <= req.instance.total_time:
         # nothing beats Σ c(v): the warm start is optimal
         stats.update(model_status="optimal", bound_scope="problem (every task runs once)")
-        return MethodOutput(warm, "optimal", req.instance.total_time, stats=stats)
-    layout, cut = make_layout(req, opts, free=free, warm=warm)
-    detailed = opts.option("detailed", "lazy")
-    upper = None
-    if req.objective == "time" and warm is not None and opts.option("cutoff", True):
-        upper = req.value(req.evaluate(warm))
-    sm = build_stage_model(req, layout, detailed="all" if detailed == "all" else "lazy", upper=upper)
-    out = solve_stage_model(sm, opts, backend=backend, warm=cut if cut is not None else warm, log_name=name,
-                            cutoff=upper, cuts=bool(opts.option("cuts", True)),
-                            lp_detail=float(opts.option("lp_detail", LP_DETAIL if backend == "cpsat" else 0.0)))
+        return MethodOutput(warm, Status.OPTIMAL, req.instance.total_time)
+    layout, cut = make_layout(req, p, free=free, warm=warm)
+    upper = warm_value if req.objective == Objective.TIME and warm is not None and p.cutoff else None
+    # a model too large for the memory left is not built: the warm start stands (and says why)
+    need = estimate_stage_model(req, layout) * BYTES_PER_ENTRY
+    left = ctx.memory_left()
+    if left is not None and need > left:
+        stats["not_built"] = (f"the model would take about {need / 2**30:.1f} GiB, more than the "
+                              f"{left / 2**30:.1f} GiB left under the memory limit")
+        ctx.note("%s", stats["not_built"])
+        return MethodOutput(warm, Status.FEASIBLE if warm is not None else Status.UNKNOWN,
+                            message=None if warm is not None else stats["not_built"])
+    sm = build_stage_model(req, layout, detailed="all" if p.detailed == "all" else "lazy", upper=upper,
+                           deadline=ctx.deadline)
+    if sm is None:
+        stats["not_built"] = "the time limit was reached while building the model"
+        return MethodOutput(warm, Status.FEASIBLE if warm is not None else Status.UNKNOWN)
+    lp_detail = p.lp_detail if p.lp_detail is not None else (LP_DETAIL if backend == "cpsat" else 0.0)
+    out = solve_stage_model(sm, ctx.deadline, threads=ctx.threads, seed=ctx.seed, backend=backend,
+                            warm=cut if cut is not None else warm, cutoff=upper, cuts=p.cuts, lp_detail=lp_detail,
+                            log=ctx.solver_log, memory_limit=ctx.settings.memory_limit,
+                            on_plan=lambda plan, ev: ctx.offer(plan, evaluation=ev))
     stats.update(out.stats)
     stats["layout"] = ("free" if free else "fixed") + f" order, {layout.T} stages"
     stats["model_status"] = out.model_status
@@ -168,64 +176,56 @@ def run_stage_method(req: Request, opts: SolveOptions, *, name: str, free: bool)
     complete = free and req.pure  # every topological order is a layout of n FREE stages
     plan = out.plan
     if plan is not None and req.offload:
-        merged = merge_stages(req, plan, opts.deadline)
+        merged = merge_stages(req, plan, ctx.deadline)
         if merged is not plan:
             stats["merged_stages"] = len(plan) - len(merged)
             plan = merged
-    if warm is not None and (plan is None or req.value(req.evaluate(warm)) < req.value(req.evaluate(plan))):
+    if warm is not None and (plan is None or warm_value < req.value(req.evaluate(plan))):
         # the model's class may not hold the warm start (its stages were cut to fit): keep the better
         plan = warm
         stats["returned"] = "warm start"
     if complete:
         stats["bound_scope"] = "problem (the model holds every schedule)"
         if out.model_status == "infeasible":
-            return MethodOutput(None, "infeasible", message=(
-                f"no schedule keeps the peak within the budget {req.budget} (proven by the stage model)"),
-                stats=stats)
-        bound = out.model_bound if req.objective == "peak" else None
-        status = "optimal" if out.model_status == "optimal" else "feasible"
-        return MethodOutput(plan, status if plan is not None else "unknown", bound, stats=stats)
+            return MethodOutput(status=Status.INFEASIBLE, message=(
+                f"no schedule keeps the peak within the budget {req.budget} (proven by the stage model)"))
+        bound = out.model_bound if req.objective == Objective.PEAK else None
+        status = Status.OPTIMAL if out.model_status == "optimal" else Status.FEASIBLE
+        return MethodOutput(plan, status if plan is not None else Status.UNKNOWN, bound)
     stats["bound_scope"] = ("model only: a restriction of the problem (" +
                             ("free order" if free else "fixed order of first computations") + ", staged plans)")
     if plan is None:
         msg = ("the model has no plan within the budget" if out.model_status == "infeasible"
                else "no plan found within the time limit")
-        return MethodOutput(None, "unknown", message=msg + f" ({stats['layout']})", stats=stats)
-    return MethodOutput(plan, "feasible", None, stats=stats)
+        return MethodOutput(message=msg + f" ({stats['layout']})")
+    return MethodOutput(plan, Status.FEASIBLE)
 
 
-def _needs_bandwidth(req: Request) -> str | None:
+def needs_bandwidth(req: Request) -> str | None:
     if req.offload and req.instance.machine.bandwidth is None:
         return "offloading needs machine.bandwidth"
     return None
 
 
-@register_method("checkmate", objectives=("time", "peak"), pure=False, recompute=True, offload=False,
-                 family="milp", requires=("ortools",))
-def run_checkmate(req: Request, opts: SolveOptions) -> MethodOutput:
+def run_checkmate(req: Request, ctx: Context) -> MethodOutput:
     """Checkmate stage model: recomputation, fixed order of first computations (CP-SAT/HiGHS/CBC)."""
-    return run_stage_method(req, opts, name="checkmate", free=False)
+    return run_stage_method(req, ctx, free=False)
 
 
-@register_method("poet", objectives=("time", "peak"), pure=False, recompute=True, offload=True, both=True,
-                 family="milp", requires=("ortools",), check=_needs_bandwidth)
-def run_poet(req: Request, opts: SolveOptions) -> MethodOutput:
+def run_poet(req: Request, ctx: Context) -> MethodOutput:
     """POET stage model: offloading ± recomputation, fixed order (CP-SAT/HiGHS/CBC)."""
-    return run_stage_method(req, opts, name="poet", free=False)
+    return run_stage_method(req, ctx, free=False)
 
 
-@register_method("stage", objectives=("time", "peak"), pure=True, recompute=False, offload=False,
-                 exact=True, family="milp", requires=("ortools",))
-def run_stage(req: Request, opts: SolveOptions) -> MethodOutput:
+def run_stage(req: Request, ctx: Context) -> MethodOutput:
     """Stage model of pure scheduling under a budget, free order (exact; CP-SAT/HiGHS/CBC)."""
-    return run_stage_method(req, opts, name="stage", free=True)
+    return run_stage_method(req, ctx, free=True)
 
 
-@register_method("joint", objectives=("time", "peak"), pure=True, recompute=True, offload=True, both=True,
-                 family="milp", requires=("ortools",), check=_needs_bandwidth)
-def run_joint(req: Request, opts: SolveOptions) -> MethodOutput:
+def run_joint(req: Request, ctx: Context) -> MethodOutput:
     """Joint stage model: free order + recomputation + offloading (CP-SAT/HiGHS/CBC)."""
-    return run_stage_method(req, opts, name="joint", free=True)
+    return run_stage_method(req, ctx, free=True)
 
 
-__all__ = ["run_stage_method", "warm_start_plan", "make_layout"]
+__all__ = ["FixedStageParams", "FreeStageParams", "StageParams", "make_layout", "needs_bandwidth", "run_checkmate",
+           "run_joint", "run_poet", "run_stage", "run_stage_method"]

@@ -2,8 +2,8 @@
 
 :func:`build_stage_model` is the only place where a stage model is put
 together; the CP-SAT, HiGHS and CBC encodings are the same
-:class:`~memopt.formulations.linear.LinearModel` solved by different
-backends (:func:`~memopt.formulations.linear.solve_linear`).
+:class:`~memopt.backends.linear.LinearModel` solved by different
+backends (:func:`~memopt.backends.linear.solve_linear`).
 
 Size: with ``T`` stages, ``r`` recomputation slots in all (≤ T·n, less
 with windows), ``f`` residency windows (≤ (T+1)·m) and ``a`` users of
@@ -19,14 +19,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...bounds import task_footprint_bound
-from ...solve import Request
-from ..linear import LinearModel
-from .constraints import (add_detailed_memory, add_inputs, add_residency, add_results, add_stage_memory, add_starts,
+from memopt.backends.linear import LinearModel
+from memopt.core.bounds import task_footprint_bound
+from memopt.core.deadline import Deadline
+from memopt.core.request import Request
+from memopt.core.status import Objective
+from memopt.formulations.stage.constraints import (add_detailed_memory, add_inputs, add_residency, add_results, add_stage_memory, add_starts,
                           add_transfers)
-from .layout import StageLayout, Windows
-from .objective import set_peak_objective, set_time_objective
-from .variables import Scale, StageVariables
+from memopt.formulations.stage.layout import StageLayout, Windows
+from memopt.formulations.stage.objective import set_peak_objective, set_time_objective
+from memopt.formulations.stage.variables import Scale, StageVariables
 
 
 @dataclass
@@ -50,13 +52,43 @@ class StageModel:
 
     def to_real(self, x: float) -> float:
         """A model objective value or bound in the instance's units."""
-        if self.request.objective == "peak":
+        if self.request.objective == Objective.PEAK:
             return x * self.scale.mem
         return self.scale.real_time(x)
 
 
+def estimate_stage_model(req: Request, layout: StageLayout) -> int:
+    """About how many variables + rows :func:`build_stage_model` makes, in O(n + m) (to refuse a model too large).
+
+    Fixed layouts: a task may be recomputed from its first stage to the last
+    stage of a reader (every stage after it when it makes a result); a
+    datum may be resident from its producer's stage to its last reader's;
+    each such slot costs a few variables and rows. Free layouts: T × (n + m).
+    """
+    inst = req.instance
+    T = layout.T
+    if layout.free:
+        return 4 * T * (inst.n + inst.m)
+    stage = [0] * inst.n
+    for t, v in enumerate(layout.new):
+        if v is not None:
+            stage[v] = t
+    last_reader = [max((stage[c] for c in inst.succs[u]), default=-1) for u in range(inst.n)]
+    total = 0
+    for d in range(inst.m):
+        p = inst.producer[d]
+        hi = T if not inst.consumers[d] else max(stage[c] for c in inst.consumers[d])
+        total += (hi - stage[p] + 1) * (4 if req.offload else 2)
+    if req.recompute:
+        for u in range(inst.n):
+            if inst.can_recompute[u]:
+                hi = T - 1 if any(not inst.consumers[d] for d in inst.outputs[u]) else last_reader[u]
+                total += max(0, hi - stage[u]) * (3 + len(inst.inputs[u]))
+    return total
+
+
 def build_stage_model(req: Request, layout: StageLayout, *, detailed: str | set[int] = "lazy",
-                      upper: float | None = None) -> StageModel:
+                      upper: float | None = None, deadline: Deadline | None = None) -> StageModel | None:
     """The stage model of ``req`` on ``layout`` (objective ``time`` or ``peak``).
 
     ``detailed``: the stages whose recomputation slots get their memory rows
@@ -71,14 +103,17 @@ def build_stage_model(req: Request, layout: StageLayout, *, detailed: str | set[
     recomputation slots and shrinks the residency windows of its inputs.
     With ``max_makespan`` (objective ``peak``) the same slack is
     ``max_makespan − Σ c(v)``.
+
+    ``deadline``: give up (``None``) when it expires between two families
+    of constraints — a model of millions of rows takes tens of seconds.
     """
     t0 = time.perf_counter()
     inst = req.instance
     layout.check(inst)
     slack = None
-    if req.objective == "time" and upper is not None:
+    if req.objective == Objective.TIME and upper is not None:
         slack = upper - inst.total_time
-    elif req.objective == "peak" and req.max_makespan is not None:
+    elif req.objective == Objective.PEAK and req.max_makespan is not None:
         slack = req.max_makespan - inst.total_time
     beta = inst.machine.bandwidth
     hidden = req.offload and beta is not None and not math.isinf(beta)  # recomputes may hide under transfers
@@ -87,7 +122,7 @@ def build_stage_model(req: Request, layout: StageLayout, *, detailed: str | set[
     scale = Scale(inst, req.offload)
     g = scale.mem
     lm = LinearModel(f"stage-{inst.name}")
-    if req.objective == "time":
+    if req.objective == Objective.TIME:
         if req.budget is None:
             raise ValueError("objective 'time' needs a budget")
         cap = req.budget // g
@@ -96,21 +131,22 @@ def build_stage_model(req: Request, layout: StageLayout, *, detailed: str | set[
         cap = total if req.budget is None else min(total, req.budget // g)
     V = StageVariables(lm, inst, layout, win, scale, cap=cap, offload=req.offload)
     peak_var = None
-    if req.objective == "peak":
+    if req.objective == Objective.PEAK:
         lb = -(-task_footprint_bound(inst)[0] // g)
         peak_var = lm.var("P", min(lb, cap), cap, True)
         V.P = peak_var
-    add_starts(V)
-    add_inputs(V)
-    add_residency(V)
-    add_results(V)
-    add_transfers(V)
+    for family in (add_starts, add_inputs, add_residency, add_results, add_transfers):
+        if deadline is not None and deadline.expired():
+            return None
+        family(V)
+    if deadline is not None and deadline.expired():
+        return None
     add_stage_memory(V, peak_var)
     if detailed == "all":
         add_detailed_memory(V, peak_var, range(layout.T))
     elif detailed != "lazy":
         add_detailed_memory(V, peak_var, detailed)
-    if req.objective == "time":
+    if req.objective == Objective.TIME:
         set_time_objective(V, upper)
     else:
         set_peak_objective(V, peak_var, req.max_makespan)
@@ -124,4 +160,4 @@ def build_stage_model(req: Request, layout: StageLayout, *, detailed: str | set[
     return StageModel(req, layout, lm, V, scale, peak_var, seconds, stats)
 
 
-__all__ = ["StageModel", "build_stage_model"]
+__all__ = ["StageModel", "build_stage_model", "estimate_stage_model"]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 
-from .constraints import add_durations
-from .variables import CONST, StageVariables, add_row
+from memopt.formulations.stage.constraints import add_durations
+from memopt.formulations.stage.variables import CONST, StageVariables, add_row
 
 
 def set_time_objective(V: StageVariables, upper: float | None = None) -> None:

@@ -6,7 +6,7 @@ transfers, then the computes in slot order, each followed by the frees of
 the data it read or wrote last (not kept into the next stage, not
 transferred in this one). Every datum is thus freed at its last use, never
 later than the model assumes, so the evaluated memory is at most the
-model's (the evaluator confirms it: :func:`memopt.solve.finish`).
+model's (the evaluator confirms it: :func:`memopt.pipeline.finish`).
 
 :func:`plan_hint` does the reverse for any valid plan that fits the
 model's layout (see :meth:`.layout.StageLayout.from_plan`): it replays the
@@ -25,11 +25,12 @@ import math
 import time
 from typing import Sequence
 
-from ...instance import Instance
-from ...plan import COMPUTE, FREE as FREE_EVENT, OFFLOAD, RELOAD, Event, Plan
-from .layout import FREE
-from .model import StageModel
-from .variables import CONST
+from memopt.core.deadline import Deadline
+from memopt.core.instance import Instance
+from memopt.core.plan import COMPUTE, FREE as FREE_EVENT, OFFLOAD, RELOAD, Event, Plan
+from memopt.formulations.stage.layout import FREE
+from memopt.formulations.stage.model import StageModel
+from memopt.formulations.stage.variables import CONST
 
 
 def _on(values: Sequence[float], i: int) -> bool:
@@ -205,7 +206,7 @@ def prune_plan(inst: Instance, plan: Plan) -> Plan:
     return Plan([st for st in stages if st])
 
 
-def merge_stages(req, plan: Plan, deadline: float = math.inf) -> Plan:
+def merge_stages(req, plan: Plan, deadline: Deadline | None = None) -> Plan:
     """Merge consecutive stages while it shortens the plan and the evaluator accepts it.
 
     A stage lasts max(Σ c, Σ s/β): a transfer-bound stage followed by a
@@ -214,8 +215,7 @@ def merge_stages(req, plan: Plan, deadline: float = math.inf) -> Plan:
     its end). The stage models start one task per stage, so their plans
     gain from this whenever transfers are longer than a single compute.
     Greedy, left to right; each candidate is checked by the evaluator.
-    O(stages × events) evaluations' work; stops at ``deadline``
-    (``time.perf_counter()``). Plans without transfers are returned as is
+    O(stages × events) evaluations' work; stops at ``deadline``. Plans without transfers are returned as is
     (their makespan does not depend on the stages).
     """
     if not any(e.kind in (OFFLOAD, RELOAD) for _, e in plan.events()):
@@ -225,7 +225,7 @@ def merge_stages(req, plan: Plan, deadline: float = math.inf) -> Plan:
     if not best.valid:
         return plan
     t = 0
-    while t < len(stages) - 1 and time.perf_counter() < deadline:
+    while t < len(stages) - 1 and not (deadline is not None and deadline.expired()):
         a, b = stages[t], stages[t + 1]
         if not any(e.kind in (OFFLOAD, RELOAD) for e in a + b):
             t += 1

@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
-from ...plan import Plan
-from ...solve import SolveOptions
-from ..linear import solve_linear
-from .cuts import add_chain_cuts
-from .model import StageModel
-from .plans import HintError, extract_plan, plan_hint, prune_plan
+from memopt.backends.linear import solve_linear
+from memopt.core.deadline import Deadline
+from memopt.core.evaluate import Evaluation
+from memopt.core.plan import Plan
+from memopt.formulations.stage.cuts import add_chain_cuts
+from memopt.formulations.stage.model import StageModel
+from memopt.formulations.stage.plans import HintError, extract_plan, plan_hint, prune_plan
 
 #: CP-SAT workers for stage models: LP-heavy workers prove stage models far
 #: faster than CP-SAT's default portfolio at 1-2 workers (measured in
@@ -72,11 +73,16 @@ def cpsat_params(threads: int) -> dict[str, Any]:
     return out
 
 
-def solve_stage_model(sm: StageModel, opts: SolveOptions, *, backend: str = "cpsat",
-                      warm: Plan | None = None, max_rounds: int = 50, log_name: str = "stage",
+def solve_stage_model(sm: StageModel, deadline: Deadline, *, threads: int = 2, seed: int = 0,
+                      backend: str = "cpsat", warm: Plan | None = None, max_rounds: int = 50,
                       cutoff: float | None = None, early_stop: bool = True, cuts: bool = True,
-                      lp_detail: float = LP_DETAIL) -> StageOutcome:
-    """Solve ``sm`` within ``opts``'s time limit, starting from the valid plan ``warm``.
+                      lp_detail: float = LP_DETAIL, log: bool = False, memory_limit: int | None = None,
+                      on_plan: Callable[[Plan, Evaluation], None] | None = None) -> StageOutcome:
+    """Solve ``sm`` within ``deadline``, starting from the valid plan ``warm``.
+
+    ``on_plan(plan, evaluation)`` is called with every valid plan found (with
+    CP-SAT, at every improving solution that needs no missing row), so the
+    caller's incumbent has it even if the run is stopped.
 
     ``cutoff``: the value the model was built to beat (``build_stage_model(upper=)``);
     a model without any plan then proves that no plan of its space is
@@ -101,9 +107,9 @@ def solve_stage_model(sm: StageModel, opts: SolveOptions, *, backend: str = "cps
     rounds = 0
     solve_seconds = 0.0
     hint_note = None
-    params = cpsat_params(opts.threads) if backend == "cpsat" else {}
+    params = cpsat_params(threads) if backend == "cpsat" else {}
     while rounds < max_rounds:
-        left = opts.remaining()
+        left = deadline.remaining()
         if left < 0.05:
             break
         rounds += 1
@@ -123,7 +129,7 @@ def solve_stage_model(sm: StageModel, opts: SolveOptions, *, backend: str = "cps
         if not math.isinf(left) and left <= margin:
             break
         if cuts and not sm.layout.free and sm.V.R and sm.lm.num_rows <= CUT_MAX_ROWS:
-            cs = add_chain_cuts(sm.V, time_limit=min(CUT_SHARE * left, CUT_SECONDS))
+            cs = add_chain_cuts(sm.V, deadline=deadline.share(CUT_SHARE, CUT_SECONDS))
             stats["chain_cuts"] = stats.get("chain_cuts", 0) + cs["chain_cuts"]
             stats["cut_seconds"] = round(stats.get("cut_seconds", 0.0) + cs.get("cut_seconds", 0.0), 3)
             if cs.get("lp_unfinished"):
@@ -140,13 +146,13 @@ def solve_stage_model(sm: StageModel, opts: SolveOptions, *, backend: str = "cps
                 if new:
                     sm.detail(new)
                     stats.setdefault("lp_detailed", []).extend(new)
-            left = opts.remaining()
+            left = deadline.remaining()
             if not math.isinf(left) and left <= margin:
                 break
-        stop = (lambda values: _breaks_undetailed(sm, values)) if early_stop else None
-        sol = solve_linear(sm.lm, backend, time_limit=None if math.isinf(left) else left - margin,
-                           threads=opts.threads, seed=opts.seed, warm_start=bool(sm.lm.hint),
-                           log=False, params=params, stop_if=stop)
+        stop = (lambda values: _breaks_undetailed(sm, values, on_plan)) if early_stop else None
+        sol = solve_linear(sm.lm, backend, deadline=deadline.capped(left - margin) if not math.isinf(left)
+                           else deadline, threads=threads, seed=seed, warm_start=bool(sm.lm.hint),
+                           log=log, params=params, stop_if=stop, memory_limit=memory_limit)
         if sol.stats.get("stopped"):
             stats["early_stops"] = stats.get("early_stops", 0) + 1
         solve_seconds += sol.seconds
@@ -176,7 +182,8 @@ def solve_stage_model(sm: StageModel, opts: SolveOptions, *, backend: str = "cps
                 raise RuntimeError(f"stage model: the plan breaks the memory of already detailed stages {bad}")
             if ev.valid and req.value(ev) < best_val:  # over the model's peak but within the budget
                 best, best_val = raw, req.value(ev)
-                opts.improved(value=best_val, what=f"{log_name} (round {rounds})")
+                if on_plan is not None:
+                    on_plan(best, ev)
             continue
         if not ev.valid:
             raise RuntimeError(f"stage model: extracted an invalid plan: {ev.violation}")
@@ -187,7 +194,8 @@ def solve_stage_model(sm: StageModel, opts: SolveOptions, *, backend: str = "cps
         val = req.value(ev2)
         if val < best_val - 1e-9:
             best, best_val = plan, val
-            opts.improved(value=best_val, bound=bound, what=f"{log_name} (round {rounds})")
+            if on_plan is not None:
+                on_plan(best, ev2)
         status = "optimal" if sol.status == "optimal" else "feasible"
         break
     if status == "optimal" and best is not None:
@@ -216,9 +224,15 @@ def _limit_of(sm: StageModel, values) -> float:
     return p if req.budget is None else min(p, req.budget)
 
 
-def _breaks_undetailed(sm: StageModel, values) -> bool:
-    """Whether the plan of a solution breaks the memory in a stage whose detailed rows are missing."""
-    ev = sm.request.evaluate(extract_plan(sm, values), trace=True)
+def _breaks_undetailed(sm: StageModel, values, on_plan: Callable[[Plan, Evaluation], None] | None = None) -> bool:
+    """Whether the plan of a solution breaks the memory in a stage whose detailed rows are missing.
+
+    A solution whose plan is valid is handed to ``on_plan`` (the caller's incumbent).
+    """
+    plan = extract_plan(sm, values)
+    ev = sm.request.evaluate(plan, trace=True)
+    if ev.valid and on_plan is not None:
+        on_plan(plan, ev)
     limit = _limit_of(sm, values)
     return any(p.memory > limit and p.stage - 1 not in sm.V.detailed for p in ev.memory)
 

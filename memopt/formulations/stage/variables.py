@@ -34,9 +34,9 @@ from fractions import Fraction
 from functools import reduce
 from typing import Iterable
 
-from ...instance import Instance
-from ..linear import LinearModel
-from .layout import FREE, StageLayout, Windows
+from memopt.core.instance import Instance
+from memopt.backends.linear import LinearModel
+from memopt.formulations.stage.layout import FREE, StageLayout, Windows
 
 Term = tuple[int, float]
 CONST = -1  # the index of the constant 1 in a list of terms
@@ -109,7 +109,7 @@ class StageVariables:
         self.start_terms: dict[int, list] = {}
         #: keys of the chain cuts added (:mod:`.cuts`)
         self.chain_cuts: set = set()
-        #: the LP relaxation kept between cut rounds (:class:`~memopt.formulations.linear.Relaxation`)
+        #: the LP relaxation kept between cut rounds (:class:`~memopt.backends.linear.Relaxation`)
         self.relaxation = None
         #: the LP relaxation did not finish within its share once: no more cut rounds
         self.cuts_given_up = False

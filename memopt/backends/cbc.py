@@ -1,0 +1,174 @@
+"""CBC: COIN-OR's branch and cut, through PuLP (the ``cbc`` binary of ``pulp[cbc]``), run as a child process.
+
+The warm start goes through an ``.mst`` file, the bound is read from CBC's
+log. The child process is killed when the run is stopped and at the
+deadline plus :data:`KILL_GRACE` seconds; a point CBC returns at its time
+limit that breaks a row once rounded is no solution.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+import threading
+import time
+from typing import Any, Callable, Mapping
+
+from memopt.backends.model import INF, LinearModel, LinearSolution
+from memopt.core.deadline import Deadline
+from memopt.core.errors import SolverUnavailableError
+from memopt.core.interrupt import kill_children
+
+KILL_GRACE = 5.0
+
+
+def cbc_result(text: str) -> str:
+    m = re.search(r"Result - (.*)", text)
+    return m.group(1) if m else ""
+
+
+def cbc_solver(**kw):
+    """CBC through PuLP: the ``cbc`` binary of ``pulp[cbc]`` (COIN_CMD), else PuLP's bundled one."""
+    import warnings
+
+    import pulp
+
+    solver = pulp.COIN_CMD(**kw)
+    if solver.available():
+        return solver
+    with warnings.catch_warnings():  # PULP_CBC_CMD is deprecated in PuLP 3.x but still shipped
+        warnings.simplefilter("ignore", DeprecationWarning)
+        solver = pulp.PULP_CBC_CMD(**kw)
+    if not solver.available():
+        raise SolverUnavailableError("CBC is not available: pip install 'pulp[cbc]'")
+    return solver
+
+
+def solve_cbc(model: LinearModel, deadline: Deadline, *, threads: int, seed: int, warm_start: bool, log: bool,
+              gap: float, on_solution: Callable[[float, float], None] | None = None,
+              params: Mapping[str, Any] | None = None) -> LinearSolution:
+    """Solve ``model`` with CBC (see :func:`memopt.backends.linear.solve_linear`; ``params`` are ignored)."""
+    import pulp
+
+    t0 = time.perf_counter()
+    prob = pulp.LpProblem(model.name.replace(" ", "_") or "model", pulp.LpMinimize)
+    xs = []
+    for i in range(model.num_vars):
+        lb = None if model.lb[i] == -INF else model.lb[i]
+        ub = None if model.ub[i] == INF else model.ub[i]
+        cat = pulp.LpInteger if model.integer[i] else pulp.LpContinuous
+        if cat == pulp.LpInteger and lb == 0 and ub == 1:
+            cat = pulp.LpBinary
+        if hasattr(prob, "add_variable"):  # PuLP >= 3.3
+            xs.append(prob.add_variable(f"x{i}", lb, ub, cat))
+        else:  # pragma: no cover - older PuLP
+            xs.append(pulp.LpVariable(f"x{i}", lb, ub, cat))
+    prob += pulp.LpAffineExpression([(xs[i], a) for i, a in model.objective.items()]) + model.objective_constant
+    for k, (idx, coef, lo, hi) in enumerate(model.linearized_rows()):
+        if k % 5000 == 0 and deadline.expired():
+            return LinearSolution("unknown", None, None, None, time.perf_counter() - t0, "cbc", None,
+                                  {"aborted": "time limit reached while building the CBC model",
+                                   "vars": model.num_vars, "rows": model.num_rows})
+        expr = pulp.LpAffineExpression([(xs[i], a) for i, a in zip(idx, coef)])
+        if lo == hi:
+            prob += pulp.LpConstraint(expr, pulp.LpConstraintEQ, f"r{k}", lo)
+            continue
+        if lo > -INF:
+            prob += pulp.LpConstraint(expr, pulp.LpConstraintGE, f"r{k}l", lo)
+        if hi < INF:
+            prob += pulp.LpConstraint(expr, pulp.LpConstraintLE, f"r{k}u", hi)
+    if warm_start and model.hint:
+        for i, v in model.hint.items():
+            xs[i].setInitialValue(v)
+    build = time.perf_counter() - t0
+    time_limit = deadline.seconds()
+    fd, log_path = tempfile.mkstemp(suffix=".log", prefix="memopt-cbc-")
+    os.close(fd)
+    solver = cbc_solver(
+        msg=bool(log), timeLimit=None if time_limit is None else max(1, int(math.ceil(time_limit - build))),
+        threads=max(1, int(threads)), warmStart=bool(warm_start and model.hint), gapRel=gap if gap > 0 else None,
+        logPath=log_path, options=[f"randomSeed {int(seed) + 1}", f"randomCbcSeed {int(seed) + 1}"],
+    )
+    # CBC runs as a child process: the stop signal kills it (memopt.core.interrupt), and so does a timer
+    # at the deadline + KILL_GRACE (CBC has overrun its own limit by minutes on 150k-row models)
+    killed: list[str] = []
+
+    def kill(reason: str) -> None:
+        killed.append(reason)
+        kill_children()
+
+    timer = None
+    if time_limit is not None:
+        timer = threading.Timer(time_limit + KILL_GRACE, kill, args=("deadline",))
+        timer.daemon = True
+        timer.start()
+    text = ""
+    try:
+        with deadline.stop.hook(lambda: kill("stopped")):
+            try:
+                prob.solve(solver)
+            except pulp.PulpSolverError:
+                if not killed:
+                    raise
+                prob.status, prob.sol_status = pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound
+        if os.path.exists(log_path):
+            with open(log_path) as f:
+                text = f.read()
+    finally:
+        if timer is not None:
+            timer.cancel()
+        try:
+            os.unlink(log_path)
+        except OSError:
+            pass
+    seconds = time.perf_counter() - t0
+    # a variable in no row and not in the objective is not written to CBC: any value in its bounds
+    values = [x.varValue if x.varValue is not None else (model.lb[i] if model.lb[i] > -INF else 0.0)
+              for i, x in enumerate(xs)]
+    # PuLP reads CBC's solution file: sol_status 1 = proven optimal, 2 = integer
+    # feasible (e.g. stopped on the time limit), status -1 = infeasible
+    if prob.status == pulp.LpStatusInfeasible or "infeasible" in cbc_result(text).lower():
+        st = "infeasible"
+    elif prob.sol_status == pulp.LpSolutionOptimal and prob.status == pulp.LpStatusOptimal:
+        st = "optimal"
+    elif prob.sol_status in (pulp.LpSolutionIntegerFeasible, pulp.LpSolutionOptimal):
+        st = "feasible"
+    else:
+        st = "unknown"
+    obj = bound = None
+    if st in ("optimal", "feasible"):
+        values = [float(v) for v in values]
+        # CBC can return values slightly off integrality; round integers
+        values = [round(v) if model.integer[i] else v for i, v in enumerate(values)]
+        obj = sum(model.objective.get(i, 0) * values[i] for i in model.objective) + model.objective_constant
+    rejected = None
+    if st == "feasible":
+        # CBC stopped at its time limit may hand back a point that, rounded, breaks rows (seen once on a
+        # 150k-row stage model): that is no solution; an optimal one is CBC's proof and is kept
+        broken = model.check(values)
+        if broken:
+            rejected = f"{len(broken)} rows broken once rounded, e.g. {broken[0]}"
+            st = "unknown"
+    if st not in ("optimal", "feasible"):
+        values = obj = None
+    if st == "optimal":
+        bound = obj
+    else:
+        mb = re.search(r"Lower bound:\s*([-+0-9.eE]+)", text)
+        if mb:
+            bound = float(mb.group(1))
+    first = None
+    # CBC 2.10 prints "Integer solution of X found ... (T seconds)"; newer builds mark it with "★ ... solution X T"
+    mf = (re.search(r"Integer solution of [-+0-9.eE]+ found.*?\(([0-9.]+) seconds\)", text)
+          or re.search(r"\u2605.*?solution\s+[-+0-9.eE]+\s+([0-9.]+)\s*$", text, re.M))
+    if mf:
+        first = build + float(mf.group(1))
+    return LinearSolution(st, values, obj, bound, seconds, "cbc", first,
+                          {"build_seconds": round(build, 4), "vars": model.num_vars,
+                           "rows": model.num_rows, "rejected_solution": rejected,
+                           "killed": killed[0] if killed else None})
+
+
+__all__ = ["KILL_GRACE", "cbc_result", "cbc_solver", "solve_cbc"]

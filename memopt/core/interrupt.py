@@ -1,0 +1,191 @@
+"""Ctrl-C, SIGTERM and the memory limit: ending a run well from outside it.
+
+:func:`guard` wraps one solve. While it is active:
+
+- the first SIGINT or SIGTERM sets the run's :data:`~memopt.core.deadline.STOP`
+  signal (reason ``interrupted``): every search loop sees its deadline
+  expire, and every solver running in C++ is told through its stop hook
+  (CP-SAT's ``stop_search``, HiGHS's interrupt callback, the CBC process is
+  killed), so the solve returns its best plan within about a second;
+- a second signal calls ``on_second`` (the CLI writes the best plan) and
+  exits at once with status 130;
+- a watchdog thread samples the process's resident memory (with its child
+  processes, e.g. CBC) and sets the stop signal (reason ``memory limit``)
+  when it exceeds the limit; if the memory keeps growing to 1.25× the
+  limit, it calls ``on_second`` and exits (status 1) rather than let the
+  machine swap or the kernel kill the run with nothing written.
+
+Why a watching thread rather than a Python signal handler: Python runs
+signal handlers in the main thread between bytecodes, and the main thread
+of a solve is often inside a C++ solver for minutes. The signals are
+blocked in every thread of the process (threads inherit the mask, so the
+solvers' threads too) and one thread takes them with ``sigwait``. Only in
+the main thread (elsewhere the caller's own handlers stay in charge) and
+only on POSIX.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from memopt.core.deadline import STOP
+from memopt.core.status import EXIT_INTERRUPTED, EXIT_UNKNOWN
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_QUIT = signal.SIGUSR2  # sent by guard() to its own watcher thread when the solve is over
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(x) for x in f.read().split()]
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def process_memory() -> int:
+    """Resident bytes of this process and its descendants (Linux; 0 where /proc is missing)."""
+    total, todo, seen = 0, [os.getpid()], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        total += _rss_bytes(p)
+        todo += _children(p)
+    return total
+
+
+def kill_children() -> None:
+    """SIGKILL this process's child processes (a solver's binary, e.g. CBC), not this process."""
+    for c in _children(os.getpid()):
+        try:
+            os.kill(c, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+class Watch:
+    """What :func:`guard` observed: signals received, the largest memory sampled."""
+
+    def __init__(self) -> None:
+        self.signals = 0
+        self.peak_memory = 0
+
+
+def _exit_now(status: int, message: str, on_second: Callable[[], None] | None) -> None:
+    try:
+        sys.stderr.write(f"memopt: {message}\n")
+        sys.stderr.flush()
+        if on_second is not None:
+            on_second()
+    finally:
+        os._exit(status)
+
+
+@contextmanager
+def guard(*, memory_limit: int | None = None, on_second: Callable[[], None] | None = None,
+          sample_seconds: float = 0.2) -> Iterator[Watch]:
+    """Turn signals and the memory limit into the stop signal while the block runs (module docstring)."""
+    watch = Watch()
+    STOP.clear()
+    main = threading.current_thread() is threading.main_thread() and hasattr(signal, "pthread_sigmask")
+    done = threading.Event()
+
+    def take_signals() -> None:
+        while True:
+            sig = signal.sigwait(set(_SIGNALS) | {_QUIT})
+            if sig == _QUIT or done.is_set():
+                return
+            watch.signals += 1
+            if watch.signals == 1:
+                STOP.set("interrupted")
+                kill_children()
+            else:
+                _exit_now(EXIT_INTERRUPTED, "interrupted again: exiting at once", on_second)
+
+    def watch_memory() -> None:
+        over_since = None
+        while not done.wait(sample_seconds):
+            m = process_memory()
+            watch.peak_memory = max(watch.peak_memory, m)
+            if memory_limit is None:
+                continue
+            if m > memory_limit:
+                STOP.set("memory limit")
+                kill_children()
+                over_since = over_since or time.perf_counter()
+                if m > 1.25 * memory_limit or time.perf_counter() - over_since > 30:
+                    _exit_now(EXIT_UNKNOWN, f"memory {m / 2**30:.1f} GiB is past the limit "
+                                            f"{memory_limit / 2**30:.1f} GiB and still held: exiting", on_second)
+
+    threads = [threading.Thread(target=watch_memory, name="memopt-memory", daemon=True)]
+    old_mask = None
+    if main:
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(_SIGNALS) | {_QUIT})
+        threads.append(threading.Thread(target=take_signals, name="memopt-signals", daemon=True))
+    for t in threads:
+        t.start()
+    try:
+        yield watch
+    finally:
+        done.set()
+        if main:
+            signal.pthread_kill(threads[-1].ident, _QUIT)
+            threads[-1].join(2.0)
+            # a signal that arrived after the watcher quit stays pending: it is delivered (and handled by the
+            # caller's handlers, e.g. KeyboardInterrupt) once unblocked, as it would have been without us
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        watch.peak_memory = max(watch.peak_memory, process_memory())
+
+
+def machine_memory() -> tuple[int, int]:
+    """(total, available) bytes of physical memory (``(0, 0)`` where /proc/meminfo is missing)."""
+    total = avail = 0
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                k, v = line.split(":", 1)
+                if k == "MemTotal":
+                    total = int(v.split()[0]) * 1024
+                elif k == "MemAvailable":
+                    avail = int(v.split()[0]) * 1024
+    except (OSError, ValueError):
+        pass
+    return total, avail
+
+
+DEFAULT_MEMORY_FRACTION = 0.75
+"""The default memory limit of a solve: this share of the machine's memory (and at most 90 % of what
+is available when the solve starts, plus what the process already holds)."""
+
+
+def default_memory_limit() -> int | None:
+    total, avail = machine_memory()
+    if not total:
+        return None
+    limit = int(DEFAULT_MEMORY_FRACTION * total)
+    if avail:
+        limit = min(limit, int(0.9 * avail) + _rss_bytes(os.getpid()))
+    return limit
+
+
+__all__ = ["DEFAULT_MEMORY_FRACTION", "Watch", "default_memory_limit", "guard", "kill_children", "machine_memory",
+           "process_memory"]

@@ -1,0 +1,64 @@
+"""One run of the planner: its eviction score, transfer weight and switches; the portfolio's list of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from memopt.core.request import Request
+
+SCORES = ("lookahead", "belady", "dtr")
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """One run of the planner.
+
+    ``score``: eviction score (``lookahead``, ``belady``, ``dtr``);
+    ``transfer_weight``: the factor w by which a transfer's time counts
+    against a recomputation's (1: at face value; 0: transfers are free);
+    ``prefetch``: start reloads early when memory allows;
+    ``early_free``: move the free of an evicted datum back to its last use.
+    """
+
+    score: str = "lookahead"
+    transfer_weight: float = 1.0
+    prefetch: bool = True
+    early_free: bool = True
+    max_recompute_factor: int = 4  # a run gives up beyond this many computes per task (thrashing)
+    distance: str = "positions"  # next-use distance in positions of the order, or in compute "time"
+    keep_anchors: bool = False  # keep the outputs of tasks that cannot rerun (their descendants stay recomputable)
+    noise: float = 0.0  # randomised restarts: each score is multiplied by a factor in [1 - noise, 1 + noise]
+    seed: int = 0
+
+    def label(self) -> str:
+        s = f"{self.score}/w={self.transfer_weight:g}"
+        if self.distance != "positions":
+            s += f"/{self.distance}"
+        if self.keep_anchors:
+            s += "/anchors"
+        if self.noise:
+            s += f"/noise={self.noise:g}#{self.seed}"
+        if not self.prefetch:
+            s += "/no-prefetch"
+        if not self.early_free:
+            s += "/late-free"
+        return s
+
+
+def default_configs(req: Request) -> list[PlannerConfig]:
+    """The portfolio's configurations for a request (most useful first)."""
+    if req.pure:
+        return [PlannerConfig()]
+    weights = [1.0]
+    if req.offload:
+        weights = [1.0, 0.25, 0.0] if req.recompute else [1.0]
+    cfgs = [PlannerConfig(score=s, transfer_weight=w) for w in weights for s in SCORES]
+    cfgs.insert(1, PlannerConfig(score="lookahead", distance="time"))
+    if req.recompute and not all(req.instance.can_recompute):
+        cfgs += [PlannerConfig(score=s, keep_anchors=True) for s in SCORES]
+    if req.offload:  # without transfers, prefetching and early frees change nothing
+        cfgs.append(PlannerConfig(score="lookahead", transfer_weight=weights[-1], prefetch=False, early_free=False))
+    return cfgs
+
+
+__all__ = ["SCORES", "PlannerConfig", "default_configs"]

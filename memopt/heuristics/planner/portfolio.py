@@ -1,0 +1,172 @@
+"""Planner runs: one run, the portfolio of runs and restarts, and the evaluator's check of each plan.
+
+:func:`run_planner` is one run (phase 1 then phase 2). :func:`plan_portfolio`
+runs every (order, configuration) pair, then randomised restarts of the best
+configuration while time allows, and keeps the plan of least evaluated
+makespan; every plan goes through the evaluator (an invalid one, a bug, is
+recorded and skipped). :func:`plan_under_budget` is the warm start of the
+models: the portfolio with a small effort.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterable, Sequence
+
+from memopt.core.deadline import Deadline, as_deadline
+from memopt.core.evaluate import schedule_peak
+from memopt.core.instance import Instance
+from memopt.core.plan import Plan
+from memopt.core.request import Request
+from memopt.heuristics.orders import BASELINES
+from memopt.heuristics.planner.config import PlannerConfig, default_configs
+from memopt.heuristics.planner.packing import build_plan, pack_stages
+from memopt.heuristics.planner.simulation import Simulation, Stuck
+
+DEFAULT_WARM_SECONDS = 5.0  # plan_under_budget's default effort (a warm start, not the answer)
+DEFAULT_RESTARTS = 20
+DEFAULT_METHOD_RESTARTS = 200  # the ``planner`` method (within its time limit; option ``restarts``)
+
+
+def run_planner(req: Request, order: Sequence[int], cfg: PlannerConfig = PlannerConfig(),
+                deadline: Deadline | None = None) -> Plan | None:
+    """One planner run: phase 1 with ``cfg`` on ``order``, then phase 2. ``None`` when stuck (or out of time).
+
+    The plan is *not* checked here; :func:`plan_portfolio` checks every plan
+    with the evaluator.
+    """
+    inst = req.instance
+    if req.pure or req.budget is None:
+        if req.budget is None or schedule_peak(inst, order) <= req.budget:
+            return Plan.from_order(inst, order)
+        return None
+    try:
+        lp = Simulation(req, order, cfg, deadline).run()
+    except (Stuck, RecursionError):
+        return None
+    stages = pack_stages(lp, req.budget)
+    if stages is None:
+        return None
+    return build_plan(inst, lp, stages)
+
+
+def candidate_orders(inst: Instance, limit: int = 5,
+                     extra: Iterable[tuple[str, Sequence[int]]] = ()) -> list[tuple[str, list[int]]]:
+    """Distinct orders to try, lowest pure peak first: ``extra`` (e.g. the least-peak order) and the baselines."""
+    found: list[tuple[int, str, list[int]]] = []
+    seen: set[tuple[int, ...]] = set()
+    named = [(name, list(o)) for name, o in extra] + [(name, list(fn(inst))) for name, fn in BASELINES.items()]
+    for name, o in named:
+        key = tuple(o)
+        if key in seen:
+            continue
+        seen.add(key)
+        found.append((schedule_peak(inst, o), name, o))
+    found.sort(key=lambda x: (x[0], x[1]))
+    return [(name, o) for _, name, o in found[:limit]]
+
+
+@dataclass
+class PlannerResult:
+    """The best plan of a portfolio run, its evaluation and what produced it."""
+
+    plan: Plan | None
+    makespan: float | None = None
+    peak: int | None = None
+    order: str | None = None
+    config: PlannerConfig | None = None
+    runs: int = 0
+    failures: int = 0
+    invalid: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    improved_by_restarts: int = 0
+
+
+def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | None = None,
+                   configs: Iterable[PlannerConfig] | None = None, *, deadline: Deadline | float | None = None,
+                   restarts: int | None = None,
+                   on_improve: Callable[[Plan, float], None] | None = None) -> PlannerResult:
+    """Run the planner for every (order, configuration) and keep the least makespan.
+
+    Then, while the ``deadline`` allows (or ``restarts`` times), rerun the best
+    configuration on its order with randomised scores (±30 %, seeds 1, 2, …)
+    and keep any improvement. Without a time limit there are no restarts
+    unless ``restarts`` asks for them.
+
+    Every plan is checked by the evaluator (``req.evaluate``); an invalid
+    one (a bug) is recorded in ``invalid`` and skipped. ``on_improve(plan,
+    makespan)`` is called at every improvement (a caller's incumbent).
+    """
+    t0 = time.perf_counter()
+    dl = as_deadline(deadline)
+    inst = req.instance
+    orders = list(candidate_orders(inst) if orders is None else orders)
+    by_name = dict(orders)
+    cfgs = list(configs) if configs is not None else default_configs(req)
+    res = PlannerResult(None)
+    lb = inst.total_time
+    if restarts is None:
+        restarts = 10**9 if dl.limited else 0
+
+    def attempt(oname: str, order: Sequence[int], cfg: PlannerConfig, restart: bool) -> None:
+        res.runs += 1
+        plan = run_planner(req, order, cfg, dl)
+        if plan is None:
+            res.failures += 1
+            return
+        ev = req.evaluate(plan)
+        if not ev.valid:
+            res.invalid.append(f"{oname} {cfg.label()}: {ev.violation}")
+            return
+        if res.makespan is None or ev.makespan < res.makespan:
+            res.plan, res.makespan, res.peak, res.order, res.config = plan, ev.makespan, ev.peak, oname, cfg
+            res.improved_by_restarts += restart
+            if on_improve is not None:
+                on_improve(plan, ev.makespan)
+
+    # every order with the first configuration, then the next configuration...: the most useful runs first
+    for cfg in cfgs:
+        for oname, order in orders:
+            if res.plan is not None and (dl.expired() or req.pure or res.makespan <= lb):
+                break  # out of time, or nothing beats Σ c
+            attempt(oname, order, cfg, False)
+    # randomised restarts of the best configuration while time remains
+    seed = 0
+    while res.plan is not None and not req.pure and res.makespan > lb and seed < restarts and not dl.expired():
+        seed += 1
+        attempt(res.order, by_name[res.order], replace(res.config, noise=0.3, seed=seed + 1000 * res.config.seed),
+                True)
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def plan_under_budget(req: Request, order: Sequence[int] | None = None, *, orders=None,
+                      deadline: Deadline | float | None = None, restarts: int = DEFAULT_RESTARTS,
+                      score: str | None = None, transfer_weight: float | None = None,
+                      on_improve: Callable[[Plan, float], None] | None = None) -> Plan | None:
+    """A valid plan with peak ≤ ``req.budget``, or ``None`` when the planner finds none.
+
+    ``order``: the order of first computations (task indices); else
+    ``orders`` (named orders), else the baseline orders, lowest
+    pure-schedule peak first. ``score`` and ``transfer_weight`` fix one
+    configuration instead of the portfolio. ``deadline`` bounds the
+    portfolio (default: :data:`DEFAULT_WARM_SECONDS` from now) — past it,
+    the runs stop at the first plan found; ``restarts`` randomised reruns
+    of the best configuration follow, within the same time. Uses only what
+    ``req`` allows. Every returned plan was accepted by the evaluator.
+    """
+    if req.budget is None:
+        raise ValueError("plan_under_budget needs a request with a budget")
+    if order is not None:
+        orders = [("given", list(order))]
+    configs = None
+    if score is not None or transfer_weight is not None:
+        configs = [PlannerConfig(score=score or "lookahead",
+                                 transfer_weight=1.0 if transfer_weight is None else float(transfer_weight))]
+    dl = Deadline(DEFAULT_WARM_SECONDS) if deadline is None else as_deadline(deadline)
+    return plan_portfolio(req, orders, configs, deadline=dl, restarts=restarts, on_improve=on_improve).plan
+
+
+__all__ = ["DEFAULT_METHOD_RESTARTS", "DEFAULT_RESTARTS", "DEFAULT_WARM_SECONDS", "PlannerResult",
+           "candidate_orders", "plan_portfolio", "plan_under_budget", "run_planner"]

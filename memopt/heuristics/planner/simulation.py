@@ -1,0 +1,507 @@
+"""Phase 1 of the planner: run an order of first computations under the budget, evicting as needed.
+
+See :mod:`memopt.heuristics.planner` for the eviction rules and scores.
+Its output, a :class:`LogicalPlan`, is packed into stages by
+:mod:`.packing`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Sequence
+
+from memopt.core.deadline import Deadline
+from memopt.core.plan import OFFLOAD, RELOAD
+from memopt.core.request import Request
+from memopt.heuristics.planner.config import PlannerConfig
+
+MAX_DEPTH = 150  # nested recomputations before a run gives up (keeps Python's stack safe)
+
+
+class Stuck(Exception):
+    """Phase 1 cannot make room (every resident datum is pinned or cannot be evicted)."""
+
+
+@dataclass
+class Transfer:
+    kind: str          # OFFLOAD or RELOAD
+    datum: int
+    size: int
+    seconds: float     # s(d)/β
+    release: int       # earliest gap at which its stage may start
+    deadline: int      # latest gap at which its stage may end
+    gap: int           # offload: f+1 (its datum is freed after compute f); reload: logical gap r
+    seq: int
+
+
+@dataclass
+class LogicalPlan:
+    """Phase 1's output: the computes, the memory profile, the frees and the transfers."""
+
+    computes: list[int]
+    ctime: list[int]
+    cmp_mem: list[int]            # memory at compute k
+    gap_mem: list[int]            # memory between compute k-1 and compute k (k = 0..K)
+    frees_after: list[list[int]]  # data freed right after compute k
+    transfers: list[Transfer]
+    evictions: int = 0
+    recomputes: int = 0
+
+
+# ---------------------------------------------------------------- phase 1
+class Simulation:
+    """Run an order of first computations under the budget, evicting as needed."""
+
+    def __init__(self, req: Request, order: Sequence[int], cfg: PlannerConfig, deadline: Deadline | None = None):
+        inst = req.instance
+        self.deadline = deadline
+        self.inst = inst
+        self.cfg = cfg
+        self.M = req.budget if req.budget is not None else math.inf
+        self.rc = req.recompute
+        bw = inst.machine.bandwidth
+        self.off = bool(req.offload and bw is not None)
+        self.beta = bw
+        self.slow_cap = inst.machine.slow_capacity
+        self.w = cfg.transfer_weight
+        n, m = inst.n, inst.m
+        pos = [0] * n
+        for t, v in enumerate(order):
+            pos[v] = t
+        self.order = list(order)
+        self.end = n  # the "position" of the end (results are needed there)
+        self.use_pos = [sorted(pos[c] for c in inst.consumers[d]) for d in range(m)]
+        self.pre_time = [0]
+        for v in self.order:
+            self.pre_time.append(self.pre_time[-1] + inst.time[v])
+        self.used = [0] * m          # consumers whose first computation happened
+        self.result = [not inst.consumers[d] for d in range(m)]
+        # anchors: data of tasks that cannot rerun, kept so that the results after them stay recomputable
+        self.anchor = [False] * m
+        if cfg.keep_anchors and self.rc:
+            has_result = [bool(inst.outputs[v]) and any(self.result[d] for d in inst.outputs[v]) for v in range(n)]
+            below = [False] * n  # some result is produced by v or a descendant
+            for v in reversed(inst.topological_order):
+                below[v] = has_result[v] or any(below[w] for w in inst.succs[v])
+            for d in range(m):
+                p = inst.producer[d]
+                if not inst.can_recompute[p] and inst.consumers[d] and any(below[c] for c in inst.consumers[d]):
+                    self.anchor[d] = True
+        self.fast = [False] * m
+        self.slow = [False] * m
+        self.lost = [False] * m      # needed, gone, and recomputable (invariant)
+        self.dep = [0] * m           # lost data whose producer reads this datum
+        self.pin = [0] * m
+        self.since = [0] * m         # compute index (or reload gap) where the current copy appeared
+        self.last_use = [0] * m
+        self.last_free = [-1] * m    # compute after which the datum was last freed
+        self.pending_reload: dict[int, Transfer] = {}
+        self._just_offloaded: dict[int, int] = {}  # datum -> gap of its offload's free
+        self.cur = 0
+        self.slow_used = 0
+        self.t = 0
+        self.depth = 0
+        self.out = LogicalPlan([], [], [], [], [], [])
+        self.max_computes = cfg.max_recompute_factor * n + 50
+        self.rng = None
+        if cfg.noise:
+            self.rng = random.Random(cfg.seed)
+        self._memo_cost: dict[int, float] = {}
+        self._memo_regen: dict[int, bool] = {}
+        self._memo_need: dict[int, int] = {}
+        self._memo_need_mem: dict[int, int] = {}
+
+    # ------------------------------------------------------------ queries
+    def tt(self, d: int) -> float:
+        b = self.beta
+        if b is None:
+            return math.inf
+        if math.isinf(b):
+            return 0.0
+        return self.inst.size[d] / b
+
+    def needed(self, d: int) -> bool:
+        return self.used[d] < len(self.use_pos[d]) or self.result[d] or self.dep[d] > 0 or self.anchor[d]
+
+    def _reset_memos(self) -> None:
+        self._memo_cost.clear()
+        self._memo_regen.clear()
+        self._memo_need.clear()
+        self._memo_need_mem.clear()
+
+    def regen_gone(self, d: int, depth: int = 0) -> bool:
+        """Can d be recomputed later (its producer may rerun, its inputs can be had)?"""
+        if not self.rc:
+            return False
+        memo = self._memo_regen
+        if d in memo:
+            return memo[d]
+        inst = self.inst
+        p = inst.producer[d]
+        ok = inst.can_recompute[p] and depth < MAX_DEPTH
+        if ok:
+            memo[d] = False  # guard (the graph is acyclic; this is only a safety net)
+            for g in inst.inputs[p]:
+                if self.fast[g] or self.slow[g] or self.lost[g]:
+                    continue
+                if not self.regen_gone(g, depth + 1):
+                    ok = False
+                    break
+        memo[d] = ok
+        return ok
+
+    def rc_cost(self, d: int, depth: int = 0) -> float:
+        """Time to recompute d: its producer plus the inputs it lacks (recursively)."""
+        memo = self._memo_cost
+        if d in memo:
+            return memo[d]
+        inst = self.inst
+        p = inst.producer[d]
+        c = float(inst.time[p])
+        memo[d] = c
+        if depth < 8:  # deeper chains are rare and the estimate is only a guide
+            for g in inst.inputs[p]:
+                if self.fast[g]:
+                    continue
+                alt = math.inf
+                if self.slow[g]:
+                    alt = self.w * self.tt(g)
+                if self.rc and inst.can_recompute[inst.producer[g]]:
+                    alt = min(alt, self.rc_cost(g, depth + 1))
+                c += alt if math.isfinite(alt) else 0.0
+        memo[d] = c
+        return c
+
+    def next_need(self, d: int, depth: int = 0) -> int:
+        """Order position where d is next needed (the end for results)."""
+        memo = self._memo_need
+        if d in memo:
+            return memo[d]
+        memo[d] = self.end
+        best = self.end + 1
+        k = self.used[d]
+        if k < len(self.use_pos[d]):
+            best = self.use_pos[d][k]
+        else:
+            if self.result[d]:
+                best = self.end
+            if self.dep[d] > 0 and depth < 50:
+                inst = self.inst
+                for c in inst.consumers[d]:
+                    for e in inst.outputs[c]:
+                        if self.lost[e]:
+                            best = min(best, self.next_need(e, depth + 1))
+        memo[d] = best
+        return best
+
+    def regen_need(self, d: int, depth: int = 0) -> int:
+        """Memory above the resident data needed to bring the gone datum d back (an estimate).
+
+        Reloading needs s(d); recomputing needs, for the producer p, its missing
+        inputs brought back one after the other (the most demanding first,
+        each then held) and then its outputs and workspace.
+        """
+        inst = self.inst
+        if self.off and self.slow[d]:
+            return inst.size[d]
+        memo = self._memo_need_mem
+        if d in memo:
+            return memo[d]
+        p = inst.producer[d]
+        memo[d] = inst.output_size[p] + inst.workspace[p]
+        items = []
+        if depth < 50:
+            for g in inst.inputs[p]:
+                if not self.fast[g]:
+                    items.append((self.regen_need(g, depth + 1), inst.size[g]))
+        items.sort(key=lambda x: x[1] - x[0])
+        held = peak = 0
+        for need, s in items:
+            peak = max(peak, held + need)
+            held += s
+        peak = max(peak, held + inst.output_size[p] + inst.workspace[p])
+        memo[d] = peak
+        return peak
+
+    # ------------------------------------------------------------ lost data
+    def mark_lost(self, d: int) -> None:
+        self.lost[d] = True
+        for g in self.inst.inputs[self.inst.producer[d]]:
+            self.inc_dep(g)
+
+    def inc_dep(self, g: int) -> None:
+        was = self.needed(g)
+        self.dep[g] += 1
+        if not was and not self.fast[g] and not self.slow[g] and not self.lost[g]:
+            # a gone datum becomes needed again: it is recomputable (checked by the caller)
+            self.mark_lost(g)
+
+    def dec_dep(self, g: int, maybe_dead: list[int]) -> None:
+        self.dep[g] -= 1
+        if not self.needed(g):
+            if self.lost[g]:
+                self.lost[g] = False
+                for h in self.inst.inputs[self.inst.producer[g]]:
+                    self.dec_dep(h, maybe_dead)
+            elif self.fast[g]:
+                maybe_dead.append(g)
+
+    # ------------------------------------------------------------ memory
+    def _retro_free(self, d: int, f: int) -> None:
+        """Free d after compute f (f < K): it no longer counts in later memory points."""
+        s = self.inst.size[d]
+        out = self.out
+        K = len(out.computes)
+        for k in range(f + 1, K):
+            out.cmp_mem[k] -= s
+            out.gap_mem[k] -= s
+        out.frees_after[f].append(d)
+        self.cur -= s
+        self.fast[d] = False
+        self.last_free[d] = f
+
+    def free_now(self, d: int) -> None:
+        """Free d right after the last compute."""
+        K = len(self.out.computes)
+        self._retro_free(d, K - 1)
+
+    def _victim(self):
+        """The resident datum to evict and how (``free``, ``offload``, ``drop``), or None."""
+        inst = self.inst
+        size = inst.size
+        K = len(self.out.computes)
+        self._reset_memos()
+        score = self.cfg.score
+        rng, noise = self.rng, self.cfg.noise
+        best = None
+        best_key = None
+        for d in range(inst.m):
+            if not self.fast[d] or self.pin[d] or size[d] == 0:
+                continue
+            if self.since[d] >= K and d in self.pending_reload:
+                continue  # reloaded for the compute being gathered
+            if not self.needed(d):
+                mode, cost = "free", 0.0
+            elif self.slow[d]:
+                cost = self.w * self.tt(d)
+                if self.regen_gone(d):
+                    cost = min(cost, self.rc_cost(d))
+                mode = "free"
+            else:
+                mode, cost = None, math.inf
+                if self.off and (self.slow_cap is None or self.slow_used + size[d] <= self.slow_cap):
+                    mode, cost = "offload", self.w * 2 * self.tt(d)
+                if self.rc and self.regen_gone(d):
+                    c = self.rc_cost(d)
+                    if c < cost or mode is None:
+                        mode, cost = "drop", c
+                if mode is None:
+                    continue
+            f = 1.0 if rng is None else 1.0 + noise * (2 * rng.random() - 1)
+            if score == "dtr":
+                stale = K - self.last_use[d] + 1
+                key = (f * cost / (size[d] * stale), -size[d], d)
+            else:
+                nn = self.next_need(d)
+                if self.cfg.distance == "time":
+                    dist = max(1, self.pre_time[min(nn, self.end)] - self.pre_time[self.t]) + (nn > self.end)
+                else:
+                    dist = max(1, nn - self.t)
+                if score == "belady":
+                    key = (0 if cost == 0 else 1, -dist * f, -size[d], d)
+                else:
+                    key = (f * cost / (size[d] * dist), -dist, -size[d], d)
+            if best_key is None or key < best_key:
+                best_key, best = key, (d, mode)
+        return best
+
+    def ensure(self, need: int) -> None:
+        """Evict until ``need`` more fits under the budget at the current gap."""
+        while self.cur + need > self.M:
+            v = self._victim()
+            if v is None:
+                raise Stuck(f"no datum can be evicted to make room for {need} (memory {self.cur}, budget {self.M})")
+            self.evict(*v)
+
+    def evict(self, d: int, mode: str) -> None:
+        inst = self.inst
+        out = self.out
+        K = len(out.computes)
+        s = inst.size[d]
+        out.evictions += 1
+        start = self.since[d]
+        if mode == "offload":
+            f = K - 1
+            if self.cfg.early_free:
+                f = max(self.last_use[d], start)
+                need = self.tt(d)
+                acc = sum(out.ctime[start + 1:f + 1])
+                while acc < need and f < K - 1:
+                    f += 1
+                    acc += out.ctime[f]
+            f = min(f, K - 1)
+            tr = Transfer(OFFLOAD, d, s, self.tt(d), release=start + 1, deadline=f + 1, gap=f + 1,
+                           seq=len(out.transfers))
+            self._just_offloaded[d] = f + 1
+            out.transfers.append(tr)
+            self.slow[d] = True
+            self.slow_used += s
+        else:
+            f = max(self.last_use[d], start) if self.cfg.early_free else K - 1
+        f = min(f, K - 1)
+        self._retro_free(d, f)
+        if self.needed(d) and not self.slow[d]:
+            self.mark_lost(d)
+
+    # ------------------------------------------------------------ computing
+    def bring(self, d: int) -> None:
+        """Make the gone datum d resident again (reload or recompute)."""
+        if self.off and self.slow[d]:
+            self._reset_memos()
+            K = len(self.out.computes)
+            f0 = self.last_free[d]
+            too_soon = f0 + (2 if self._just_offloaded.get(d) == f0 + 1 else 1) > K
+            if self.rc and self.regen_gone(d) and (too_soon or self.rc_cost(d) < self.w * self.tt(d)):
+                self.compute(self.inst.producer[d], first=False)
+            elif too_soon:
+                raise Stuck(f"datum {self.inst.data[d].id!r} is needed again in the gap where it was offloaded")
+            else:
+                self.reload(d)
+            return
+        if not (self.rc and self.inst.can_recompute[self.inst.producer[d]]):
+            raise Stuck(f"datum {self.inst.data[d].id!r} is gone and cannot be brought back")
+        self.compute(self.inst.producer[d], first=False)
+
+    def reload(self, d: int) -> None:
+        inst = self.inst
+        out = self.out
+        s = inst.size[d]
+        self.ensure(s)
+        K = len(out.computes)
+        self.cur += s
+        self.fast[d] = True
+        self.since[d] = K
+        self.last_use[d] = K
+        r = K
+        f0 = self.last_free[d]
+        # the reload's stage starts after the stage that frees d; that free waits for
+        # d's offload's stage when the offload was the one just before it
+        release = f0 + (2 if self._just_offloaded.get(d) == f0 + 1 else 1)
+        if self.cfg.prefetch and r > release:
+            need = self.tt(d)
+            acc = 0.0
+            M = self.M
+            while r - 1 >= release and acc < need:
+                k = r - 1
+                if out.cmp_mem[k] + s > M or out.gap_mem[k] + s > M:
+                    break
+                r = k
+                acc += out.ctime[k]
+            for k in range(r, K):
+                out.cmp_mem[k] += s
+                out.gap_mem[k] += s
+        tr = Transfer(RELOAD, d, s, self.tt(d), release=release, deadline=K, gap=r, seq=len(out.transfers))
+        out.transfers.append(tr)
+        self.pending_reload[d] = tr
+
+    def compute(self, v: int, first: bool) -> None:
+        inst = self.inst
+        out = self.out
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise Stuck("recomputation chain too deep")
+        if len(out.computes) >= self.max_computes:
+            raise Stuck(f"more than {self.max_computes} computes: the eviction thrashes")
+        ins = inst.inputs[v]
+        pinned: list[int] = []
+        for d in ins:
+            if self.fast[d]:
+                self.pin[d] += 1
+                pinned.append(d)
+        # recompute first, reload last (reloaded data then hold memory for less long); among the
+        # recomputations, the most demanding first while the fewest inputs are pinned (Sethi & Ullman 1970)
+        missing = [d for d in ins if not self.fast[d]]
+        if len(missing) > 1:
+            self._reset_memos()
+            missing.sort(key=lambda d: (1, 0) if (self.off and self.slow[d])
+                         else (0, -(self.regen_need(d) - inst.size[d])))
+        for d in missing:
+            if not self.fast[d]:
+                self.bring(d)
+            self.pin[d] += 1
+            pinned.append(d)
+        for o in inst.outputs[v]:  # outputs already resident must stay (they are not counted again)
+            if self.fast[o]:
+                self.pin[o] += 1
+                pinned.append(o)
+        new = [o for o in inst.outputs[v] if not self.fast[o]]
+        need = sum(inst.size[o] for o in new) + inst.workspace[v]
+        self.ensure(need)
+        K = len(out.computes)
+        out.gap_mem.append(self.cur)
+        out.cmp_mem.append(self.cur + need)
+        out.computes.append(v)
+        out.ctime.append(inst.time[v])
+        out.frees_after.append([])
+        if not first:
+            out.recomputes += 1
+        for o in new:
+            self.fast[o] = True
+            self.since[o] = K
+            self.last_use[o] = K
+            self.cur += inst.size[o]
+        for d in pinned:
+            self.pin[d] -= 1
+        for o in inst.outputs[v]:
+            # a resident output is "touched": freeing it before this compute would make the compute produce it again
+            self.last_use[o] = K
+        for d in ins:
+            self.last_use[d] = K
+            tr = self.pending_reload.pop(d, None)
+            if tr is not None:
+                tr.deadline = K
+        if first:
+            for d in ins:
+                self.used[d] += 1
+        maybe: list[int] = list(ins) + list(inst.outputs[v])
+        for o in new:
+            if self.lost[o]:
+                self.lost[o] = False
+                for g in ins:
+                    self.dec_dep(g, maybe)
+        for d in maybe:
+            if self.fast[d] and self.pin[d] == 0 and not self.needed(d):
+                self.free_now(d)
+        self.depth -= 1
+
+    def run(self) -> LogicalPlan:
+        inst = self.inst
+        for t, v in enumerate(self.order):
+            self.t = t
+            if t % 64 == 0 and self.deadline is not None and self.deadline.run_expired():
+                raise Stuck("out of time")
+            self.compute(v, first=True)
+        self.t = self.end
+        # bring back the dropped results, the most demanding producer first (memory is then the emptiest);
+        # a result brought back is kept, one still resident may be evicted meanwhile and joins the queue
+        kept: list[int] = []
+        foot = [inst.input_size[v] + inst.output_size[v] + inst.workspace[v] for v in range(inst.n)]
+        for _ in range(3 * len(inst.results) + 1):
+            gone = [d for d in inst.results if not self.fast[d] and not self.slow[d]]
+            if not gone:
+                break
+            d = max(gone, key=lambda d: (foot[inst.producer[d]], -d))
+            self.bring(d)
+            self.pin[d] += 1
+            kept.append(d)
+        else:
+            raise Stuck("the results do not fit together")
+        for d in kept:
+            self.pin[d] -= 1
+        self.out.gap_mem.append(self.cur)
+        return self.out
+
+
+__all__ = ["MAX_DEPTH", "LogicalPlan", "Simulation", "Stuck", "Transfer"]
