@@ -36,18 +36,22 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetV2(nn.Module):
-    def __init__(self, num_classes: int = 1000):
+    def __init__(self, num_classes: int = 1000, width: float = 1.0):
         super().__init__()
-        layers: list[nn.Module] = [_conv_bn(3, 32, 3, 2)]
-        cin = 32
+
+        def ch(c: int) -> int:  # channels at the width multiplier (1.0: the paper's network)
+            return max(1, round(c * width))
+
+        layers: list[nn.Module] = [_conv_bn(3, ch(32), 3, 2)]
+        cin = ch(32)
         for t, c, n, s in SETTINGS:
             for k in range(n):
-                layers.append(InvertedResidual(cin, c, s if k == 0 else 1, t))
-                cin = c
-        layers.append(_conv_bn(cin, 1280, 1))
+                layers.append(InvertedResidual(cin, ch(c), s if k == 0 else 1, t))
+                cin = ch(c)
+        layers.append(_conv_bn(cin, ch(1280), 1))
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, num_classes))
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(ch(1280), num_classes))
 
     def forward(self, x):
         return self.classifier(self.pool(self.features(x)).flatten(1))

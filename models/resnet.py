@@ -60,13 +60,15 @@ def _shortcut(cin: int, cout: int, stride: int) -> nn.Module:
 
 
 class ResNet(nn.Module):
-    def __init__(self, block, layers: list[int], num_classes: int = 1000):
+    def __init__(self, block, layers: list[int], num_classes: int = 1000,
+                 widths: tuple[int, ...] = (64, 128, 256, 512)):
         super().__init__()
+        # widths: the four stages' widths (the paper's 64-512; smaller ones make test-size networks)
         self.stem = nn.Sequential(
-            nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+            nn.Conv2d(3, widths[0], 7, 2, 3, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
         stages = []
-        cin = 64
-        for i, (width, n) in enumerate(zip((64, 128, 256, 512), layers)):
+        cin = widths[0]
+        for i, (width, n) in enumerate(zip(widths, layers)):
             blocks = []
             for k in range(n):
                 stride = 2 if (k == 0 and i > 0) else 1

@@ -12,7 +12,9 @@ CONFIG_D = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 
 
 
 class VGG(nn.Module):
-    def __init__(self, config=CONFIG_D, num_classes: int = 1000):
+    def __init__(self, config=CONFIG_D, num_classes: int = 1000, hidden: int = 4096):
+        # hidden: width of the two hidden fully connected layers (smaller ones make test-size networks);
+        # the classifier reads the last block's channels on a 7x7 grid (224 / 2**5 for configuration D)
         super().__init__()
         layers: list[nn.Module] = []
         cin = 3
@@ -24,9 +26,9 @@ class VGG(nn.Module):
                 cin = c
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(
-            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(), nn.Dropout(0.5),
-            nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(0.5),
-            nn.Linear(4096, num_classes))
+            nn.Linear(cin * 7 * 7, hidden), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(hidden, num_classes))
 
     def forward(self, x):
         return self.classifier(self.features(x).flatten(1))
