@@ -11,18 +11,25 @@ recomputation/offloading, makespan limit) and writes, for each:
   the best proven bound (objective ``peak``), and the performance profile
   of solve time.
 
-All of it goes to ``report.md`` and image files in one folder.
+All of it goes to ``report.md`` and image files in one folder. The
+``memopt report`` command writes a report only where it will not destroy
+another: it marks its ``report.md`` with :data:`REPORT_MARK` and refuses to
+overwrite one without the mark (a committed report, one a benchmark wrote)
+unless told to (``--force``).
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
-from memopt.core.errors import MemoptError
 from memopt.bench.table import read_rows
+from memopt.core.errors import MemoptError
+
+#: first line of a report written by ``memopt report`` (an HTML comment: invisible once rendered)
+REPORT_MARK = "<!-- written by memopt report: running it again rewrites this file -->"
 
 
 @dataclass
@@ -169,7 +176,8 @@ def add_labels(rows: list[dict[str, str]]) -> None:
 
 
 def make_report(csv_path: str, out_dir: str | None = None, *, formats: Sequence[str] = ("png", "svg"),
-                profiles: Sequence[str] = ("plan", "optimal"), title: str | None = None) -> Report:
+                profiles: Sequence[str] = ("plan", "optimal"), title: str | None = None,
+                mark: bool = False, overwrite: bool = True) -> Report:
     """Write ``report.md`` and the figures of ``csv_path`` to ``out_dir``.
 
     ``out_dir`` defaults to the CSV's name without ``.csv`` (where
@@ -177,6 +185,9 @@ def make_report(csv_path: str, out_dir: str | None = None, *, formats: Sequence[
     profiles of solve time to draw — ``plan`` (solving = finding a plan:
     ``PROBLEM-profile``) and/or ``optimal`` (solving = proving the optimum:
     ``PROBLEM-profile-optimal``, drawn when some run proved one).
+    ``mark`` puts :data:`REPORT_MARK` on the first line; with
+    ``overwrite=False`` an existing ``report.md`` without that mark is an
+    error (nothing is written): the command's guard for committed reports.
     """
     from memopt.plots import method_styles, plot_overhead, plot_profile, plot_value_ratio
 
@@ -185,6 +196,10 @@ def make_report(csv_path: str, out_dir: str | None = None, *, formats: Sequence[
         raise MemoptError(f"{csv_path}: no runs in the table")
     add_labels(rows)
     out_dir = out_dir or os.path.splitext(csv_path)[0]
+    path = os.path.join(out_dir, "report.md")
+    if not overwrite and os.path.exists(path) and not _marked(path):
+        raise MemoptError(f"{path} exists and was not written by memopt report (e.g. a committed report): "
+                          "give -o DIR to write the report elsewhere, or --force to overwrite it")
     os.makedirs(out_dir, exist_ok=True)
     styles = method_styles(r["method"] for r in rows)
     name = title or os.path.splitext(os.path.basename(csv_path))[0]
@@ -192,15 +207,16 @@ def make_report(csv_path: str, out_dir: str | None = None, *, formats: Sequence[
     for r in rows:
         groups.setdefault(_problem(r), []).append(r)
     n_inst = len({r["instance_file"] for r in rows})
-    lines = [
+    lines = [REPORT_MARK] if mark else []
+    lines += [
         f"# Results: {name}",
         "",
-        f"{len(rows)} runs of {len({r['method'] for r in rows})} methods on {n_inst} instances, "
-        f"from `{csv_path}`. Every value is the evaluator's, re-checked from the saved plan file.",
+        (f"{len(rows)} runs of {len({r['method'] for r in rows})} methods on {n_inst} instances, "
+         f"from `{csv_path}`. Every value is the evaluator's, re-checked from the saved plan file."),
         "",
-        "Cells show the value (objective `time`: the overhead, makespan / Σ time − 1) and the median "
-        "solve time; ✓ marks a proven optimum. `best` counts the problems where a method found the best "
-        "value; `time (sgm)` is the shifted geometric mean (shift 1 s) of the solve time over all runs.",
+        ("Cells show the value (objective `time`: the overhead, makespan / Σ time − 1) and the median "
+         "solve time; ✓ marks a proven optimum. `best` counts the problems where a method found the best "
+         "value; `time (sgm)` is the shifted geometric mean (shift 1 s) of the solve time over all runs."),
     ]
     limits = sorted({r["time_limit"] for r in rows})
     threads = sorted({r["threads"] for r in rows})
@@ -241,10 +257,15 @@ def make_report(csv_path: str, out_dir: str | None = None, *, formats: Sequence[
                                [[r["label"], r["method"], r["budget"], r["message"][:160]] for r in errors],
                                ["l", "l", "l", "l"]))
     md = "\n".join(lines) + "\n"
-    path = os.path.join(out_dir, "report.md")
     with open(path, "w") as f:
         f.write(md)
     return Report(markdown=md, path=path, figures=figures)
 
 
-__all__ = ["Report", "make_report", "summarize", "shifted_geomean", "problem_name"]
+def _marked(path: str) -> bool:
+    """Whether the report at ``path`` was written by ``memopt report`` (its first line is the mark)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.readline().rstrip("\n") == REPORT_MARK
+
+
+__all__ = ["REPORT_MARK", "Report", "make_report", "problem_name", "shifted_geomean", "summarize"]

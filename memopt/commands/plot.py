@@ -1,4 +1,13 @@
-"""``memopt plot``: a plan's memory over its stages against the budget, as an image file."""
+"""``memopt plot``: a plan's memory over its stages against the budget, as an image file.
+
+Only a plan that can be replayed is drawn: an empty plan, a result file
+without a plan (``infeasible``, ``unknown``) or a plan that breaks a rule of
+the evaluator (an input not in memory, a task never run...) is an input
+error (one line, exit 2) rather than a figure of nothing. A plan that only
+exceeds a limit (the budget, the slow capacity, the makespan limit) is drawn,
+with the broken limit in its title and a note on stderr: the figure shows
+where it exceeds.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +16,7 @@ import os
 import sys
 
 from memopt.commands._common import add_import_args, load
+from memopt.core.errors import MemoptError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,14 +43,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from memopt.core.files import read_raw
-    from memopt.plots import plot_plan
     from memopt.core.result import Result, load_plan
     from memopt.pipeline import parse_budget
+    from memopt.plots import plot_plan
 
     inst = load(args.instance, args)
     raw = read_raw(args.plan)
     budget = None
     title = args.title
+    if isinstance(raw, dict) and "stages" not in raw and "status" in raw:
+        raise MemoptError(f"{args.plan}: a result without a plan (status {raw['status']}): nothing to draw")
     if isinstance(raw, dict) and "stages" in raw:
         res = Result.from_dict(raw, args.plan)
         plan = res.plan
@@ -53,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         budget = parse_budget(args.budget, inst)
     if title is None:
         title = _short(args.instance, inst.name)
+    check_drawable(inst, plan, budget, args.instance, args.plan)
     outs = args.out or [os.path.splitext(args.plan)[0] + ".png"]
     written = plot_plan(inst, plan, outs, budget=budget, x=args.x, title=title, max_lanes=args.max_lanes)
     for w in written:
@@ -60,6 +73,21 @@ def run(args: argparse.Namespace) -> int:
     if budget is None and inst.machine.budget is None:
         print("memopt plot: note: no budget (give --budget to draw one)", file=sys.stderr)
     return 0
+
+
+def check_drawable(inst, plan, budget: int | None, instance_file: str, plan_file: str) -> None:
+    """Raise an input error unless ``plan`` replays on ``inst`` (limits aside); note a broken limit on stderr."""
+    from memopt.core.evaluate import SOFT_RULES, evaluate
+
+    if not plan.stages:
+        raise MemoptError(f"{plan_file}: the plan has no stages: nothing to draw")
+    ev = evaluate(inst, plan, budget=budget, trace=False)
+    broken = [v for v in ev.violations if v.rule not in SOFT_RULES]
+    if broken:
+        raise MemoptError(f"{plan_file}: not a valid plan of {instance_file}: {broken[0]} "
+                          f"(memopt evaluate {instance_file} {plan_file} replays it)")
+    if ev.violation is not None:
+        print(f"memopt plot: note: the plan breaks a limit, drawn anyway: {ev.violation}", file=sys.stderr)
 
 
 def _short(path: str, name: str) -> str:

@@ -11,7 +11,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Read a results CSV of memopt bench and write report.md (a summary per method and a "
                     "table per instance and budget) and figures: overhead against budget per method "
                     "(objective time), value against the best proven bound (objective peak), and the "
-                    "performance profiles (Dolan & More) of solve time.")
+                    "performance profiles (Dolan & More) of solve time. It never overwrites a report.md it did "
+                    "not write (e.g. a committed one) unless --force is given.")
     p.add_argument("csv", help="results table written by memopt bench")
     p.add_argument("-o", "--out-dir", default=None, metavar="DIR",
                    help="where to write report.md and the figures (default: the CSV's name without .csv)")
@@ -22,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "plan), optimal (solving = proving the optimum); default both")
     p.add_argument("--title", default=None, help="report title (default: the CSV's name)")
     p.add_argument("--print", action="store_true", help="also print the Markdown")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite the folder's report.md and figures even if memopt report did not write them")
     p.set_defaults(func=run)
 
 
@@ -36,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     profiles = [x.strip() for x in args.profiles.split(",") if x.strip()]
     if any(x not in ("plan", "optimal") for x in profiles):
         raise MemoptError(f"--profiles: expected plan and/or optimal, got {args.profiles!r}")
-    rep = make_report(args.csv, args.out_dir, formats=formats, profiles=profiles, title=args.title)
+    rep = make_report(args.csv, args.out_dir, formats=formats, profiles=profiles, title=args.title,
+                      mark=True, overwrite=args.force)
     if args.print:
         print(rep.markdown)
     print(rep.path)
