@@ -196,7 +196,7 @@ def test_the_readme_experiments_commands_parse():
     block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
     block = block.replace("\\\n", " ")  # continuation lines
     commands = [line.split("  #")[0] for line in block.splitlines() if line.startswith("memopt ")]
-    assert [c.split()[1] for c in commands] == ["bench", "bench", "report"]
+    assert [c.split()[1] for c in commands] == ["bench", "bench", "report", "plot"]  # all run: tests/test_docs.py
     parser = build_parser()
     for c in commands:
         words = []
