@@ -25,7 +25,8 @@ from typing import Iterable, Iterator
 
 from memopt.core.errors import MemoptError
 from memopt.bench.grid import Job
-from memopt.bench.worker import Outcome, describe_exception, kill_tree, killed_message, run_isolated, run_job
+from memopt.bench.isolate import describe_exception, kill_tree, killed_message
+from memopt.bench.worker import Outcome, run_isolated, run_job
 
 
 def available_cores() -> int:

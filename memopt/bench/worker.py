@@ -17,15 +17,13 @@ from __future__ import annotations
 import importlib
 import os
 import pickle
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from dataclasses import dataclass
 
 from memopt.bench.grid import Job
+from memopt.bench.isolate import child_env, describe_exception, killed_message, last_line, spawn_measured
 from memopt.core.errors import MemoptError
 from memopt.core.result import Result
 
@@ -37,18 +35,7 @@ class Outcome:
     result: Result | None = None
     error: str | None = None
     wall: float = 0.0  # seconds in the worker, import and solve included
-
-
-def describe_exception(e: BaseException) -> str:
-    """One line: the message, and where a non-user error was raised."""
-    from memopt.core.errors import MemoptError
-
-    msg = str(e) or type(e).__name__
-    if isinstance(e, MemoptError):
-        return msg
-    tb = traceback.extract_tb(e.__traceback__)
-    where = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
-    return f"{type(e).__name__}: {msg}{where}"
+    max_rss: int | None = None  # peak resident memory of the run's own process, bytes (isolated runs)
 
 
 def run_job(job: Job) -> Outcome:
@@ -81,56 +68,30 @@ def load_plugins(modules) -> None:
         register(CATALOG)
 
 
-def killed_message(seconds: float, time_limit: float | None) -> str:
-    limit = f" (time limit {time_limit:g}s)" if time_limit is not None else ""
-    return f"killed after {seconds:.0f}s: the run did not return{limit}"
-
-
 def run_isolated(job: Job) -> Outcome:
     """:func:`run_job` in a child Python process, killed at ``job.kill_after`` seconds.
 
     The child sees this process's ``sys.path`` (so modules of ``job.imports``
     found here are found there) and runs in its own session, so a solver's
-    own subprocesses (e.g. CBC) die with it.
+    own subprocesses (e.g. CBC) die with it. The outcome carries the child's
+    peak resident memory (:func:`~memopt.bench.isolate.spawn_measured`).
     """
-    t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="memopt-run-") as tmp:
         job_file = os.path.join(tmp, "job.pickle")
         out_file = os.path.join(tmp, "outcome.pickle")
         with open(job_file, "wb") as f:
             pickle.dump(job, f)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        proc = subprocess.Popen([sys.executable, "-m", "memopt.bench.worker", job_file, out_file],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                env=env, start_new_session=(os.name == "posix"))
-        try:
-            _, err = proc.communicate(timeout=job.kill_after)
-        except subprocess.TimeoutExpired:
-            kill_tree(proc.pid)
-            proc.communicate()
-            return Outcome(error=killed_message(time.perf_counter() - t0, job.time_limit),
-                           wall=time.perf_counter() - t0)
-        finally:
-            if proc.poll() is None:  # interrupted: do not leave a solver behind
-                kill_tree(proc.pid)
+        run = spawn_measured([sys.executable, "-m", "memopt.bench.worker", job_file, out_file],
+                             kill_after=job.kill_after, env=child_env())
+        if run.killed:
+            return Outcome(error=killed_message(run.wall, job.time_limit), wall=run.wall, max_rss=run.max_rss)
         if os.path.exists(out_file):
             with open(out_file, "rb") as f:
-                return pickle.load(f)
-        tail = (err or b"").decode(errors="replace").strip().splitlines()[-1:] or [""]
-        return Outcome(error=f"worker process died (exit code {proc.returncode}) {tail[0]}".strip(),
-                       wall=time.perf_counter() - t0)
-
-
-def kill_tree(pid: int) -> None:
-    """Kill a process and its group (it was started as a group leader)."""
-    try:
-        if os.name == "posix":
-            os.killpg(pid, signal.SIGKILL)
-        else:  # pragma: no cover
-            os.kill(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        pass
+                out: Outcome = pickle.load(f)
+            out.wall, out.max_rss = run.wall, run.max_rss  # the whole child: start-up, import and solve
+            return out
+        return Outcome(error=f"worker process died (exit code {run.returncode}) {last_line(run.stderr)}".strip(),
+                       wall=run.wall, max_rss=run.max_rss)
 
 
 def _main(argv: list[str]) -> int:
