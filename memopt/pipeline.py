@@ -222,9 +222,13 @@ def solve_request(req: Request, method: str = "auto", *, time_limit: float | Non
                   memory_limit: int | None | str = "default", warm_start: bool | Plan = True, threads: int = 2,
                   seed: int = 0, solver_log: bool = False, catalog: Catalog | None = None,
                   on_start: Callable[[Incumbent], None] | None = None,
-                  on_second_interrupt: Callable[[Incumbent], None] | None = None,
+                  on_second_interrupt: Callable[[Incumbent], None] | None = None, hard_exit: bool = False,
                   **method_options: Any) -> Result:
-    """:func:`solve` for an already checked :class:`Request`."""
+    """:func:`solve` for an already checked :class:`Request`.
+
+    ``hard_exit`` (the command line): a second Ctrl-C, or memory still growing past the limit after the
+    search was stopped, calls ``on_second_interrupt`` and ends the process (:func:`memopt.core.interrupt.guard`).
+    """
     catalog = catalog or CATALOG
     seconds = check_settings(time_limit, threads, seed)
     limit = default_memory_limit() if memory_limit == "default" else memory_limit
@@ -245,7 +249,7 @@ def solve_request(req: Request, method: str = "auto", *, time_limit: float | Non
     inc.prove(bound, why)
     reason = static_infeasibility(req)
     second = (lambda: on_second_interrupt(inc)) if on_second_interrupt is not None else None
-    with guard(memory_limit=limit, on_second=second) as watch:
+    with guard(memory_limit=limit, on_second=second, hard_exit=hard_exit) as watch:
         if reason is not None:
             inc.prove_infeasible(*reason)
             out = MethodOutput(status=Status.INFEASIBLE, message=reason[0])

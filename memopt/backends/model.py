@@ -36,6 +36,14 @@ class LinearSolution:
         return self.values is not None and self.values[i] > 0.5
 
 
+class BuildStopped(Exception):
+    """Raised while a model is being built when its ``deadline`` expires (the caller keeps its best plan)."""
+
+
+#: how many variables and rows are added between two looks at the build deadline (a few ms of Python)
+CHECK_EVERY = 8192
+
+
 class LinearModel:
     """Variables, linear rows ``lo ≤ Σ a_i x_i ≤ hi``, indicators, objective, hints.
 
@@ -57,6 +65,16 @@ class LinearModel:
         self.hint: dict[int, float] = {}
         self.cp_hooks: list[Callable[[Any, list[Any]], None]] = []
         self.infeasible_reason: str | None = None
+        # a model of millions of rows takes a minute of Python to build: with a deadline (anything with an
+        # ``expired()``: a memopt.core.deadline.Deadline), building stops with BuildStopped when it expires
+        self.deadline: Any = None
+        self._adds = 0
+
+    def _tick(self) -> None:
+        self._adds += 1
+        if self._adds % CHECK_EVERY == 0 and self.deadline is not None and self.deadline.expired():
+            raise BuildStopped(f"model {self.name}: the deadline expired while building it "
+                               f"({self.num_vars} variables, {self.num_rows} rows so far)")
 
     # ---------------------------------------------------------- variables
     @property
@@ -71,6 +89,7 @@ class LinearModel:
         """A new variable; returns its index."""
         if lb > ub:
             raise ValueError(f"variable {name}: lb {lb} > ub {ub}")
+        self._tick()
         self.lb.append(lb)
         self.ub.append(ub)
         self.integer.append(integer)
@@ -102,6 +121,7 @@ class LinearModel:
             if lo > hi or not (lo <= 0 <= hi):
                 self.infeasible_reason = f"row {name or len(self.rows)}: {lo} <= 0 <= {hi} fails"
             return -1
+        self._tick()
         self.rows.append((idx, coef, lo, hi))
         self.row_names.append(name)
         return len(self.rows) - 1
@@ -122,6 +142,7 @@ class LinearModel:
             if lo > hi or not (lo <= 0 <= hi):
                 self.add_le([(b, 1)], 0)  # the implied row can never hold: b must be 0
             return
+        self._tick()
         self.indicators.append((b, 1, idx, coef, lo, hi))
 
     def add_cp_hook(self, hook: Callable[[Any, list[Any]], None]) -> None:
@@ -183,4 +204,4 @@ class LinearModel:
         return bad
 
 
-__all__ = ["BACKENDS", "INF", "LinearModel", "LinearSolution", "Terms"]
+__all__ = ["BACKENDS", "CHECK_EVERY", "INF", "BuildStopped", "LinearModel", "LinearSolution", "Terms"]

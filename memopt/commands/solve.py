@@ -31,7 +31,7 @@ from memopt.commands._common import (
     seconds_or_none,
 )
 from memopt.core.errors import MemoptError
-from memopt.core.interrupt import DEFAULT_MEMORY_FRACTION
+from memopt.core.interrupt import DEFAULT_MEMORY_FRACTION, shielded
 from memopt.core.status import EXIT_INFEASIBLE, EXIT_INTERRUPTED, EXIT_PLAN, EXIT_UNKNOWN, Status
 from memopt.pipeline import DEFAULT_TIME_LIMIT, PROGRESS_SECONDS
 
@@ -168,15 +168,16 @@ def run(args: argparse.Namespace) -> int:
     memory = "default" if args.memory_limit is None else (None if args.memory_limit == NO_LIMIT else args.memory_limit)
     res = solve_request(req, args.method, time_limit=args.time_limit, memory_limit=memory,
                         warm_start=warm, threads=args.threads, seed=args.seed, solver_log=args.solver_log,
-                        on_second_interrupt=write_now, **extra)
-    print(res.summary())
-    if args.out:
-        if res.plan is not None or res.status == Status.INFEASIBLE:
-            res.save(args.out)
-            what = "plan" if res.plan is not None else "result (no plan: infeasible)"
-            print(f"{what} written to {args.out}", file=sys.stderr)
-        else:
-            print(f"no plan to write to {args.out}", file=sys.stderr)
+                        on_second_interrupt=write_now, hard_exit=True, **extra)
+    with shielded():  # a second Ctrl-C arriving now must not lose the answer
+        print(res.summary())
+        if args.out:
+            if res.plan is not None or res.status == Status.INFEASIBLE:
+                res.save(args.out)
+                what = "plan" if res.plan is not None else "result (no plan: infeasible)"
+                print(f"{what} written to {args.out}", file=sys.stderr)
+            else:
+                print(f"no plan to write to {args.out}", file=sys.stderr)
     return exit_status(res)
 
 

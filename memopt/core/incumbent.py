@@ -54,8 +54,12 @@ def _close(a: float, b: float) -> bool:
 class Incumbent:
     """The best evaluated plan and the best proven lower bound of one request."""
 
-    def __init__(self, request: Request, deadline: Deadline, *, formatter: Callable[[float], str] | None = None):
+    def __init__(self, request: Request, deadline: Deadline, *, formatter: Callable[[float], str] | None = None,
+                 level: int = logging.INFO):
+        """``level``: how improvements are logged (a composite's sub-problem logs at DEBUG: its values are
+        of another request, and the progress line is the run's)."""
         self.request = request
+        self.level = level
         self.deadline = deadline
         self.plan: Plan | None = None
         self.evaluation: Evaluation | None = None
@@ -173,8 +177,8 @@ class Incumbent:
     # ----------------------------------------------------------- helpers
     def _record(self, source: str) -> None:
         self.trajectory.append(Improvement(round(self.deadline.elapsed(), 4), self.value, self.bound, source))
-        if log.isEnabledFor(logging.INFO):
-            log.info("%s  (%s)", self.line(), source)
+        if log.isEnabledFor(self.level):
+            log.log(self.level, "%s  (%s)", self.line(), source)
         for fn in list(self._listeners):
             fn(self)
 

@@ -15,17 +15,21 @@
   limit, it calls ``on_second`` and exits (status 1) rather than let the
   machine swap or the kernel kill the run with nothing written.
 
-Why a watching thread rather than a Python signal handler: Python runs
-signal handlers in the main thread between bytecodes, and the main thread
-of a solve is often inside a C++ solver for minutes. The signals are
-blocked in every thread of the process (threads inherit the mask, so the
-solvers' threads too) and one thread takes them with ``sigwait``. Only in
-the main thread (elsewhere the caller's own handlers stay in charge) and
-only on POSIX.
+Why a watching thread rather than a Python signal handler alone: Python
+runs signal handlers in the main thread between bytecodes, and the main
+thread of a solve is often inside a C++ solver for minutes. Python's
+C-level handler, in whatever thread the kernel picked, writes the signal
+number to a *wakeup pipe* (:func:`signal.set_wakeup_fd`) at once; a thread
+reading that pipe sets the stop signal. The Python-level handlers are
+replaced by no-ops while the solve runs (so no ``KeyboardInterrupt`` breaks
+a solver's bookkeeping), and restored after. Signals are taken only when
+the solve runs in the main thread (elsewhere the caller's handlers stay in
+charge).
 """
 
 from __future__ import annotations
 
+import _thread
 import os
 import signal
 import sys
@@ -38,7 +42,6 @@ from memopt.core.deadline import STOP
 from memopt.core.status import EXIT_INTERRUPTED, EXIT_UNKNOWN
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
-_QUIT = signal.SIGUSR2  # sent by guard() to its own watcher thread when the solve is over
 
 
 def _rss_bytes(pid: int) -> int:
@@ -102,58 +105,107 @@ def _exit_now(status: int, message: str, on_second: Callable[[], None] | None) -
 
 @contextmanager
 def guard(*, memory_limit: int | None = None, on_second: Callable[[], None] | None = None,
-          sample_seconds: float = 0.2) -> Iterator[Watch]:
-    """Turn signals and the memory limit into the stop signal while the block runs (module docstring)."""
+          sample_seconds: float = 0.2, hard_exit: bool = False) -> Iterator[Watch]:
+    """Turn signals and the memory limit into the stop signal while the block runs (module docstring).
+
+    ``hard_exit`` (the command line): a second signal, or memory still growing past the limit, calls
+    ``on_second`` and ends the process. Without it (a library call): a second signal raises
+    ``KeyboardInterrupt`` in the main thread, and the memory watchdog only stops the search.
+    """
     watch = Watch()
     STOP.clear()
-    main = threading.current_thread() is threading.main_thread() and hasattr(signal, "pthread_sigmask")
+    main = threading.current_thread() is threading.main_thread()
     done = threading.Event()
-
-    def take_signals() -> None:
-        while True:
-            sig = signal.sigwait(set(_SIGNALS) | {_QUIT})
-            if sig == _QUIT or done.is_set():
-                return
-            watch.signals += 1
-            if watch.signals == 1:
-                STOP.set("interrupted")
-                kill_children()
-            else:
-                _exit_now(EXIT_INTERRUPTED, "interrupted again: exiting at once", on_second)
-
-    def watch_memory() -> None:
-        over_since = None
-        while not done.wait(sample_seconds):
-            m = process_memory()
-            watch.peak_memory = max(watch.peak_memory, m)
-            if memory_limit is None:
-                continue
-            if m > memory_limit:
-                STOP.set("memory limit")
-                kill_children()
-                over_since = over_since or time.perf_counter()
-                if m > 1.25 * memory_limit or time.perf_counter() - over_since > 30:
-                    _exit_now(EXIT_UNKNOWN, f"memory {m / 2**30:.1f} GiB is past the limit "
-                                            f"{memory_limit / 2**30:.1f} GiB and still held: exiting", on_second)
-
-    threads = [threading.Thread(target=watch_memory, name="memopt-memory", daemon=True)]
-    old_mask = None
+    threads = [threading.Thread(target=_watch_memory, args=(watch, done, memory_limit, sample_seconds,
+                                                            on_second if hard_exit else None, hard_exit),
+                                name="memopt-memory", daemon=True)]
+    restore: list[Callable[[], None]] = []
     if main:
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(_SIGNALS) | {_QUIT})
-        threads.append(threading.Thread(target=take_signals, name="memopt-signals", daemon=True))
+        r, w = os.pipe()
+        os.set_blocking(w, False)
+        old_fd = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        old = {sig: signal.signal(sig, _note) for sig in _SIGNALS}
+
+        def undo() -> None:
+            for sig, h in old.items():
+                signal.signal(sig, h if h is not None else signal.SIG_DFL)
+            signal.set_wakeup_fd(old_fd)
+            os.write(w, bytes([_QUIT]))
+            threads[-1].join(2.0)
+            os.close(r)
+            os.close(w)
+
+        restore.append(undo)
+        threads.append(threading.Thread(target=_take_signals, args=(r, watch, on_second, hard_exit),
+                                        name="memopt-signals", daemon=True))
     for t in threads:
         t.start()
     try:
         yield watch
     finally:
         done.set()
-        if main:
-            signal.pthread_kill(threads[-1].ident, _QUIT)
-            threads[-1].join(2.0)
-            # a signal that arrived after the watcher quit stays pending: it is delivered (and handled by the
-            # caller's handlers, e.g. KeyboardInterrupt) once unblocked, as it would have been without us
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        for f in restore:
+            f()
         watch.peak_memory = max(watch.peak_memory, process_memory())
+
+
+_QUIT = 0  # the byte guard() writes to its own wakeup pipe when the solve is over (no signal has number 0)
+
+
+def _note(signum: int, frame: object) -> None:
+    """The Python-level handler: nothing to do (the wakeup pipe already told the watching thread)."""
+
+
+def _take_signals(r: int, watch: Watch, on_second: Callable[[], None] | None, hard_exit: bool) -> None:
+    """Read the signal numbers the C-level handler writes to the wakeup pipe, whatever thread it ran in."""
+    while True:
+        try:
+            data = os.read(r, 64)
+        except OSError:
+            return
+        for sig in data:
+            if sig == _QUIT:
+                return
+            if sig not in _SIGNALS:
+                continue
+            watch.signals += 1
+            if watch.signals == 1:
+                STOP.set("interrupted")
+                kill_children()
+            elif hard_exit:
+                _exit_now(EXIT_INTERRUPTED, "interrupted again: exiting at once", on_second)
+            elif watch.signals == 2:
+                _thread.interrupt_main()  # a library call: the caller gets its KeyboardInterrupt
+
+
+def _watch_memory(watch: Watch, done: threading.Event, memory_limit: int | None, sample_seconds: float,
+                  on_second: Callable[[], None] | None, hard_exit: bool) -> None:
+    over_since = None
+    while not done.wait(sample_seconds):
+        m = process_memory()
+        watch.peak_memory = max(watch.peak_memory, m)
+        if memory_limit is None or m <= memory_limit:
+            continue
+        STOP.set("memory limit")
+        kill_children()
+        over_since = over_since or time.perf_counter()
+        if hard_exit and (m > 1.25 * memory_limit or time.perf_counter() - over_since > 30):
+            _exit_now(EXIT_UNKNOWN, f"memory {m / 2**30:.1f} GiB is past the limit {memory_limit / 2**30:.1f} GiB "
+                                    "and still held: exiting", on_second)
+
+
+@contextmanager
+def shielded() -> Iterator[None]:
+    """Ignore SIGINT and SIGTERM while the block runs (writing the answer: a second Ctrl-C must not lose it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h if h is not None else signal.SIG_DFL)
 
 
 def machine_memory() -> tuple[int, int]:
@@ -188,4 +240,4 @@ def default_memory_limit() -> int | None:
 
 
 __all__ = ["DEFAULT_MEMORY_FRACTION", "Watch", "default_memory_limit", "guard", "kill_children", "machine_memory",
-           "process_memory"]
+           "process_memory", "shielded"]

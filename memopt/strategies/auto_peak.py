@@ -33,6 +33,7 @@ budget.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -135,7 +136,7 @@ def _split_order(req: Request, ctx: Context, D: set[int], order: list[int], seco
         start = sorted(range(part.instance.n), key=lambda x: -1 if tm[x] < 0 else pos[tm[x]])
         sub_req = Request(part.instance, Objective.PEAK)
         dl = ctx.deadline if left is None else ctx.deadline.capped(left)
-        sub = ctx.child(deadline=dl, incumbent=Incumbent(sub_req, dl), params=AutoPeakParams())
+        sub = ctx.child(deadline=dl, incumbent=Incumbent(sub_req, dl, level=logging.DEBUG), params=AutoPeakParams())
         _search(sub_req, sub, start=start, depth=depth)
         if sub.incumbent.plan is None:
             return None

@@ -181,7 +181,7 @@ def run_auto_time(req: Request, ctx: Context) -> MethodOutput:
         # which searches the order too
         pre = ctx.run("checkmate", req, share=CHECKMATE_SHARE, cap=60.0, backend=p.backend)
         stats["checkmate_status"] = pre.stats.get("model_status")
-        if pre.stats.get("model_status") == "optimal" or ctx.incumbent.proven:
+        if pre.stats.get("model_status") == "optimal" or ctx.incumbent.proven or ctx.deadline.expired():
             stats["model"] = "checkmate"
             return MethodOutput(status=Status.OPTIMAL if ctx.incumbent.proven else Status.FEASIBLE,
                                 stats=pre.stats, method="auto-time/checkmate")

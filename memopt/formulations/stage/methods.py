@@ -124,9 +124,11 @@ def make_layout(req: Request, p: StageParams, *, free: bool, warm: Plan | None) 
     return lay, None
 
 
-#: Python holds a built stage model in about this many bytes per variable + row (measured: 1.1-1.4 kB on
-#: layered and network graphs, LinearModel lists and the variable maps), plus the backend's own copy
-BYTES_PER_ENTRY = 3000
+#: a built stage model takes about this many bytes per variable + row (measured: 400 B in Python's lists and
+#: maps, 1.16 GB for 2.9 M) plus the backend's copy, and this many seconds to build (measured 12-50 µs, more
+#: for larger models: GPT-2 training with offloading, 7.9 M, 409 s)
+BYTES_PER_ENTRY = 600
+SECONDS_PER_ENTRY = 4e-5
 
 
 def run_stage_method(req: Request, ctx: Context, *, free: bool) -> MethodOutput:
@@ -147,15 +149,22 @@ def run_stage_method(req: Request, ctx: Context, *, free: bool) -> MethodOutput:
         return MethodOutput(warm, Status.OPTIMAL, req.instance.total_time)
     layout, cut = make_layout(req, p, free=free, warm=warm)
     upper = warm_value if req.objective == Objective.TIME and warm is not None and p.cutoff else None
-    # a model too large for the memory left is not built: the warm start stands (and says why)
-    need = estimate_stage_model(req, layout) * BYTES_PER_ENTRY
-    left = ctx.memory_left()
+    # a model too large for the memory left, or whose building alone would take the time left, is not
+    # built: the warm start stands (and says why)
+    entries = estimate_stage_model(req, layout)
+    need, left = entries * BYTES_PER_ENTRY, ctx.memory_left()
+    why = None
     if left is not None and need > left:
-        stats["not_built"] = (f"the model would take about {need / 2**30:.1f} GiB, more than the "
-                              f"{left / 2**30:.1f} GiB left under the memory limit")
-        ctx.note("%s", stats["not_built"])
+        why = (f"the model would take about {need / 2**30:.1f} GiB, more than the {left / 2**30:.1f} GiB left "
+               "under the memory limit")
+    elif entries * SECONDS_PER_ENTRY > ctx.deadline.remaining():
+        why = (f"building the model (about {entries:,} variables and rows) would take about "
+               f"{entries * SECONDS_PER_ENTRY:.0f} s, more than the {ctx.deadline.remaining():.0f} s left")
+    if why is not None:
+        stats["not_built"] = why
+        ctx.note("%s", why)
         return MethodOutput(warm, Status.FEASIBLE if warm is not None else Status.UNKNOWN,
-                            message=None if warm is not None else stats["not_built"])
+                            message=None if warm is not None else f"{ctx.name}: not built: {why}")
     sm = build_stage_model(req, layout, detailed="all" if p.detailed == "all" else "lazy", upper=upper,
                            deadline=ctx.deadline)
     if sm is None:

@@ -1,0 +1,124 @@
+"""The run contract of ``memopt solve`` (issue "Every run ends well"): time limits, Ctrl-C, SIGTERM, memory limit.
+
+The signal tests send real signals to a real ``memopt solve`` process and
+check the plan it wrote with the evaluator.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import memopt
+from memopt.core.interrupt import process_memory
+from memopt.generators import random_layered
+from memopt.training import training_graph
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals and /proc are POSIX")
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """A 300-layer training graph at 0.6x: no schedule fits, the planner finds a plan, models run for long."""
+    inst = training_graph(random_layered(300, seed=2))
+    p = tmp_path_factory.mktemp("contract") / "big.json"
+    memopt.save_instance(inst, p)
+    return p
+
+
+def _start(big, out, *extra):
+    cmd = [sys.executable, "-m", "memopt", "solve", str(big), "--objective", "time", "--recompute",
+           "--budget", "0.6x", "-t", "120", "--log", "-o", str(out), *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_plan(proc, seconds=60.0):
+    """Read the log until the first improvement with a plan ('best ...'), then return."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        if " best " in line:
+            return
+    raise AssertionError("no plan reported in time")
+
+
+def _check_written(big, out, status):
+    res = memopt.core.result.Result.load(out)
+    assert res.status == status
+    inst = memopt.load_instance(big)
+    ev = memopt.evaluate(inst, res.plan, budget=res.budget)
+    assert ev.valid and ev.makespan == res.value and res.bound <= res.value
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_ends_the_solve_with_its_best_plan(big, tmp_path, sig):
+    out = tmp_path / "plan.yaml"
+    proc = _start(big, out)
+    _wait_for_plan(proc)
+    time.sleep(1.0)
+    proc.send_signal(sig)
+    t0 = time.perf_counter()
+    stdout, _ = proc.communicate(timeout=30)
+    took = time.perf_counter() - t0
+    assert proc.returncode == 130
+    assert took < 10, took  # about a second on an idle machine; generous for a loaded CI
+    assert "| interrupted |" in stdout
+    _check_written(big, out, "interrupted")
+
+
+def test_a_second_ctrl_c_exits_at_once_and_still_writes_the_plan(big, tmp_path):
+    out = tmp_path / "plan.yaml"
+    proc = _start(big, out)
+    _wait_for_plan(proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)  # two signals sent at once may arrive as one (POSIX signals are not queued)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    _check_written(big, out, "interrupted")
+
+
+def test_the_time_limit_is_kept(big):
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "memopt", "solve", str(big), "--objective", "time", "--recompute",
+                        "--budget", "0.6x", "-t", "4"], capture_output=True, text=True, timeout=120)
+    wall = time.perf_counter() - t0
+    assert r.returncode == 0 and "| feasible |" in r.stdout and "of 4s" in r.stdout
+    assert wall < 4 + 8, wall  # the process: interpreter start, loading, solving, writing
+
+
+def test_a_default_time_limit(tmp_path, capsys):
+    from memopt.cli import main
+
+    assert main(["solve", "instances/tiny.yaml"]) == 0
+    assert "of 60s" in capsys.readouterr().out
+    assert main(["solve", "instances/tiny.yaml", "-t", "none"]) == 0
+    assert "(no time limit)" in capsys.readouterr().out
+
+
+def test_a_model_too_large_for_the_memory_left_is_not_built():
+    inst = training_graph(random_layered(150, seed=1))
+    res = memopt.solve(inst, "time", "checkmate", budget="0.6x", recompute=True, time_limit=30,
+                       memory_limit=process_memory() + 50 * 2**20)
+    assert res.plan is not None and res.status == "feasible"  # the warm start stands
+    assert "not_built" in res.stats and "GiB" in res.stats["not_built"]
+    assert res.statistics.peak_memory <= res.statistics.memory_limit
+
+
+def test_at_the_memory_limit_the_search_stops_with_its_best_plan():
+    inst = training_graph(random_layered(200, seed=1))
+    limit = int(process_memory() * 0.97)  # already past it: the watchdog stops the search at once
+    t0 = time.perf_counter()
+    res = memopt.solve(inst, "time", "auto", budget="0.6x", recompute=True, time_limit=60, memory_limit=limit)
+    assert time.perf_counter() - t0 < 30
+    assert res.statistics.stop_reason == "memory limit"
+    if res.plan is not None:
+        assert memopt.evaluate(inst, res.plan, budget=res.budget).valid
+        assert "memory limit" in res.message
