@@ -1,28 +1,52 @@
 """Speed of the generators, the training-graph builder and the importers.
 
-Prints a table (what, n, tasks, data, arcs, seconds) and writes
-results/generators.csv. Seconds are the best of --repeat runs and include the
-validation of the Instance (what a user waits for). The series-parallel
-generator is the one the 50,000-task peak target relies on.
+Prints the standard table (what, n, tasks, data, arcs, seconds, memory) and
+writes ``results/generators.csv``. Seconds are the best of --repeat runs and
+include the validation of the Instance (what a user waits for); each row is
+measured in a fresh process (:mod:`memopt.bench.harness`), with its wall time
+and peak memory. The series-parallel generator is the one the 50,000-task
+peak target relies on. Rows already in the CSV are kept unless ``--fresh``.
 
-    flock /tmp/memopt-bench.lock python benchmarks/generators.py
+    python benchmarks/generators.py [--repeat 3] [--fresh] [--quick] [--out DIR]
     python benchmarks/generators.py --nodelink /path/to/nodelink/   # also time the importer on real graphs
+
+``--quick``: 1,000-task graphs, one run each, no import, into ``results/tmp``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import glob
 import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from memopt.bench.harness import (
+    Case,
+    ResultsCSV,
+    Schema,
+    add_common_args,
+    format_table,
+    out_dir,
+    run_cases,
+)
+from memopt.bench.isolate import Call, script_target
 
-from memopt import load_instance  # noqa: E402
-from memopt.generators import chain, in_tree, out_tree, random_layered, random_series_parallel  # noqa: E402
-from memopt.training import training_graph  # noqa: E402
+SCHEMA = Schema.of("what n:int tasks:int data:int arcs:int seconds:float")
+NAMES = {"instance": "what", "method": lambda r: f"n={r['n']}", "value": "tasks", "bound": lambda r: None}
+CASES = [("chain", 50_000, "tensor"), ("in-tree", 50_000, "tensor"), ("out-tree", 50_000, "buffer"),
+         ("series-parallel", 1_000, "tensor"), ("series-parallel", 10_000, "tensor"),
+         ("series-parallel", 50_000, "tensor"), ("series-parallel", 50_000, "buffer"),
+         ("series-parallel", 50_000, "general"), ("layered", 1_000, "tensor"), ("layered", 5_000, "tensor")]
+TRAINING = [("series-parallel", 10_000), ("layered", 1_000)]
+
+
+def _make(kind: str, n: int, form: str = "tensor"):
+    from memopt import generators
+
+    fn = {"chain": generators.chain, "in-tree": generators.in_tree, "out-tree": generators.out_tree,
+          "series-parallel": generators.random_series_parallel, "layered": generators.random_layered}[kind]
+    return fn(n, seed=1, form=form)
 
 
 def best_of(repeat: int, fn):
@@ -34,50 +58,67 @@ def best_of(repeat: int, fn):
     return best, out
 
 
-def main() -> int:
+def _row(sec: float, inst) -> dict:
+    return {"tasks": inst.n, "data": inst.m, "arcs": inst.num_edges, "seconds": round(sec, 4)}
+
+
+def generate_row(kind: str, n: int, form: str, repeat: int) -> dict:
+    """Best of ``repeat`` generations (in the child)."""
+    return _row(*best_of(repeat, lambda: _make(kind, n, form)))
+
+
+def training_row(kind: str, n: int, repeat: int) -> dict:
+    """Best of ``repeat`` training-graph builds of a generated forward graph of ``n`` tasks (in the child)."""
+    from memopt.training import training_graph
+
+    fwd = _make(kind, n)
+    return _row(*best_of(repeat, lambda: training_graph(fwd)))
+
+
+def import_row(path: str, repeat: int) -> dict:
+    """Best of ``repeat`` imports of a node-link file (in the child)."""
+    from memopt import load_instance
+
+    return _row(*best_of(repeat, lambda: load_instance(path)))
+
+
+def cases(args: argparse.Namespace) -> list[Case]:
+    from memopt import load_instance
+
+    out = []
+
+    def target(fn) -> str:
+        return script_target(__file__, fn)
+
+    for kind, n, form in dict.fromkeys((k, min(n, 1_000) if args.quick else n, f) for k, n, f in CASES):
+        out.append(Case({"what": f"generate {kind} ({form})", "n": n},
+                        Call(target(generate_row), {"kind": kind, "n": n, "form": form, "repeat": args.repeat}),
+                        time_limit=600))
+    for kind, n in TRAINING:
+        n = min(n, 1_000) if args.quick else n
+        out.append(Case({"what": f"training_graph of {kind}", "n": n},
+                        Call(target(training_row), {"kind": kind, "n": n, "repeat": args.repeat}), time_limit=600))
+    if os.path.isdir(args.nodelink) and not args.quick:
+        for path in sorted(glob.glob(os.path.join(args.nodelink, "*.json"))):
+            n = load_instance(path).n  # the key of the row (its size), known before it runs
+            out.append(Case({"what": f"import {os.path.basename(path)}", "n": n},
+                            Call(target(import_row), {"path": path, "repeat": args.repeat}), time_limit=600))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=None, help="runs per row, the best counts (default 3; --quick: 1)")
     ap.add_argument("--nodelink", default="/work/shared/benchmarks/nodelink",
                     help="folder of node-link JSON graphs to import (skipped when absent)")
-    ap.add_argument("--out", default="results/generators.csv")
-    args = ap.parse_args()
-
-    cases = [
-        ("chain", 50_000, "tensor", lambda n, f: chain(n, seed=1, form=f)),
-        ("in-tree", 50_000, "tensor", lambda n, f: in_tree(n, seed=1, form=f)),
-        ("out-tree", 50_000, "buffer", lambda n, f: out_tree(n, seed=1, form=f)),
-        ("series-parallel", 1_000, "tensor", lambda n, f: random_series_parallel(n, seed=1, form=f)),
-        ("series-parallel", 10_000, "tensor", lambda n, f: random_series_parallel(n, seed=1, form=f)),
-        ("series-parallel", 50_000, "tensor", lambda n, f: random_series_parallel(n, seed=1, form=f)),
-        ("series-parallel", 50_000, "buffer", lambda n, f: random_series_parallel(n, seed=1, form=f)),
-        ("series-parallel", 50_000, "general", lambda n, f: random_series_parallel(n, seed=1, form=f)),
-        ("layered", 1_000, "tensor", lambda n, f: random_layered(n, seed=1, form=f)),
-        ("layered", 5_000, "tensor", lambda n, f: random_layered(n, seed=1, form=f)),
-    ]
-    rows = []
-    for kind, n, form, fn in cases:
-        sec, inst = best_of(args.repeat, lambda: fn(n, form))
-        rows.append((f"generate {kind} ({form})", n, inst.n, inst.m, inst.num_edges, sec))
-    for kind, fwd in (("series-parallel", random_series_parallel(10_000, seed=1)),
-                      ("layered", random_layered(1_000, seed=1))):
-        sec, tr = best_of(args.repeat, lambda: training_graph(fwd))
-        rows.append((f"training_graph of {kind}", fwd.n, tr.n, tr.m, tr.num_edges, sec))
-    if os.path.isdir(args.nodelink):
-        for path in sorted(glob.glob(os.path.join(args.nodelink, "*.json"))):
-            sec, inst = best_of(args.repeat, lambda: load_instance(path))
-            rows.append((f"import {os.path.basename(path)}", inst.n, inst.n, inst.m, inst.num_edges, sec))
-
-    head = ("what", "n", "tasks", "data", "arcs", "seconds")
-    w = max(len(r[0]) for r in rows)
-    print(f"{head[0]:<{w}}  {'n':>7}  {'tasks':>7}  {'data':>8}  {'arcs':>8}  {'seconds':>8}")
-    for r in rows:
-        print(f"{r[0]:<{w}}  {r[1]:>7}  {r[2]:>7}  {r[3]:>8}  {r[4]:>8}  {r[5]:>8.3f}")
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w", newline="") as f:
-        wr = csv.writer(f)
-        wr.writerow(head)
-        wr.writerows((r[0], r[1], r[2], r[3], r[4], f"{r[5]:.4f}") for r in rows)
-    print(f"wrote {args.out}", file=sys.stderr)
+    add_common_args(ap)
+    args = ap.parse_args(argv)
+    args.repeat = args.repeat or (1 if args.quick else 3)
+    table = ResultsCSV(os.path.join(out_dir(args), "generators.csv"), SCHEMA, ("what", "n"))
+    rows = run_cases(cases(args), table, fresh=args.fresh, lock=args.lock, names=NAMES)
+    print()
+    print(format_table(rows, NAMES))
+    print(f"wrote {table.path}", file=sys.stderr)
     return 0
 
 

@@ -1,6 +1,7 @@
 """Peak benchmark: the optimal pure-schedule peak of every graph, by every peak method.
 
-    flock /tmp/memopt-bench.lock python benchmarks/peak.py [--shared ../shared/benchmarks] [--quick]
+    python benchmarks/peak.py [--shared ../shared/benchmarks] [--only TEXTS] [--methods LABELS]
+        [--fresh] [--quick] [--out DIR]
 
 Graphs: ``../shared/benchmarks/nodelink/*.json``, every instance shipped under
 ``instances/`` (machine budget removed: the objective is the optimal peak),
@@ -13,37 +14,63 @@ and ``auto``; each with a time limit (``auto``: 10 s, 60 s on the layered
 1,000-task graphs; the others 10 s). A method that does not apply says why
 (status ``refused``). Formulations are skipped above 5,000 tasks.
 
-Writes ``results/peak.csv`` (one row per graph and method) and
-``results/peak.md`` (the summary per graph, the status of every method, and
-the savings of the optimal order over the baselines on the shipped
-instances), and prints the summary.
+Each run is a fresh process (:mod:`memopt.bench.harness`): its wall time and
+peak memory (``wall_seconds``, ``max_rss_mb``) are measured with its result.
+Writes ``results/peak.csv`` (one row per graph and method; resumed: a run
+already there is kept unless ``--fresh``) and ``results/peak.md`` (the
+summary per graph, the status of every method, and the savings of the
+optimal order over the baselines on the shipped instances), and prints the
+standard table. ``--quick``: four small graphs, 2 s per method, into
+``results/tmp``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import glob
 import os
 import sys
 import time
+from collections.abc import Callable
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, ROOT)
+from memopt import Instance, load_instance
+from memopt.bench.harness import (
+    ResultsCSV,
+    Schema,
+    add_common_args,
+    format_table,
+    out_dir,
+    run_cases,
+    solve_case,
+    write_text,
+)
+from memopt.heuristics.orders import baseline_peaks
+from memopt.transforms.reduction import reduce_peak
 
-from memopt import MemoptError, load_instance, solve  # noqa: E402
-from memopt.heuristics.orders import baseline_peaks  # noqa: E402
-from memopt.transforms.reduction import reduce_peak  # noqa: E402
-
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METHODS = [("baseline", None), ("liu", None), ("series-parallel", None), ("downset-dp", None),
            ("peak-cp", None), ("peak-milp", "highs"), ("peak-milp", "cbc"), ("auto", None)]
 FORMULATION_MAX_TASKS = 5000
+SCHEMA = Schema.of("group instance tasks:int edges:int reduced:int reduce_seconds:float best_baseline:num "
+                   "baseline_name peak_given:num peak_dfs:num peak_rpo:num peak_greedy:num method time_limit:float "
+                   "status value:num bound:num gap:float seconds:float plan_by bound_by message")
+KEY = ("instance", "method")
 
 
-def graphs(shared: str, quick: bool) -> list[tuple[str, str, object]]:
-    """(group, name, loader) for every graph of the benchmark."""
-    out: list[tuple[str, str, object]] = []
+def graphs(shared: str, quick: bool) -> list[tuple[str, str, Callable[[], Instance]]]:
+    """(group, name, loader) for every graph of the benchmark (``quick``: four small ones)."""
+    from memopt.generators import random_layered, random_series_parallel
+
+    out: list[tuple[str, str, Callable[[], Instance]]] = []
+    if quick:
+        for p in glob.glob(os.path.join(shared, "nodelink", "fcn8-test.json")):
+            out.append(("shared", "fcn8-test", lambda p=p: load_instance(p)))
+        for name in ("tiny",):
+            out.append(("instances", name, lambda name=name: load_instance(os.path.join(ROOT, "instances",
+                                                                                        name + ".yaml"))))
+        out.append(("sp-small", "sp-n1000-general-s1", lambda: random_series_parallel(1000, seed=1, form="general")))
+        out.append(("layered-small", "layered-n100-s1", lambda: random_layered(100, seed=1)))
+        return out
     for p in sorted(glob.glob(os.path.join(shared, "nodelink", "*.json"))):
         out.append(("shared", os.path.splitext(os.path.basename(p))[0], lambda p=p: load_instance(p)))
     shipped = sorted(glob.glob(os.path.join(ROOT, "instances", "**", "*.yaml"), recursive=True)
@@ -51,109 +78,80 @@ def graphs(shared: str, quick: bool) -> list[tuple[str, str, object]]:
     for p in shipped:
         name = os.path.relpath(p, os.path.join(ROOT, "instances"))
         out.append(("instances", os.path.splitext(name)[0], lambda p=p: load_instance(p)))
-    from memopt.generators import random_layered, random_series_parallel
-
-    seeds = (1,) if quick else (1, 2, 3)
     for form in ("buffer", "tensor", "general"):
-        for s in seeds:
+        for s in (1, 2, 3):
             out.append(("sp-50k", f"sp-n50000-{form}-s{s}",
                         lambda s=s, form=form: random_series_parallel(50000, seed=s, form=form)))
-    for s in seeds:
+    for s in (1, 2, 3):
         out.append(("layered-1k", f"layered-n1000-s{s}", lambda s=s: random_layered(1000, seed=s)))
     return out
 
 
-def run_method(inst, method: str, backend: str | None, limit: float) -> dict:
-    kw = {"backend": backend} if backend else {}
+def label(method: str, backend: str | None) -> str:
+    return method + (f":{backend}" if backend else "")
+
+
+def time_limit(group: str, method: str, quick: bool) -> float:
+    if quick:
+        return 2.0
+    if method == "auto":
+        return 60.0 if group == "layered-1k" else 10.0
+    return 10.0
+
+
+def graph_fields(group: str, name: str, inst: Instance) -> dict:
+    """The columns of a graph, the same for every method: size, reduction, baseline peaks."""
     t0 = time.perf_counter()
-    try:
-        res = solve(inst, "peak", method, time_limit=limit, **kw)
-    except MemoptError as e:
-        return {"status": "refused", "seconds": round(time.perf_counter() - t0, 3), "message": str(e).splitlines()[0][:160]}
-    return {
-        "status": res.status, "value": res.value, "bound": res.bound,
-        "gap": "" if res.gap is None else round(res.gap, 5), "seconds": round(time.perf_counter() - t0, 3),
-        "plan_by": res.stats.get("plan_by", ""), "bound_by": res.stats.get("bound_by", ""), "message": (res.message or "")[:160],
-    }
+    red = reduce_peak(inst)
+    red_s = time.perf_counter() - t0
+    peaks = baseline_peaks(inst)
+    return {"group": group, "instance": name, "tasks": inst.n, "edges": inst.num_edges,
+            "reduced": red.n, "reduce_seconds": round(red_s, 3), "best_baseline": min(peaks.values()),
+            "baseline_name": min(peaks, key=peaks.get), **{f"peak_{k}": v for k, v in peaks.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared", "benchmarks"))
-    ap.add_argument("--quick", action="store_true", help="one seed per generated family, 3 s per method")
-    ap.add_argument("--only", default=None, help="only graphs whose name contains one of these texts or whose group is one (comma separated; groups: shared, instances, sp-50k, layered-1k)")
-    ap.add_argument("--out", default=os.path.join(ROOT, "results"))
+    ap.add_argument("--only", default=None, help="only graphs whose name contains one of these texts or whose "
+                    "group is one (comma separated; groups: shared, instances, sp-50k, layered-1k)")
     ap.add_argument("--methods", default=None, help="only these methods (comma separated, e.g. auto,peak-milp:highs)")
-    ap.add_argument("--update", action="store_true",
-                    help="keep the rows of results/peak.csv that are not re-run (with --only/--methods)")
+    ap.add_argument("--update", action="store_true", help="the same as --fresh (kept for old command lines)")
+    add_common_args(ap)
     args = ap.parse_args(argv)
     want = None if args.methods is None else set(args.methods.split(","))
+    out = out_dir(args)
+    table = ResultsCSV(os.path.join(out, "peak.csv"), SCHEMA, KEY)
+    fresh = args.fresh or args.update
     rows: list[dict] = []
     for group, name, load in graphs(args.shared, args.quick):
         if args.only and not any(t in name or t == group for t in args.only.split(",")):
             continue
+        labels = [label(m, b) for m, b in METHODS if want is None or label(m, b) in want]
+        if not fresh and all((name, m) in table for m in labels):
+            continue  # every run of this graph is in the table already: do not even load it
         inst = load()
         if inst.machine.budget is not None:
             inst = inst.with_machine(budget=None)  # the optimal peak, whatever the machine
-        t0 = time.perf_counter()
-        red = reduce_peak(inst)
-        red_s = time.perf_counter() - t0
-        peaks = baseline_peaks(inst)
-        base = {"group": group, "instance": name, "tasks": inst.n, "edges": inst.num_edges,
-                "reduced": red.n, "reduce_seconds": round(red_s, 3), "best_baseline": min(peaks.values()),
-                "baseline_name": min(peaks, key=peaks.get), **{f"peak_{k}": v for k, v in peaks.items()}}
+        base = graph_fields(group, name, inst)
+        cases = []
         for method, backend in METHODS:
-            if want and method + (f":{backend}" if backend else "") not in want:
+            if label(method, backend) not in labels:
                 continue
             if method in ("peak-cp", "peak-milp") and inst.n > FORMULATION_MAX_TASKS:
                 continue
-            if method == "auto":
-                limit = 60.0 if group == "layered-1k" else 10.0
-            else:
-                limit = 3.0 if args.quick else 10.0
-            r = run_method(inst, method, backend, limit)
-            row = {**base, "method": method + (f":{backend}" if backend else ""), "time_limit": limit, **r}
-            rows.append(row)
-            print(f"{name:42s} {row['method']:16s} {r['status']:10s} {str(r.get('value', '')):>14s} "
-                  f"{str(r.get('bound', '')):>14s} {r['seconds']:8.2f}s", flush=True)
-    os.makedirs(args.out, exist_ok=True)
-    if args.update:
-        rows = merge_rows(os.path.join(args.out, "peak.csv"), rows)
-    fields = ["group", "instance", "tasks", "edges", "reduced", "reduce_seconds", "best_baseline", "baseline_name",
-              "peak_given", "peak_dfs", "peak_rpo", "peak_greedy", "method", "time_limit", "status", "value", "bound", "gap", "seconds", "plan_by", "bound_by", "message"]
-    with open(os.path.join(args.out, "peak.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: r.get(k, "") for k in fields})
-    md = markdown(rows)
-    with open(os.path.join(args.out, "peak.md"), "w") as f:
-        f.write(md)
+            limit = time_limit(group, method, args.quick)
+            fields = {**base, "method": label(method, backend), "time_limit": limit}
+            cases.append(solve_case(fields, inst, "peak", method, time_limit=limit,
+                                    options={"backend": backend} if backend else None,
+                                    stats=("plan_by", "bound_by")))
+        rows += run_cases(cases, table, fresh=fresh, lock=args.lock)
+    print()
+    print(format_table(rows))
+    md = markdown(table.rows)
+    write_text(os.path.join(out, "peak.md"), md)
     print(md)
     return 0
-
-
-def merge_rows(path: str, new: list[dict]) -> list[dict]:
-    """The rows of ``path`` with those re-run replaced by ``new`` (same instance and method), in file order."""
-    if not os.path.exists(path):
-        return new
-    fresh = {(r["instance"], r["method"]): r for r in new}
-    out: list[dict] = []
-    with open(path, newline="") as f:
-        for r in csv.DictReader(f):
-            r = {k: _typed(v) for k, v in r.items()}
-            out.append(fresh.pop((r["instance"], r["method"]), r))
-    return out + list(fresh.values())
-
-
-def _typed(x: str):
-    """A CSV cell back to int/float where it is one (the markdown does arithmetic on them)."""
-    for t in (int, float):
-        try:
-            return t(x)
-        except ValueError:
-            pass
-    return x
 
 
 def _fmt(x) -> str:
@@ -174,14 +172,16 @@ def markdown(rows: list[dict]) -> str:
         by[r["instance"]][r["method"]] = r
     methods = [m + (f":{b}" if b else "") for m, b in METHODS]
     out = ["# Optimal peak (objective `peak`)", "",
-           "Generated by `python benchmarks/peak.py` (2 cores; timings measured while other work ran may be "
-           "provisional). Machine budgets are removed: this is the minimum peak of a pure schedule. "
-           "`reduced`: clusters left by the peak-preserving reductions (`memopt info --reduce`). "
-           "`auto` has 10 s (60 s on the 1,000-task layered graphs); the other methods 10 s each. "
-           "Rows of `auto` and `downset-dp` may come from a later partial re-run (`--update`) than the other methods'.", "",
+           ("Generated by `python benchmarks/peak.py` (2 cores; timings measured while other work ran may be "
+            "provisional). Machine budgets are removed: this is the minimum peak of a pure schedule. "
+            "`reduced`: clusters left by the peak-preserving reductions (`memopt info --reduce`). "
+            "`auto` has 10 s (60 s on the 1,000-task layered graphs); the other methods 10 s each. "
+            "Each run is its own process: `max RSS` is its peak resident memory (MiB; empty for rows made "
+            "before it was measured). Rows may come from different (resumed or `--fresh`) runs."), "",
            "## auto, per graph", "",
-           "| group | instance | tasks | reduced | best baseline | auto value | bound | status | gap | seconds | saving vs baseline | plan from | bound from |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           ("| group | instance | tasks | reduced | best baseline | auto value | bound | status | gap | seconds "
+            "| saving vs baseline | plan from | bound from | max RSS MB |"),
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in order:
         a = by[name].get("auto")
         if a is None:
@@ -192,10 +192,10 @@ def markdown(rows: list[dict]) -> str:
         gap = "" if a.get("gap") in ("", None) else f"{100 * a['gap']:.2f}%"
         out.append(f"| {a['group']} | {name} | {a['tasks']} | {a['reduced']} | {a['best_baseline']} ({a['baseline_name']}) "
                    f"| {_fmt(a.get('value'))} | {_fmt(a.get('bound'))} | {a['status']} | {gap} | {a['seconds']:.2f} "
-                   f"| {saving} | {a.get('plan_by', '')} | {a.get('bound_by', '')} |")
+                   f"| {saving} | {_fmt(a.get('plan_by'))} | {_fmt(a.get('bound_by'))} | {_fmt(a.get('max_rss_mb'))} |")
     out += ["", "## every method: status and seconds", "",
-            "o = optimal (proven), f = feasible (bound not reached), i = infeasible, – = refused (does not apply), "
-            "blank = not run (formulations above 5,000 tasks).", "",
+            ("o = optimal (proven), f = feasible (bound not reached), i = infeasible, – = refused (does not "
+             "apply), blank = not run (formulations above 5,000 tasks)."), "",
             "| instance | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
     short = {"optimal": "o", "feasible": "f", "infeasible": "i", "refused": "–", "unknown": "?"}
     for name in order:
@@ -227,7 +227,7 @@ def markdown(rows: list[dict]) -> str:
                        f"{max(100 * (a['gap'] or 0) for a in xs):.2f}%, slowest {max(a['seconds'] for a in xs):.2f}s")
     ly = [by[n]["auto"] for n in order if by[n].get("auto") and by[n]["auto"]["group"] == "layered-1k"]
     if ly:
-        out.append(f"- 1,000-task layered graphs within 60 s: " + ", ".join(
+        out.append("- 1,000-task layered graphs within 60 s: " + ", ".join(
             f"{a['instance']} {a['status']} gap {100 * (a['gap'] or 0):.2f}% in {a['seconds']:.1f}s" for a in ly))
     return "\n".join(out) + "\n"
 
@@ -235,8 +235,8 @@ def markdown(rows: list[dict]) -> str:
 def savings(order: list[str], by: dict[str, dict[str, dict]]) -> list[str]:
     """The optimal order against each baseline order, on the shipped instances."""
     out = ["", "## savings of the optimal order on the shipped instances", "",
-           "Peak of each baseline order and of `auto`'s order; saving = 1 − auto / baseline "
-           "(✓: proven optimal).", "",
+           "Peak of each baseline order and of `auto`'s order; saving = 1 − auto / baseline (✓: proven optimal).",
+           "",
            "| instance | tasks | given | dfs | rpo | greedy | optimal | vs given | vs best baseline |",
            "|---|---|---|---|---|---|---|---|---|"]
     for name in order:
@@ -244,11 +244,15 @@ def savings(order: list[str], by: dict[str, dict[str, dict]]) -> list[str]:
         if a is None or a["group"] != "instances" or a.get("value") in (None, ""):
             continue
         v = a["value"]
-        pct = lambda b: f"{100 * (b - v) / b:.1f}%" if b else ""  # noqa: E731
         mark = " ✓" if a["status"] == "optimal" else f" (gap {100 * (a['gap'] or 0):.1f}%)"
         out.append(f"| {name} | {a['tasks']} | {a['peak_given']} | {a['peak_dfs']} | {a['peak_rpo']} | "
-                   f"{a['peak_greedy']} | {v}{mark} | {pct(a['peak_given'])} | {pct(a['best_baseline'])} |")
+                   f"{a['peak_greedy']} | {v}{mark} | {_saving(a['peak_given'], v)} | {_saving(a['best_baseline'], v)} |")
     return out
+
+
+def _saving(baseline, value) -> str:
+    return f"{100 * (baseline - value) / baseline:.1f}%" if baseline else ""
+
 
 
 if __name__ == "__main__":

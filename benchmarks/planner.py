@@ -1,7 +1,7 @@
 """Budget planner benchmark: the planner alone, and what its warm start changes for the models.
 
     flock /tmp/memopt-bench.lock python benchmarks/planner.py [--shared ../shared/benchmarks]
-        [--time-limit 60] [--methods moccasin,checkmate,joint] [--ratios 0.9,0.8] [--quick]
+        [--time-limit 60] [--methods moccasin,checkmate,joint] [--ratios 0.9,0.8] [--fresh] [--quick] [--out DIR]
 
 Graphs: the training graphs of ``../shared/benchmarks/nodelink/`` (the
 inference ones have no room below their peak: the footprint bound equals
@@ -20,64 +20,91 @@ time limit (default 60 s, 2 threads): status, value, bound, the time of the
 first plan, whether the returned plan is the warm start's.
 
 Both tables are also written as Markdown (``results/planner.md``) and
-printed. Timings taken while other jobs share the machine are provisional.
+printed, with the standard table. Every row is measured in a fresh process
+(:mod:`memopt.bench.harness`: ``wall_seconds``, ``max_rss_mb``); rows already
+in the CSVs are kept unless ``--fresh``. Timings taken while other jobs share
+the machine are provisional. ``--quick``: one generated 60-task graph, r =
+0.9, ``moccasin`` only, 2 s (restarts 1 s), into ``results/tmp``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import glob
 import math
 import os
 import sys
 import time
+from collections.abc import Callable
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, ROOT)
+from memopt import CATALOG, Instance, load_instance, schedule_peak
+from memopt.bench.harness import (
+    Case,
+    ResultsCSV,
+    Schema,
+    add_common_args,
+    format_table,
+    md_table,
+    out_dir,
+    run_cases,
+    solve_case,
+    write_text,
+)
+from memopt.bench.isolate import Call, script_target
 
-from memopt import MemoptError, load_instance, schedule_peak, solve  # noqa: E402
-from memopt.exact.peak_bounds import budget_lower_bound  # noqa: E402
-from memopt.heuristics.budget import plan_portfolio  # noqa: E402
-from memopt.solve import Request, methods  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PART1 = Schema.of("graph tasks:int ratio:float budget:int budget_lb:int sum_c:num status overhead_pct:float "
+                  "seconds:float config order overhead_restarts_pct:float restarts_seconds:float restart_runs:int")
+PART2 = Schema.of("graph tasks:int ratio:float budget:int method warm_start:bool sum_c:num status value:num "
+                  "bound:num overhead_pct:float gap_pct:float seconds:float first_plan_seconds:float returned "
+                  "model_status warm_source message")
+NAMES1 = {"instance": lambda r: f"{r['graph']} r={r['ratio']}", "method": lambda r: "planner portfolio",
+          "value": lambda r: None if r.get("overhead_pct") is None else f"+{r['overhead_pct']}%",
+          "bound": "budget_lb"}
+NAMES2 = {"instance": lambda r: f"{r['graph']} r={r['ratio']}",
+          "method": lambda r: r["method"] + (" warm" if r["warm_start"] else " cold")}
 
 
-def graphs(shared: str, quick: bool) -> list[tuple[str, object]]:
-    out: list[tuple[str, object]] = []
+def graphs(shared: str, quick: bool) -> list[tuple[str, Callable[[], Instance]]]:
+    from memopt.generators import random_layered
+
+    if quick:
+        return [("layered-n60-s1", lambda: random_layered(60, seed=1))]
+    out: list[tuple[str, Callable[[], Instance]]] = []
     for p in sorted(glob.glob(os.path.join(shared, "nodelink", "*-train.json"))):
         out.append((os.path.splitext(os.path.basename(p))[0], lambda p=p: load_instance(p)))
     for p in sorted(glob.glob(os.path.join(shared, "nodelink", "random-layered-*.json"))):
         out.append((os.path.splitext(os.path.basename(p))[0], lambda p=p: load_instance(p)))
-    from memopt.generators import random_layered
-
-    for n in ((100,) if quick else (100, 200)):
+    for n in (100, 200):
         out.append((f"layered-n{n}-s1", lambda n=n: random_layered(n, seed=1)))
     for name in ("mobilenetv2-train-b8", "resnet50-train-b8"):
         p = os.path.join(ROOT, "instances", "nn", f"{name}.yaml")
         if os.path.exists(p):
             out.append((name, lambda p=p: load_instance(p)))
-    if quick:
-        out = out[:4]
     return out
 
 
-def overhead(value, total) -> str:
-    return "" if value is None else f"{100 * (value / total - 1):.2f}"
+def overhead(value, total) -> float | None:
+    return None if value is None else round(100 * (value / total - 1), 2)
 
 
-def part1(inst, name: str, B: int, ratio: float) -> dict:
-    req = Request(inst, "time", B, None, True, False)
-    lb, why = budget_lower_bound(inst, recompute=True, offload=False)
-    row = {"graph": name, "tasks": inst.n, "ratio": ratio, "budget": B, "budget_lb": lb,
-           "sum_c": inst.total_time}
-    if lb > B:
+def part1(inst: Instance, budget: int, restarts_seconds: float) -> dict:
+    """The planner's portfolio without restarts, then with restarts for ``restarts_seconds`` (in the child)."""
+    from memopt.core.deadline import Deadline
+    from memopt.core.request import Request
+    from memopt.exact.peak_bounds import budget_lower_bound
+    from memopt.heuristics.planner.portfolio import plan_portfolio
+
+    req = Request(inst, "time", budget, None, True, False)
+    lb, _ = budget_lower_bound(inst, recompute=True, offload=False)
+    row = {"budget_lb": lb}
+    if lb > budget:
         row.update(status="infeasible")
         return row
     t0 = time.perf_counter()
     a = plan_portfolio(req, restarts=0)
     t1 = time.perf_counter()
-    b = plan_portfolio(req, time_limit=10)
+    b = plan_portfolio(req, deadline=Deadline(restarts_seconds))
     t2 = time.perf_counter()
     row.update(status="feasible" if a.plan is not None else "unknown",
                overhead_pct=overhead(a.makespan, inst.total_time), seconds=round(t1 - t0, 2),
@@ -87,92 +114,73 @@ def part1(inst, name: str, B: int, ratio: float) -> dict:
     return row
 
 
-def part2(inst, name: str, B: int, ratio: float, method: str, warm: bool, limit: float) -> dict:
-    row = {"graph": name, "tasks": inst.n, "ratio": ratio, "budget": B, "method": method,
-           "warm_start": warm, "sum_c": inst.total_time}
-    t0 = time.perf_counter()
-    try:
-        res = solve(inst, "time", method, budget=B, recompute=True, time_limit=limit, warm_start=warm, threads=2)
-    except MemoptError as e:
-        row.update(status="refused", message=str(e).splitlines()[0][:120])
-        return row
-    st = res.stats
-    row.update(status=res.status, value=res.value, bound=res.bound,
-               overhead_pct=overhead(res.value, inst.total_time),
-               gap_pct="" if res.gap is None else f"{100 * res.gap:.2f}",
-               seconds=round(time.perf_counter() - t0, 1),
-               first_plan_seconds=st.get("first_plan_seconds", ""),
-               returned=st.get("returned", ""), model_status=st.get("model_status", st.get("cp_status", "")),
-               warm_source=st.get("warm_start", "planner" if "warm_start_makespan" in st else ""),
-               message=(res.message or "")[:120])
+def finish2(case: Case, row: dict) -> dict:
+    total = row["sum_c"]
+    row.update(overhead_pct=overhead(row.get("value"), total),
+               gap_pct=None if row.get("gap") is None else round(100 * row["gap"], 2),
+               model_status=row.get("model_status") or row.get("cp_status"),
+               warm_source=row.get("warm_source") or ("planner" if row.get("warm_start_makespan") else None))
+    if row.get("seconds") is not None:
+        row["seconds"] = round(row["seconds"], 1)
     return row
-
-
-def write(rows: list[dict], path: str) -> None:
-    keys: list[str] = []
-    for r in rows:
-        keys += [k for k in r if k not in keys]
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
-
-
-def markdown(rows: list[dict], cols: list[str]) -> str:
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        out.append("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
-    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared", "benchmarks"))
-    ap.add_argument("--time-limit", type=float, default=60.0)
-    ap.add_argument("--methods", default="moccasin,checkmate,joint")
-    ap.add_argument("--ratios", default="0.9,0.8")
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--time-limit", type=float, default=None, help="seconds per model run (default 60; --quick: 2)")
+    ap.add_argument("--methods", default=None, help="default moccasin,checkmate,joint (--quick: moccasin)")
+    ap.add_argument("--ratios", default=None, help="default 0.9,0.8 (--quick: 0.9)")
     ap.add_argument("--skip-part2", action="store_true")
-    ap.add_argument("--out", default=os.path.join(ROOT, "results"))
+    add_common_args(ap)
     args = ap.parse_args(argv)
-    ratios = [float(x) for x in args.ratios.split(",")]
-    known = methods()
-    meths = [m for m in args.methods.split(",") if m in known]
-    os.makedirs(args.out, exist_ok=True)
+    limit = args.time_limit or (2.0 if args.quick else 60.0)
+    restarts = 1.0 if args.quick else 10.0
+    ratios = [float(x) for x in (args.ratios or ("0.9" if args.quick else "0.9,0.8")).split(",")]
+    meths = [m for m in (args.methods or ("moccasin" if args.quick else "moccasin,checkmate,joint")).split(",")
+             if m in CATALOG]
+    out = out_dir(args)
+    t1 = ResultsCSV(os.path.join(out, "planner.csv"), PART1, ("graph", "ratio"))
+    t2 = ResultsCSV(os.path.join(out, "warmstart.csv"), PART2, ("graph", "ratio", "method", "warm_start"))
     rows1, rows2 = [], []
     for name, load in graphs(args.shared, args.quick):
         inst = load()
         peak = schedule_peak(inst, list(inst.topological_order))
         for r in ratios:
             B = math.ceil(r * peak)
-            row = part1(inst, name, B, r)
-            rows1.append(row)
-            print("planner", *(f"{k}={row.get(k, '')}" for k in ("graph", "ratio", "status", "overhead_pct",
-                                                                   "seconds", "overhead_restarts_pct")), flush=True)
-            write(rows1, os.path.join(args.out, "planner.csv"))
-            if args.skip_part2 or row["status"] == "infeasible":
+            base = {"graph": name, "tasks": inst.n, "ratio": r, "budget": B, "sum_c": inst.total_time}
+            c1 = Case(base, Call(script_target(__file__, part1), {"inst": inst, "budget": B,
+                                                                  "restarts_seconds": restarts}),
+                      time_limit=restarts + 60)
+            rows1 += run_cases([c1], t1, fresh=args.fresh, lock=args.lock, names=NAMES1)
+            if args.skip_part2 or rows1[-1].get("status") == "infeasible":
                 continue
-            for m in meths:
-                for warm in (True, False):
-                    row2 = part2(inst, name, B, r, m, warm, args.time_limit)
-                    rows2.append(row2)
-                    print(" ", *(f"{k}={row2.get(k, '')}" for k in ("method", "warm_start", "status", "overhead_pct",
-                                                                     "gap_pct", "first_plan_seconds", "seconds")),
-                          flush=True)
-                    write(rows2, os.path.join(args.out, "warmstart.csv"))
-    md = ["# Budget planner and warm start", "",
-          f"Recomputation only; budgets as ratios of the given order's peak; time limit {args.time_limit:g} s, "
-          "2 threads. Overheads are makespan / Σ c − 1 in %, of the evaluated plans. "
-          "Timings are provisional when other jobs shared the 2 cores.", "",
-          "## The planner alone", "",
-          markdown(rows1, ["graph", "tasks", "ratio", "budget", "budget_lb", "status", "overhead_pct", "seconds",
-                           "config", "order", "overhead_restarts_pct", "restarts_seconds"]), ""]
+            cases = [solve_case({**base, "method": m, "warm_start": warm}, inst, "time", m, time_limit=limit, budget=B,
+                                recompute=True, options={"warm_start": warm},
+                                stats={"returned": "returned", "model_status": "model_status",
+                                       "cp_status": "cp_status", "warm_start": "warm_source",
+                                       "warm_start_makespan": "warm_start_makespan"})
+                     for m in meths for warm in (True, False)]
+            rows2 += run_cases(cases, t2, fresh=args.fresh, lock=args.lock, finish=finish2, names=NAMES2)
+    print()
+    print(format_table(rows1, NAMES1))
     if rows2:
+        print()
+        print(format_table(rows2, NAMES2))
+    cols1 = ["graph", "tasks", "ratio", "budget", "budget_lb", "status", "overhead_pct", "seconds", "config", "order",
+             "overhead_restarts_pct", "restarts_seconds", "max_rss_mb"]
+    md = ["# Budget planner and warm start", "",
+          (f"Recomputation only; budgets as ratios of the given order's peak; time limit {limit:g} s, "
+           "2 threads. Overheads are makespan / Σ c − 1 in %, of the evaluated plans; `max_rss_mb`: the peak "
+           "memory of the run's process. Timings are provisional when other jobs shared the 2 cores."), "",
+          "## The planner alone", "",
+          md_table(cols1, [[r.get(c) for c in cols1] for r in rows1], "l" * len(cols1), cell=Schema.cell), ""]
+    if rows2:
+        cols2 = ["graph", "ratio", "method", "warm_start", "status", "overhead_pct", "gap_pct", "first_plan_seconds",
+                 "seconds", "model_status", "returned", "max_rss_mb"]
         md += ["## Models with and without the warm start", "",
-               markdown(rows2, ["graph", "ratio", "method", "warm_start", "status", "overhead_pct", "gap_pct",
-                                "first_plan_seconds", "seconds", "model_status", "returned"]), ""]
-    with open(os.path.join(args.out, "planner.md"), "w") as f:
-        f.write("\n".join(md))
+               md_table(cols2, [[r.get(c) for c in cols2] for r in rows2], "l" * len(cols2), cell=Schema.cell), ""]
+    write_text(os.path.join(out, "planner.md"), "\n".join(md))
     print("\n".join(md))
     return 0
 
