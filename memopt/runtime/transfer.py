@@ -1,0 +1,118 @@
+"""Slow memory and the channel to it: offload and reload as SPEC §2 times them.
+
+A stage's transfers run *beside* its computes and are done when the stage
+ends. :class:`HostStore` does exactly that:
+
+- **CPU** (no accelerator): slow memory is a separate host store — buffers
+  allocated by a transfer thread, which PyTorch's dispatch modes (thread
+  local) do not see, so the independent measure of fast memory
+  (:mod:`memopt.runtime.measure`) does not count them. One worker thread is
+  the one channel; ``copy_`` releases the GIL, so copies overlap the
+  stage's computes as on a real device.
+- **CUDA**: slow memory is pinned host memory; copies run on a side stream,
+  ordered after the work that produced the data, and the main stream waits
+  for them at the end of the stage (``record_stream`` keeps an offloaded
+  block from being reused while it is copied).
+
+A reload takes its fast memory at the start of the stage (the tensor is
+allocated on the main thread/stream, where it is measured) and the datum is
+usable from the next stage on; an offload copies the storage's bytes, so the
+datum comes back with the same shape, strides and offset.
+
+Complexity: O(bytes moved).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+
+class HostStore:
+    """The host copies of offloaded data and the transfers in flight (one stage at a time)."""
+
+    def __init__(self, device: Any):
+        import torch
+
+        self.torch = torch
+        self.device = torch.device(device)
+        self.cuda = self.device.type == "cuda"
+        self.copies: dict[str, tuple[Any, Any]] = {}   # datum -> (host uint8 buffer, template tensor meta)
+        self.pending: list[Any] = []
+        self.pool: ThreadPoolExecutor | None = None
+        self.stream = torch.cuda.Stream(self.device) if self.cuda else None
+
+    # -------------------------------------------------------------- transfers
+    def offload(self, d: str, x: Any) -> None:
+        """Start copying the storage of ``x`` (datum ``d``) to slow memory."""
+        torch = self.torch
+        shape = (x.dtype, tuple(x.shape), tuple(x.stride()), x.storage_offset())
+        src = torch.empty(0, dtype=torch.uint8, device=x.device).set_(x.untyped_storage())
+        if self.cuda:
+            host = torch.empty(src.numel(), dtype=torch.uint8, pin_memory=True)
+            self.stream.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(self.stream):
+                host.copy_(src, non_blocking=True)
+            x.record_stream(self.stream)
+            self.copies[d] = (host, shape)
+            return
+        fut = self._worker().submit(_host_copy, src)
+        self.pending.append(fut)
+        self.copies[d] = (fut, shape)
+
+    def reload(self, d: str) -> Any:
+        """Allocate ``d``'s tensor in fast memory (now) and start filling it from its host copy."""
+        torch = self.torch
+        host, (dtype, size, stride, offset) = self.copies[d]
+        if isinstance(host, Future):
+            host = host.result()  # offloaded in an earlier stage: done already
+            self.copies[d] = (host, (dtype, size, stride, offset))
+        buf = torch.empty(host.numel(), dtype=torch.uint8, device=self.device)
+        x = torch.empty(0, dtype=dtype, device=self.device).set_(buf.untyped_storage(), offset, size, stride)
+        if self.cuda:
+            self.stream.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(self.stream):
+                buf.copy_(host, non_blocking=True)
+            buf.record_stream(self.stream)
+        else:
+            self.pending.append(self._worker().submit(buf.copy_, host))
+        return x
+
+    def host_tensor(self, d: str) -> Any:
+        """The host copy of ``d`` as a tensor of its shape (for a result left in slow memory)."""
+        torch = self.torch
+        host, (dtype, size, stride, offset) = self.copies[d]
+        if isinstance(host, Future):
+            host = host.result()
+        return torch.empty(0, dtype=dtype).set_(host.untyped_storage(), offset, size, stride)
+
+    def wait(self) -> None:
+        """The end of a stage: every transfer started in it is done."""
+        if self.cuda:
+            self.torch.cuda.current_stream(self.device).wait_stream(self.stream)
+            return
+        for f in self.pending:
+            f.result()
+        self.pending.clear()
+
+    def clear(self) -> None:
+        self.wait()
+        self.copies.clear()
+
+    def close(self) -> None:
+        self.clear()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            self.pool = None
+
+    def _worker(self) -> ThreadPoolExecutor:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memopt-transfer")
+        return self.pool
+
+
+def _host_copy(src: Any) -> Any:
+    return src.clone()
+
+
+__all__ = ["HostStore"]
