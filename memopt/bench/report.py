@@ -138,7 +138,8 @@ def summarize(rows: list[dict[str, str]], objective: str) -> tuple[str, str]:
                           for r in cells.get((f, b, m), [])))
         extra = []
         if objective == "time":
-            ovs = [_num(r["overhead"]) for r in mine if r["status"] in ("optimal", "feasible") and _num(r["overhead"]) is not None]
+            ovs = [_num(r["overhead"]) for r in mine
+                   if r["status"] in ("optimal", "feasible") and _num(r["overhead"]) is not None]
             extra = [f"{100 * sum(ovs) / len(ovs):.1f}%" if ovs else "—"]
         per_method.append([
             m, str(len(mine)), str(count["optimal"] + count["feasible"]), str(count["optimal"]),
