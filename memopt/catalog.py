@@ -49,6 +49,7 @@ from memopt.heuristics.planner.method import PlannerParams, run_planner_method
 from memopt.strategies.auto import AutoParams, run_auto
 from memopt.strategies.auto_peak import AutoPeakParams, run_auto_peak
 from memopt.strategies.auto_time import AutoTimeParams, check_auto_time, run_auto_time
+from memopt.strategies.hierarchical.method import HierarchicalParams, check_hierarchical, run_hierarchical
 
 Run = Callable[[Request, Context], MethodOutput]
 NUMERIC = {"cpsat": "int64", "highs": "double", "cbc": "double"}
@@ -240,6 +241,8 @@ CATALOG = Catalog([
     entry("auto-time", run_auto_time, params=AutoTimeParams, objectives=_PEAK_TIME, recompute=True, offload=True,
           both=True, exact=True, family="composite", check=check_auto_time,
           description="fit the budget: a schedule that fits, else the planner + a warm-started model"),
+    entry("hierarchical", run_hierarchical, params=HierarchicalParams, objectives=("time",), pure=False,
+          recompute=True, family="composite", requires=("ortools",), check=check_hierarchical, numbers="int64"),
 ])
 """Every method of memopt (``memopt solve --list-methods``)."""
 

@@ -405,13 +405,79 @@ def random_layered(n: int, *, seed: int = 0, width: float | None = None, nlv: fl
                  zero_time=() if tm else (0, n - 1))
 
 
+def repeated_blocks(n: int, *, seed: int = 0, block_size: int = 8, sizes: Range = (1, 10), times: Range = (1, 10),
+                    workspace: Range | None = None, form: str = "tensor", annotate: bool = True,
+                    name: str | None = None) -> Instance:
+    """A chain of identical blocks, like the layers of a network: ``stem -> block × k -> head``.
+
+    One random block of ``block_size`` tasks is drawn from ``seed`` (its
+    arcs and its costs) and repeated ``k = max(1, (n - 2) // block_size)``
+    times: task ``b{i}.t0`` reads the previous block's output, every other
+    task 1 or 2 of the 3 tasks before it (sometimes the block's input too),
+    and the last task also reads the block's input (a residual connection).
+    The stem ``in`` (data loading: ``recompute: false``, time 0) feeds the
+    first block, the ``head`` reads the last block's output. Every task of
+    block ``i`` carries ``group: blocks.{i}`` when ``annotate`` is true (the
+    annotation :mod:`memopt.graph.structure` reads); the planted blocks are
+    ``meta.generator.blocks``. Tensor form only. O(n).
+    """
+    _check_n(n, 3)
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 2:
+        raise MemoptError(f"block_size must be an integer >= 2, got {block_size!r}")
+    sizes, times = _check_range("sizes", sizes), _check_range("times", times)
+    workspace = _check_range("workspace", workspace, allow_none=True)
+    if _check_form(form) != "tensor":
+        raise MemoptError("the blocks generator writes the tensor form only")
+    rng, crng = random.Random(seed), _cost_rng(seed)
+    k = max(1, (n - 2) // block_size)
+    # the block: reads[j] = earlier tasks of the block read by task j (-1: the block's input)
+    reads: list[list[int]] = [[-1]]
+    for j in range(1, block_size):
+        near = list(range(max(0, j - 3), j))
+        r = rng.sample(near, min(len(near), rng.randint(1, 2)))
+        if j == block_size - 1:
+            r = sorted(set(r) | {j - 1, -1})  # the residual connection
+        elif rng.random() < 0.2:
+            r.append(-1)
+        reads.append(sorted(set(r)))
+    cost = [(crng.randint(*times), crng.randint(*sizes), crng.randint(*workspace) if workspace else 0)
+            for _ in range(block_size)]
+    tasks = [Task("in", 0, 0, False)]
+    size = {"in": crng.randint(*sizes)}
+    inputs: dict[str, list[str]] = {"in": []}
+    prev = "in"
+    for i in range(k):
+        ids = [f"b{i}.t{j}" for j in range(block_size)]
+        for j, tid in enumerate(ids):
+            c, s, w = cost[j]
+            tasks.append(Task(tid, c, w, True, None, f"blocks.{i}" if annotate else None))
+            size[tid] = s
+            inputs[tid] = [prev if u < 0 else ids[u] for u in reads[j]]
+        prev = ids[-1]
+    tasks.append(Task("head", crng.randint(*times), 0, True))
+    size["head"] = crng.randint(*sizes)
+    inputs["head"] = [prev]
+    consumers: dict[str, list[str]] = {t.id: [] for t in tasks}
+    for t in tasks:
+        for u in inputs[t.id]:
+            consumers[u].append(t.id)
+    data = [Datum(t.id, t.id, tuple(consumers[t.id]), size[t.id]) for t in tasks]
+    meta = {"kind": "blocks", "n": n, "seed": seed, "block_size": block_size, "blocks": k, "sizes": Flow(sizes),
+            "times": Flow(times), "form": form}
+    if workspace:
+        meta["workspace"] = Flow(workspace)
+    return Instance(tasks, data, name=_name(f"blocks-k{k}-b{block_size}-s{seed}", name), meta={"generator": meta},
+                    where="<generated blocks>")
+
+
 GENERATORS: dict[str, Callable[..., Instance]] = {
     "chain": chain,
     "in-tree": in_tree,
     "out-tree": out_tree,
     "series-parallel": random_series_parallel,
     "layered": random_layered,
+    "blocks": repeated_blocks,
 }
 
-__all__ = ["chain", "in_tree", "out_tree", "random_series_parallel", "random_layered", "series_parallel_arcs",
+__all__ = ["chain", "in_tree", "out_tree", "random_series_parallel", "random_layered", "repeated_blocks", "series_parallel_arcs",
            "layered_structure", "layered_size", "build", "GENERATORS", "FORMS"]

@@ -158,7 +158,7 @@ def training_graph(
         if v in bwd:
             t = inst.tasks[v]
             time = int(math.floor(grad_time_factor * t.time + 0.5))
-            tasks.append(Task(bwd[v], time, t.workspace, True, {"backward_of": t.id}))
+            tasks.append(Task(bwd[v], time, t.workspace, True, {"backward_of": t.id}, t.group))  # same block
     meta = dict(inst.meta or {})
     meta["training"] = {"forward": inst.name, "grad_time_factor": grad_time_factor,
                         "params": "none given (every task trainable)" if params is None else "given"}

@@ -24,13 +24,20 @@ from memopt.core.errors import InstanceError, Problem
 
 @dataclass(frozen=True, slots=True)
 class Task:
-    """A task ``v``: time c(v), workspace w(v), and whether it may run twice."""
+    """A task ``v``: time c(v), workspace w(v), and whether it may run twice.
+
+    ``group``: an optional hierarchical path naming the part of the network
+    the task belongs to (``h.3.attn``: block 3 of the sequence ``h``), kept
+    through reading and writing; :mod:`memopt.graph.structure` reads it to
+    find repeated blocks (docs/hierarchical.md).
+    """
 
     id: str
     time: int = 0
     workspace: int = 0
     recompute: bool = True
     meta: Mapping[str, Any] | None = None
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from memopt.core.instance import Datum, Instance, Machine, Task, datum_form
 
 # ---------------------------------------------------------------- instances
 _TOP_KEYS = {"name", "units", "machine", "tasks", "edges", "data", "meta"}
-_TASK_KEYS = {"id", "time", "size", "inputs", "workspace", "recompute", "meta"}
+_TASK_KEYS = {"id", "time", "size", "inputs", "workspace", "recompute", "meta", "group"}
 _EDGE_KEYS = {"from", "to", "size"}
 _DATA_KEYS = {"id", "producer", "consumers", "size"}
 _MACHINE_KEYS = {"budget", "bandwidth", "slow_capacity"}
@@ -133,7 +133,10 @@ def instance_from_dict(raw: Any, where: str = "<instance>") -> Instance:
         if meta is not None and not isinstance(meta, Mapping):
             col.add(item, "meta must be a mapping")
             meta = None
-        tasks.append(Task(tid, time, ws, rc, dict(meta) if meta else None))
+        group = rt.get("group")
+        if group is not None:  # a hierarchical path such as h.3.attn (docs/model.md)
+            group = col.ident(group, item, "group")
+        tasks.append(Task(tid, time, ws, rc, dict(meta) if meta else None, group or None))
         if "size" in rt:
             size = col.integer(rt.get("size"), item, "size", default=0)
             if tid in tensor_sizes:
@@ -291,6 +294,8 @@ def instance_to_dict(inst: Instance) -> dict[str, Any]:
             rt["recompute"] = False
         if t.meta:
             rt["meta"] = dict(t.meta)
+        if t.group:
+            rt["group"] = t.group
         tasks.append(rt)
     out["tasks"] = tasks
     edges = [FlowDict({"from": d.producer, "to": d.consumers[0], "size": d.size})
