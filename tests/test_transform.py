@@ -55,7 +55,7 @@ def test_every_reduction_preserves_the_optimum(inst, rules):
     assert sorted(v for c in red.clusters for v in c) == list(range(inst.n))
     best = None
     for o in reduced_orders(red):
-        tasks = red.expand(o)
+        tasks = red.expand_order(o)
         assert is_topological(inst, tasks)  # every order of the reduced graph is an order of the instance
         p = schedule_peak(inst, tasks)
         best = p if best is None else min(best, p)
@@ -68,7 +68,7 @@ def test_buffer_series_parallel_graphs_reduce_to_one_cluster():
         inst = random_series_parallel(300, seed=seed, form="buffer")
         red = reduce_peak(inst)
         assert red.n == 1
-        assert schedule_peak(inst, red.expand([0])) == exhaustive_or_sp(inst)
+        assert schedule_peak(inst, red.expand_order([0])) == exhaustive_or_sp(inst)
 
 
 def exhaustive_or_sp(inst):
@@ -90,8 +90,8 @@ def test_chain_rules_on_a_hand_example():
     fired = [s for s in red.steps if s.rule == "chains"]
     assert fired and fired[0].applied == 2 and fired[0].clusters_after == 2
     assert red.n == 1  # the two clusters form a path: one order left
-    assert [inst.tasks[v].id for v in red.expand([0])] == ["a", "b", "c", "d"]
-    assert schedule_peak(inst, red.expand([0])) == exhaustive_peak(inst)[0] == 5
+    assert [inst.tasks[v].id for v in red.expand_order([0])] == ["a", "b", "c", "d"]
+    assert schedule_peak(inst, red.expand_order([0])) == exhaustive_peak(inst)[0] == 5
 
 
 def test_shared_tensor_blocks_the_series_parallel_rule():

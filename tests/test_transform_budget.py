@@ -3,7 +3,7 @@
 import math
 
 from brute_budget import brute_time
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from strategies import instances
 
@@ -13,7 +13,7 @@ from memopt.heuristics.planner import plan_under_budget
 from memopt.heuristics.orders import best_baseline
 from memopt.core.request import Request
 from memopt.transforms.fusion import fuse, fuse_request
-from memopt.transforms.scaling import gcd_scale, scale_request
+from memopt.transforms.scaling import gcd_scale, scale
 
 FLAGS = [(True, False), (False, True), (True, True), (False, False)]
 
@@ -36,13 +36,14 @@ def test_gcd_scaling_maps_every_plan_exactly(inst, ks, kt, bw, frac, flags):
     _, peak, _ = best_baseline(inst)
     B = lb + (peak - lb) * frac // 100
     req = Request(inst, "time", B, None, rc, off)
-    sreq, gs, gt = scale_request(req)
+    sc = scale(req)
+    sreq, gs, gt = sc.request, sc.size_factor, sc.time_factor
     assert gs % ks == 0 or gs == 1 or ks % gs == 0
     plan = plan_under_budget(req)
-    if plan is None:
-        return
+    assume(plan is not None)
     ev, sev = req.evaluate(plan), sreq.evaluate(plan)
     assert ev.valid and sev.valid  # the same plan, valid in both
+    assert sc.expand(plan) is plan and scale(req.__class__(inst, "peak")).unscale(sev.peak) == ev.peak
     assert ev.peak == sev.peak * gs
     # exact in rationals; the evaluator reports a float, so compare to the last bit or so
     assert math.isclose(ev.makespan, sev.makespan * gt, rel_tol=1e-12)
@@ -102,10 +103,10 @@ def test_exact_fusion_preserves_the_optimum(inst, frac, flags):
     rc, off = flags
     B = small_budget(inst, frac, off)
     req = Request(inst, "time", B, None, rc, off)
-    freq, fz = fuse_request(req, "exact")
-    assert fz.exact
-    if fz.fused == 0 or inst.m > 6:
-        return
+    fz = fuse_request(req, "exact")
+    freq = fz.request
+    assert fz.exact and freq.instance is fz.instance and fz.original is req
+    assume(fz.fused > 0 and inst.m <= 6)
     a = brute_time(inst, B, recompute=rc, offload=off)
     b = brute_time(fz.instance, B, recompute=rc, offload=off)
     assert (a is None) == (b is None)
@@ -124,10 +125,10 @@ def test_every_fused_plan_expands_to_a_valid_plan(inst, frac, flags, bw):
     rc, off = flags
     B = small_budget(inst, frac, off)
     req = Request(inst, "time", B, None, rc, off)
-    freq, fz = fuse_request(req, "chains")
+    fz = fuse_request(req, "chains")
+    freq = fz.request
     plan = plan_under_budget(freq)
-    if plan is None:
-        return
+    assume(plan is not None)
     fev = freq.evaluate(plan)
     back = fz.expand(plan)
     ev = req.evaluate(back)

@@ -143,7 +143,7 @@ def beam_search(inst: Instance, red: Reduction | None = None, *, width: int = 64
         path, c = path
         clusters.append(c)
     clusters.reverse()
-    return red.expand(clusters)
+    return red.expand_order(clusters)
 
 
 def greedy_cluster_order(inst: Instance, red: Reduction) -> list[int]:
@@ -151,7 +151,7 @@ def greedy_cluster_order(inst: Instance, red: Reduction) -> list[int]:
     mv = DownsetMoves(inst, red)
     res = _greedy_path(mv, 0, 0, 0, mv.sources, float("inf"))
     assert res is not None
-    return red.expand(res[1])
+    return red.expand_order(res[1])
 
 
 def downset_search(
@@ -223,7 +223,7 @@ def downset_search(
 
     def improve(g: int, clusters: list[int]) -> None:
         nonlocal best_order, ub, thresh
-        order = red.expand(clusters)
+        order = red.expand_order(clusters)
         peak = schedule_peak(inst, order)  # the real peak of the expanded order
         if peak < ub:
             best_order, ub = order, peak

@@ -143,7 +143,7 @@ def target_search(inst: Instance, target: int, red: Reduction | None = None, *,
             continue
         if S2 == mv.full:
             path.append(c)
-            order = red.expand(path)
+            order = red.expand_order(path)
             res.order, res.peak = order, schedule_peak(inst, order)
             return finish(None)
         expanded += 1

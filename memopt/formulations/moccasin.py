@@ -83,8 +83,9 @@ from memopt.core.params import Params, option
 from memopt.core.request import Request
 from memopt.core.status import Objective, Status
 from memopt.heuristics.orders import best_baseline
+from memopt.transforms.base import Identity
 from memopt.transforms.fusion import fuse_request
-from memopt.transforms.scaling import scale_request
+from memopt.transforms.scaling import scale
 
 DEFAULT_INTERVALS = 2
 OFFER_SECONDS = 1.0  # how often an improving solution is turned into a plan for the incumbent during a search
@@ -409,8 +410,13 @@ def run_moccasin(req: Request, ctx: Context) -> MethodOutput:
     # hint is worth more than the few tasks exact fusion removes
     default = "off" if ctx.best_known(req)[0] is not None else "exact"
     mode = (p.fuse or default) if how != "given" else "off"
-    freq, fz = fuse_request(req, mode)
-    sreq, gs, gt = scale_request(freq) if p.reduce else (freq, 1, 1)
+    # fusion then gcd scaling: one transform, plans and values mapped back through both
+    fz = fuse_request(req, mode)
+    freq = fz.request
+    sc = scale(freq) if p.reduce else Identity(freq)
+    tf = fz.then(sc)
+    sreq = tf.request
+    gs, gt = getattr(sc, "size_factor", 1), getattr(sc, "time_factor", 1)
     stats.update(size_factor=gs, time_factor=gt, fused=fz.fused, fusion_exact=fz.exact)
     given = None
     if how == "given":  # the literature's protocol: the order of first computations is the input's
@@ -470,7 +476,7 @@ def run_moccasin(req: Request, ctx: Context) -> MethodOutput:
             now = time.perf_counter()
             if now - self.last >= OFFER_SECONDS:
                 self.last = now
-                ctx.offer(fz.expand(model.plan(self.value)), "moccasin")
+                ctx.offer(tf.expand(model.plan(self.value)), "moccasin")
 
     solver, status = run_cpsat(model.cp, ctx.deadline, threads=ctx.threads, seed=ctx.seed, log=ctx.solver_log,
                                params=params, callback=_CB(), memory_limit=ctx.settings.memory_limit)
@@ -479,7 +485,7 @@ def run_moccasin(req: Request, ctx: Context) -> MethodOutput:
                  cp_seconds=round(solver.wall_time, 3))
     plan = None
     if st in ("optimal", "feasible"):
-        plan = fz.expand(model.plan(solver.value))
+        plan = tf.expand(model.plan(solver.value))
         stats["restricted_optimal"] = st == "optimal"
     # a floor is the caller's word, not a proof of this model: with one, the model claims no bound, no
     # infeasibility and no optimality (auto, which passes its proven bound, reports that bound itself)
@@ -488,7 +494,8 @@ def run_moccasin(req: Request, ctx: Context) -> MethodOutput:
     base = inst.total_time  # every task runs once
     if claims and st in ("optimal", "feasible"):
         # CP-SAT's bound is trusted only with a solution status (never with UNKNOWN)
-        bound = base + math.ceil(solver.best_objective_bound - 1e-6) * gt if model.cp.has_objective() else base
+        extra = math.ceil(solver.best_objective_bound - 1e-6)
+        bound = base + tf.unscale(extra) if model.cp.has_objective() else base
     if st == "infeasible":
         if claims:
             return MethodOutput(status=Status.INFEASIBLE,

@@ -30,6 +30,7 @@ from typing import Sequence
 
 from memopt.graph.masks import ancestor_masks, descendant_masks
 from memopt.core.instance import Instance
+from memopt.transforms.scaling import size_gcd
 from memopt.transforms.clusters import Reduction
 from memopt.graph.release import AMBIGUOUS, RESULT, release_tasks
 from memopt.backends.linear import LinearModel
@@ -74,10 +75,7 @@ class PeakGraph:
         self.release = release_tasks(inst)
         # every memory amount is a multiple of the gcd of the sizes and workspaces: the models count
         # in that unit, which keeps byte-sized coefficients (10^9..10^10) within solver tolerances
-        unit = 0
-        for x in list(inst.size) + list(inst.workspace):
-            unit = math.gcd(unit, x)
-        self.unit = unit or 1
+        self.unit = size_gcd(inst)
         self.work = [w // self.unit for w in inst.workspace]
 
     @property

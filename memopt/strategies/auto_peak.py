@@ -242,7 +242,7 @@ def _search(req: Request, ctx: Context, start: list[int] | None = None, depth: i
     red = reduce_peak(inst, deadline=dl.share(0.5) if dl.limited else None)
     stats["reduced_clusters"] = red.n
     if red.n == 1:
-        only = red.expand([0])
+        only = red.expand_order([0])
         peak = schedule_peak(inst, only)
         best.offer(only, "reduction", peak)
         best.lower(peak, "reduction")  # the reduction keeps an optimal order, and only one order is left

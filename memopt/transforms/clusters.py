@@ -16,6 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
+from memopt.core.plan import Plan
+from memopt.core.request import Request
+from memopt.transforms.base import Transform
 from memopt.core.instance import Instance
 from memopt.graph.blocks import flatten
 from memopt.graph.reach import Reachability
@@ -164,11 +167,18 @@ class RuleStep:
 
 
 @dataclass
-class Reduction:
+class Reduction(Transform):
     """A reduced graph: clusters (task sequences) in a topological order, with their arcs.
 
-    ``expand(order)`` maps an order of the clusters (indices) to an order of
-    the tasks. Every rule that built it preserves the optimal peak.
+    ``expand_order(order)`` maps an order of the clusters (indices) to an
+    order of the tasks. Every rule that built it preserves the optimal peak.
+
+    As a :class:`~memopt.transforms.base.Transform` (made by
+    :func:`memopt.transforms.reduction.reduce_request`): the request is
+    unchanged — a reduction restricts the *orders* a search considers to
+    those that run each cluster back to back, which keeps an optimal one —,
+    so :meth:`expand` and :meth:`unscale` are the identity; the methods that
+    search over clusters read ``clusters``, ``preds`` and ``succs``.
     """
 
     instance: Instance
@@ -176,6 +186,8 @@ class Reduction:
     preds: list[tuple[int, ...]]
     succs: list[tuple[int, ...]]
     steps: list[RuleStep] = field(default_factory=list)
+    original: Request | None = None
+    request: Request | None = None
 
     @property
     def n(self) -> int:
@@ -185,7 +197,11 @@ class Reduction:
     def num_arcs(self) -> int:
         return sum(len(s) for s in self.succs)
 
-    def expand(self, order: Iterable[int]) -> list[int]:
+    def expand(self, plan: Plan) -> Plan:
+        """Plans of the reduced request are plans of the original (the instance is the same)."""
+        return plan
+
+    def expand_order(self, order: Iterable[int]) -> list[int]:
         """The task order of a cluster order."""
         out: list[int] = []
         for c in order:

@@ -44,11 +44,12 @@ O(n + m) per pass; passes repeat until no link fuses (chains collapse).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Sequence
+from dataclasses import dataclass, field, replace
 
 from memopt.core.instance import Datum, Instance, Task
 from memopt.core.plan import COMPUTE, FREE, RELOAD, Event, Plan
+from memopt.core.request import Request
+from memopt.transforms.base import Transform
 
 MODES = ("off", "exact", "chains")
 
@@ -64,13 +65,19 @@ class FusionStep:
 
 
 @dataclass
-class Fusion:
-    """A fused instance, the steps that made it and whether it preserves the optimum."""
+class Fusion(Transform):
+    """A fused instance, the steps that made it and whether it preserves the optimum.
 
-    original: Instance
+    As a :class:`~memopt.transforms.base.Transform` (made by :func:`fuse_request`): ``original`` and
+    ``request`` are the requests before and after, :meth:`expand` maps plans back (values need no unscaling).
+    """
+
+    source: Instance
     instance: Instance
     steps: list[FusionStep] = field(default_factory=list)
     exact: bool = True
+    original: Request | None = None
+    request: Request | None = None
 
     @property
     def fused(self) -> int:
@@ -86,8 +93,8 @@ class Fusion:
 
     def expand(self, plan: Plan) -> Plan:
         """A plan of the fused instance as a plan of the original (see the module docstring)."""
-        outputs = {t.id: [self.original.data[d].id for d in self.original.outputs[v]]
-                   for v, t in enumerate(self.original.tasks)}
+        outputs = {t.id: [self.source.data[d].id for d in self.source.outputs[v]]
+                   for v, t in enumerate(self.source.tasks)}
         for st in reversed(self.steps):
             plan = _expand_step(plan, st, outputs)
         return plan
@@ -200,12 +207,11 @@ def fuse(inst: Instance, mode: str = "exact", *, recompute: bool = True, offload
     return res
 
 
-def fuse_request(req, mode: str = "exact", max_time: int | None = None):
-    """``(fused request, Fusion)`` for a :class:`~memopt.core.request.Request` (same budget and limits)."""
-    from dataclasses import replace
-
+def fuse_request(req: Request, mode: str = "exact", max_time: int | None = None) -> Fusion:
+    """Apply fusion to a request (same budget and limits): the :class:`Fusion`, with ``request`` the fused one."""
     fz = fuse(req.instance, mode, recompute=req.recompute, offload=req.offload, max_time=max_time)
-    return replace(req, instance=fz.instance), fz
+    fz.original, fz.request = req, replace(req, instance=fz.instance)
+    return fz
 
 
 __all__ = ["fuse", "fuse_request", "Fusion", "FusionStep", "MODES"]

@@ -26,6 +26,7 @@ import time
 
 from memopt.core.deadline import Deadline, as_deadline
 from memopt.core.instance import Instance
+from memopt.core.request import Request
 from memopt.transforms.chains import cluster_chains
 from memopt.transforms.clusters import ClusterGraph, Reduction, RuleStep, identity_reduction
 from memopt.transforms.sp_regions import series_parallel_regions
@@ -100,6 +101,14 @@ def reduce_peak(inst: Instance, rules: tuple[str, ...] | list[str] = RULES, *, m
     return g.to_reduction(steps)
 
 
+def reduce_request(req: Request, rules: tuple[str, ...] | list[str] = RULES, *,
+                   deadline: Deadline | float | None = None) -> Reduction:
+    """:func:`reduce_peak` of ``req``'s instance as a :class:`~memopt.transforms.base.Transform` of ``req``."""
+    red = reduce_peak(req.instance, rules, deadline=deadline)
+    red.original = red.request = req
+    return red
+
+
 def summarize_steps(steps: list[RuleStep]) -> list[RuleStep]:
     """One row per rule (rounds added up), in order of first use."""
     out: dict[str, RuleStep] = {}
@@ -117,5 +126,5 @@ def summarize_steps(steps: list[RuleStep]) -> list[RuleStep]:
     return list(out.values())
 
 
-__all__ = ["reduce_peak", "Reduction", "RuleStep", "ClusterGraph", "identity_reduction", "summarize_steps",
+__all__ = ["reduce_peak", "reduce_request", "Reduction", "RuleStep", "ClusterGraph", "identity_reduction", "summarize_steps",
            "RULES"]

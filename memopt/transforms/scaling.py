@@ -31,6 +31,9 @@ from functools import reduce
 from typing import NamedTuple
 
 from memopt.core.instance import Datum, Instance, Task
+from memopt.core.plan import Plan
+from memopt.core.request import Request
+from memopt.transforms.base import Transform
 
 
 class Scaled(NamedTuple):
@@ -60,10 +63,19 @@ def _as_fraction(x: int | float) -> Fraction:
     return Fraction(x) if isinstance(x, int) else Fraction(repr(x))
 
 
+def size_gcd(inst: Instance) -> int:
+    """The gcd of every size and workspace (1 when all are 0): the one memory unit of every model."""
+    return _gcd(list(inst.size) + list(inst.workspace))
+
+
+def time_gcd(inst: Instance) -> int:
+    """The gcd of every task time (1 when all are 0)."""
+    return _gcd(inst.time)
+
+
 def scale_factors(inst: Instance, max_makespan: float | None = None) -> tuple[int, int]:
     """(g_s, g_t): the gcds of the sizes/workspaces and of the times, reduced to keep the scaling exact."""
-    gs = _gcd(list(inst.size) + list(inst.workspace))
-    gt = _gcd(inst.time)
+    gs, gt = size_gcd(inst), time_gcd(inst)
     for cand in ((gs, gt), (gs, 1), (1, gt), (1, 1)):
         if _fits(inst, cand[0], cand[1], max_makespan):
             return cand
@@ -97,26 +109,37 @@ def gcd_scale(inst: Instance, max_makespan: float | None = None) -> Scaled:
     return Scaled(inst.replace(tasks=tasks, data=data, machine=machine), gs, gt)
 
 
-def scale_request(req):
-    """A :class:`~memopt.core.request.Request` on the scaled instance: ``(request, g_s, g_t)``.
+class Scaling(Transform):
+    """The gcd scaling of a request as a :class:`~memopt.transforms.base.Transform` (exact).
 
     The budget becomes ⌊M/g_s⌋ and a makespan limit T/g_t; an objective
     value or bound v of the scaled request is v·g_s (peak) or v·g_t (time)
-    of the original. Plans carry over unchanged.
+    of the original. Plans carry over unchanged (they name tasks and data by id).
     """
-    sc = gcd_scale(req.instance, req.max_makespan)
-    if (sc.size_factor, sc.time_factor) == (1, 1):
-        return req, 1, 1
-    budget = None if req.budget is None else req.budget // sc.size_factor
-    T = req.max_makespan
-    if T is not None:
-        T = _exact(_as_fraction(T) / sc.time_factor)
-    return replace(req, instance=sc.instance, budget=budget, max_makespan=T), sc.size_factor, sc.time_factor
+
+    def __init__(self, req: Request):
+        sc = gcd_scale(req.instance, req.max_makespan)
+        self.original = req
+        self.size_factor, self.time_factor = sc.size_factor, sc.time_factor
+        if (sc.size_factor, sc.time_factor) == (1, 1):
+            self.request = req
+            return
+        budget = None if req.budget is None else req.budget // sc.size_factor
+        T = req.max_makespan
+        if T is not None:
+            T = _exact(_as_fraction(T) / sc.time_factor)
+        self.request = replace(req, instance=sc.instance, budget=budget, max_makespan=T)
+
+    def expand(self, plan: Plan) -> Plan:
+        return plan
+
+    def unscale(self, value: int | float) -> int | float:
+        return value * (self.size_factor if self.original.objective == "peak" else self.time_factor)
 
 
-def unscale_value(value: float, objective: str, size_factor: int, time_factor: int) -> float:
-    """An objective value or bound of the scaled request, in the original units."""
-    return value * (size_factor if objective == "peak" else time_factor)
+def scale(req: Request) -> Scaling:
+    """Apply the gcd scaling to ``req`` (see :class:`Scaling`)."""
+    return Scaling(req)
 
 
-__all__ = ["gcd_scale", "scale_request", "scale_factors", "unscale_value", "Scaled"]
+__all__ = ["Scaled", "Scaling", "gcd_scale", "scale", "scale_factors", "size_gcd", "time_gcd"]

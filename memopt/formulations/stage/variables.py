@@ -35,6 +35,7 @@ from functools import reduce
 from typing import Iterable
 
 from memopt.core.instance import Instance
+from memopt.transforms.scaling import size_gcd, time_gcd
 from memopt.backends.linear import LinearModel
 from memopt.formulations.stage.layout import FREE, StageLayout, Windows
 
@@ -50,10 +51,8 @@ class Scale:
     """
 
     def __init__(self, inst: Instance, offload: bool):
-        nz = [s for s in inst.size if s > 0] + [w for w in inst.workspace if w > 0]
-        self.mem = reduce(math.gcd, nz, 0) or 1
-        tz = [c for c in inst.time if c > 0]
-        gc = reduce(math.gcd, tz, 0) or 1
+        self.mem = size_gcd(inst)  # the one gcd scaling (memopt.transforms.scaling)
+        gc = time_gcd(inst)
         self.exact_time = True
         beta = inst.machine.bandwidth
         tau = 1
