@@ -95,6 +95,10 @@ class Executor:
         self.input_index = {name: k for k, name in enumerate(sg.input_nodes)}
         self.nodes: dict[str, list[NodePlan]] = {
             t: [sg.nodes[x] for x in xs if x in sg.nodes] for t, xs in sg.task_nodes.items()}
+        # the data of each task that no tensor stands for, with their sizes
+        self.virtual_out: dict[str, list[tuple[str, int]]] = {
+            t.id: [(inst.data[j].id, inst.size[j]) for j in inst.outputs[v] if inst.data[j].id in self.virtual]
+            for v, t in enumerate(inst.tasks)}
 
     def run(self, memory: FastMemory, host: HostStore, batch: list[Any], *, timing: bool = False,
             buffers: dict[str, Any] | None = None, scratch: dict[str, Any] | None = None,
@@ -116,7 +120,7 @@ class Executor:
         t_start = time.perf_counter()
 
         def held() -> int:
-            return memory.resident + sum(virtual_live.values()) + reloading
+            return memory.resident + memory.virtual + reloading
 
         for k0, st in enumerate(self.stages):
             k = k0 + 1
@@ -143,10 +147,10 @@ class Executor:
                 runs[target] = n + 1
                 if target == sg.sink:
                     res.outputs = [memory.value(t) for t in sg.outputs]
-                for d in self.inst.outputs[self.inst.task_index[target]]:
-                    did = self.inst.data[d].id
-                    if did in self.virtual:
-                        virtual_live[did] = self.virtual[did]
+                for did, size in self.virtual_out[target]:
+                    if did not in virtual_live:
+                        virtual_live[did] = size
+                        memory.virtual += size
                 mem = held() + transient
                 if timing:
                     if sync is not None:
@@ -173,7 +177,7 @@ class Executor:
 
     def _free(self, memory: FastMemory, virtual_live: dict[str, int], d: str) -> None:
         if d in self.virtual:
-            virtual_live.pop(d, None)
+            memory.virtual -= virtual_live.pop(d, 0)
         else:
             memory.drop(d)
 

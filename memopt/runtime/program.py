@@ -62,24 +62,6 @@ class NodePlan:
     random: bool = False
 
 
-def id_structure(val: Any, base: str, tensor_type: type) -> Any:
-    """Tensor ids in the shape of ``val``: ``base`` for its first tensor, ``base.k`` for the k-th (the importer's names)."""
-    counter = [0]
-
-    def walk(x: Any) -> Any:
-        if isinstance(x, tensor_type):
-            k = counter[0]
-            counter[0] += 1
-            return base if k == 0 else f"{base}.{k}"
-        if isinstance(x, (list, tuple)):
-            return tuple(walk(y) for y in x)
-        if isinstance(x, dict):
-            return tuple(walk(y) for y in x.values())
-        return None
-
-    return walk(val)
-
-
 class StepGraph:
     """The map between the traced joint graph (``graph.traced``) and ``inst`` (see the module docstring).
 
@@ -168,8 +150,7 @@ class StepGraph:
         for name, np_ in self.nodes.items():
             if name in in_task or not np_.writes:
                 continue
-            reads = [a for a in _arg_nodes(np_.args, np_.kwargs)]
-            if all(a in self.param_of_node for a in reads):
+            if all(a in self.param_of_node for a in _arg_nodes(np_.args, np_.kwargs)):
                 self.effects.append(name)
         self.datum_ids = set(inst.datum_index)
         self.alias_data = {d.id for d in inst.data if d.id in self.tensor and self.tensor[d.id].alias_of is not None}
@@ -180,7 +161,14 @@ class StepGraph:
         import torch
 
         if "val" in n.meta:
-            return id_structure(n.meta["val"], n.name, torch.Tensor)
+            val = n.meta["val"]
+            if not isinstance(val, (tuple, list)):
+                return n.name if isinstance(val, torch.Tensor) else None
+            ids, k = [], 0
+            for x in val:
+                ids.append((n.name if k == 0 else f"{n.name}.{k}") if isinstance(x, torch.Tensor) else None)
+                k += isinstance(x, torch.Tensor)
+            return tuple(ids)
         picks = sorted(n.args[1] for n in n.users if _is_pick(n))
         if picks:
             ids: list[str | None] = [None] * (picks[-1] + 1)
@@ -188,6 +176,21 @@ class StepGraph:
                 ids[i] = n.name if k == 0 else f"{n.name}.{k}"
             return tuple(ids)
         return n.name if n.name in self.tensor else None
+
+    def kwargs_on(self, device: Any) -> dict[str, dict]:
+        """Each node's keyword arguments, factory ops moved from the meta device (traced there) to ``device``."""
+        cache = self.__dict__.setdefault("_kwargs_on", {})
+        key = str(device)
+        if key not in cache:
+            out = {}
+            for name, np_ in self.nodes.items():
+                kw = dict(np_.kwargs)
+                d = kw.get("device")
+                if d is not None and getattr(d, "type", d) == "meta":
+                    kw["device"] = device
+                out[name] = kw
+            cache[key] = out
+        return cache[key]
 
     def retarget(self, inst: Instance) -> StepGraph:
         """This map for ``inst``, the same tasks with other times or extra data of no tensor (``chain_random``)."""
@@ -267,4 +270,4 @@ def chain_random(inst: Instance, tasks: list[str]) -> Instance:
     return inst.replace(data=data)
 
 
-__all__ = ["HIDDEN_BUFFER_WRITES", "NodePlan", "StepGraph", "chain_random", "id_structure"]
+__all__ = ["HIDDEN_BUFFER_WRITES", "NodePlan", "StepGraph", "chain_random"]

@@ -47,7 +47,8 @@ class FastMemory:
         self.views_of: dict[str, list[str]] = {}
         self.scalars: dict[str, Any] = {}     # values of nodes without tensors
         self.resident = 0
-        self.kwargs = {name: _on_device(np_.kwargs, device) for name, np_ in sg.nodes.items()}
+        self.virtual = 0                      # bytes of the resident data no tensor stands for (the executor's)
+        self.kwargs = sg.kwargs_on(device)
 
     # ------------------------------------------------------------------ values
     def value(self, t: str) -> Any:
@@ -161,15 +162,7 @@ class FastMemory:
         self.views_of.clear()
         self.scalars.clear()
         self.resident = 0
-
-
-def _on_device(kwargs: dict, device: Any) -> dict:
-    """Factory ops were traced on the meta device: they allocate on ``device`` instead."""
-    out = dict(kwargs)
-    d = out.get("device")
-    if d is not None and getattr(d, "type", d) == "meta":
-        out["device"] = device
-    return out
+        self.virtual = 0
 
 
 def _leaves(ids: Any, val: Any, tensor_type: type):
