@@ -122,3 +122,25 @@ def test_at_the_memory_limit_the_search_stops_with_its_best_plan():
     if res.plan is not None:
         assert memopt.evaluate(inst, res.plan, budget=res.budget).valid
         assert "memory limit" in res.message
+
+
+def test_bench_keeps_every_finished_row_on_ctrl_c_and_resumes(big, tmp_path):
+    import csv
+
+    table = tmp_path / "b.csv"
+    cmd = [sys.executable, "-m", "memopt", "bench", "instances/tiny.yaml", "instances/chain-20.yaml", str(big),
+           "--objective", "time", "--recompute", "--budgets", "0.6x", "--methods", "planner", "--time-limit", "60",
+           "--executor", "serial", "--out", str(table)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 60:  # the two small instances are done within seconds; the big one takes 60 s
+        if table.exists() and len(list(csv.DictReader(table.open()))) >= 2:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "run the same command to resume" in err
+    rows = list(csv.DictReader(table.open()))
+    assert len(rows) == 2 and {r["status"] for r in rows} <= {"optimal", "feasible", "infeasible"}
+    dry = subprocess.run(cmd + ["--dry-run"], capture_output=True, text=True, timeout=60)
+    assert "1 run(s) to do, 2 already in" in dry.stdout

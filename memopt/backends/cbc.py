@@ -22,6 +22,7 @@ from memopt.core.errors import SolverUnavailableError
 from memopt.core.interrupt import kill_children
 
 KILL_GRACE = 5.0
+"""At most this many seconds past the deadline before the CBC process is killed (1 s + 5 % of the limit)."""
 
 
 def cbc_result(text: str) -> str:
@@ -101,7 +102,7 @@ def solve_cbc(model: LinearModel, deadline: Deadline, *, threads: int, seed: int
 
     timer = None
     if time_limit is not None:
-        timer = threading.Timer(time_limit + KILL_GRACE, kill, args=("deadline",))
+        timer = threading.Timer(time_limit + min(KILL_GRACE, 1.0 + 0.05 * time_limit), kill, args=("deadline",))
         timer.daemon = True
         timer.start()
     text = ""

@@ -52,7 +52,7 @@ class StopReason(_StrEnum):
     INTERRUPTED = "interrupted"
 
 
-#: exit statuses of ``memopt solve`` (docs/cli.md): a plan, nothing found, a usage or input error,
+#: exit statuses of ``memopt solve`` (docs/spec.md §6): a plan, nothing found, a usage or input error,
 #: proven infeasible, an internal error (a bug), interrupted.
 EXIT_PLAN, EXIT_UNKNOWN, EXIT_USAGE, EXIT_INFEASIBLE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 

@@ -78,6 +78,8 @@ from memopt.core.errors import MemoptError
 from memopt.core.instance import Instance
 from memopt.core.plan import COMPUTE, Event, Plan
 from memopt.backends.cpsat import run_cpsat, status_name
+from memopt.backends.model import BuildStopped
+from memopt.core.deadline import Deadline
 from memopt.core.method import Context, MethodOutput
 from memopt.core.params import Params, option
 from memopt.core.request import Request
@@ -175,12 +177,20 @@ class MoccasinModel:
 
 
 def moccasin_model(req: Request, intervals: int | list[int] = DEFAULT_INTERVALS,
-                   hint: Plan | None = None, order: list[int] | None = None) -> MoccasinModel:
+                   hint: Plan | None = None, order: list[int] | None = None,
+                   deadline: Deadline | None = None) -> MoccasinModel:
     """Build the Moccasin CP-SAT model of ``req`` (objective ``time``, no offloading).
 
     ``order`` (task indices) fixes the order of the first computations, as
-    Checkmate does; the model then solves that restriction only.
+    Checkmate does; the model then solves that restriction only. Building
+    stops with :class:`~memopt.backends.model.BuildStopped` when ``deadline``
+    expires (thousands of tasks take seconds of Python).
     """
+
+    def check(v: int) -> None:
+        if deadline is not None and v % 64 == 0 and deadline.expired():
+            raise BuildStopped(f"moccasin: the deadline expired while building the model (task {v} of {n})")
+
     from ortools.sat.python import cp_model
 
     inst = req.instance
@@ -215,6 +225,7 @@ def moccasin_model(req: Request, intervals: int | list[int] = DEFAULT_INTERVALS,
     mem_intervals, mem_demands = [], []
     unit_intervals = []
     for v in range(n):
+        check(v)
         for k in range(C[v]):
             s, a = start[v][k], present[v][k]
             if k > 0:
@@ -259,6 +270,7 @@ def moccasin_model(req: Request, intervals: int | list[int] = DEFAULT_INTERVALS,
         exact = False
     # precedence through the retention intervals
     for v in range(n):
+        check(v)
         for k in range(C[v]):
             for d in inst.inputs[v]:
                 u = inst.producer[d]
@@ -441,7 +453,12 @@ def run_moccasin(req: Request, ctx: Context) -> MethodOutput:
     if how == "fixed" and fz.fused:
         keep = {t.id for t in sreq.instance.tasks}
         fixed = [sreq.instance.task_index[inst.tasks[v].id] for v in fixed if inst.tasks[v].id in keep]
-    model = moccasin_model(sreq, intervals=p.intervals, hint=warm_fused, order=fixed)
+    try:
+        model = moccasin_model(sreq, intervals=p.intervals, hint=warm_fused, order=fixed, deadline=ctx.deadline)
+    except BuildStopped as e:
+        stats["not_built"] = str(e)
+        return MethodOutput(warm, Status.FEASIBLE if warm is not None else Status.UNKNOWN,
+                            message=None if warm is not None else "moccasin: out of time while building its model")
     if p.floor is not None and model.cp.has_objective():
         # a proven lower bound on the makespan (e.g. auto's recomputation bound): the search stops, proven
         # optimal, when a plan reaches it instead of running to the time limit

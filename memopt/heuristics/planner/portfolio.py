@@ -125,11 +125,17 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
             if on_improve is not None:
                 on_improve(plan, ev.makespan)
 
+    # past its deadline the portfolio still looks for a first plan, for as long again (a first plan is what a
+    # warm start is for), never past the run's own limit
+    give_up = dl.end + (dl.end - dl.start) if dl.limited else dl.end
+
     # every order with the first configuration, then the next configuration...: the most useful runs first
     for cfg in cfgs:
         for oname, order in orders:
             if res.plan is not None and (dl.expired() or req.pure or res.makespan <= lb):
                 break  # out of time, or nothing beats Σ c
+            if dl.run_expired() or time.perf_counter() > give_up:
+                break
             attempt(oname, order, cfg, False)
     # randomised restarts of the best configuration while time remains
     seed = 0
