@@ -6,7 +6,8 @@ multi-head self-attention written out as q·kᵀ, mask, softmax, ·v — the
 attention matrix is materialised, as in the original — and a 4× GELU MLP),
 a final layer norm and a language-model head tied to the token embedding. (Buffers are sliced
 with ``narrow``: torch.fx cannot trace a Python slice whose bound is traced.)
-The default configuration is GPT-2 small (124M parameters).
+The default configuration is GPT-2 small (124M parameters); :func:`gpt2_medium`
+is GPT-2 medium (355M).
 """
 
 from __future__ import annotations
@@ -75,4 +76,10 @@ class GPT2(nn.Module):
 
 
 def gpt2_small(n_ctx: int = 1024) -> GPT2:
+    """GPT-2 small: 12 layers, d = 768, 12 heads (124M parameters)."""
     return GPT2(n_ctx=n_ctx)
+
+
+def gpt2_medium(n_ctx: int = 1024) -> GPT2:
+    """GPT-2 medium: 24 layers, d = 1024, 16 heads (355M parameters)."""
+    return GPT2(n_ctx=n_ctx, d=1024, n_layer=24, n_head=16)

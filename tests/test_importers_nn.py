@@ -16,7 +16,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memopt import MemoptError, Plan, evaluate, schedule_peak
-from memopt.importers.nn import CostModel, NNGraph, Op, Tensor, keep_to_end, to_instance, unique_name
+from memopt.importers.nn import (
+    OPTIMIZER_STATE,
+    PARAMETER,
+    CostModel,
+    NNGraph,
+    Op,
+    Tensor,
+    keep_to_end,
+    to_instance,
+    unique_name,
+)
 
 
 def inp(name: str, nbytes: int) -> Op:
@@ -62,7 +72,7 @@ def test_alias_chain_resolves_to_the_root():
     g = NNGraph("g", [inp("x", 1), op("a", ["x"], 50), op("v1", ["a"], 50, alias="a"),
                       op("v2", ["v1"], 50, alias="v1"), op("b", ["v2"], 3)], ["b"])
     inst = to_instance(g)
-    assert set(inst.data[j].id for j in inst.inputs[inst.task_index["b"]]) == {"v2", "a"}
+    assert {inst.data[j].id for j in inst.inputs[inst.task_index["b"]]} == {"v2", "a"}
 
 
 def test_dead_ops_are_dropped_and_unread_outputs_are_workspace():
@@ -247,3 +257,91 @@ def test_shipped_network_instances_need_neither_torch_nor_onnx():
                       allow_offload=False)
         assert ev.valid, (p, ev.violation)
     assert had_torch or "torch" not in sys.modules  # loading did not import torch
+
+
+# ------------------------------------------------------------- persistent tensors and results
+def state(name: str, nbytes: int, kind: str = PARAMETER) -> Op:
+    return Op(name, [], [Tensor(name, nbytes)], op=kind, kind="state", recompute=False)
+
+
+def update(name: str, inputs, nbytes: int, outs: int, **kw) -> Op:
+    return Op(name, list(inputs), [Tensor(name if k == 0 else f"{name}.{k}", nbytes) for k in range(outs)],
+              op="optimizer.x", recompute=False, **kw)
+
+
+def training_step() -> NNGraph:
+    """w (100 B) and its state m (100 B) exist at the start; x -> a -> g (w's gradient); the update
+    reads w, g, m and writes w', m' (results)."""
+    ops = [state("w", 100), state("m", 100, OPTIMIZER_STATE), inp("x", 10), op("a", ["x", "w"], 20),
+           op("g", ["a", "w"], 100), update("upd", ["w", "g", "m"], 100, 2, time_ns=7)]
+    return NNGraph("step", ops, [], results=["upd", "upd.1"])
+
+
+def test_persistent_tensors_come_first_without_being_held_together():
+    inst = to_instance(training_step())
+    for s in ("w", "m"):
+        v = inst.task_index[s]
+        assert inst.time[v] == 0 and not inst.can_recompute[v]
+        token = datum(inst, f"{s}.ready")
+        assert token.size == 0 and token.producer == s and token.consumers == ("x",)
+    assert datum(inst, "m").consumers == ("upd",)  # the state lives from the start to its update
+    assert set(datum(inst, "w").consumers) == {"a", "g", "upd"}
+    assert inst.meta["parameter_bytes"] == 100 and inst.meta["optimizer_state_bytes"] == 100
+    assert inst.meta["parameters_counted"]
+
+
+def test_results_stay_to_the_end_and_the_update_holds_old_and_new():
+    inst = to_instance(training_step())
+    assert {inst.data[j].id for j in inst.results} == {"upd", "upd.1"}
+    assert "output" not in inst.task_index  # no task forces the results into fast memory at the end
+    assert inst.time[inst.task_index["upd"]] == 7  # a fixed time overrides the cost model
+    assert datum(inst, "g").consumers == ("upd",)  # the gradient dies at its update
+    # the update holds w, m, g and the new w', m' (out of place): 500; every order has the sources first
+    assert traced_peak(inst) == 500 == brute_min_peak(inst)
+    ev = evaluate(inst, Plan.from_order(inst, inst.topological_order))
+    assert ev.valid and ev.peak == 500
+
+
+def test_a_result_read_inside_or_an_alias_is_kept_by_the_output_task():
+    ops = [inp("x", 1), op("y", ["x"], 5), op("z", ["y"], 2), op("v", ["z"], 2, alias="z")]
+    inst = to_instance(NNGraph("g", ops, [], results=["y", "v"]))
+    assert "output" in datum(inst, "y").consumers and "output" in datum(inst, "z").consumers
+    with pytest.raises(MemoptError, match="produced by no op"):
+        to_instance(NNGraph("g", ops, [], results=["nope"]))
+
+
+def test_host_tensors_are_never_counted():
+    g = NNGraph("g", [inp("x", 4), op("a", ["x", "param:w", "host:m"], 20)], ["a"],
+                params={"param:w": 100, "host:m": 100})
+    inst = to_instance(g, count_params=True)
+    assert datum(inst, "parameters").size == 100 and inst.meta["parameter_bytes"] == 100
+    assert inst.meta["optimizer_state_bytes"] == 100
+
+
+@settings(max_examples=200)
+@given(st.integers(0, 10**15), st.integers(0, 10**13), st.sampled_from([1e13, 3.3e12, 1e12, 7.0]),
+       st.sampled_from([5e11, 1.7e11, 16e9, 3.0]))
+def test_roofline_integer_path_equals_the_exact_fraction(flops, nbytes, f, b):
+    from fractions import Fraction
+
+    exact = math.ceil(max(Fraction(flops) * 10**9 / Fraction(f), Fraction(nbytes) * 10**9 / Fraction(b)))
+    assert CostModel(f, b).time_ns(flops, nbytes) == exact
+
+
+def as_persistent(g: NNGraph) -> NNGraph:
+    """``g`` with its parameters as persistent tensors (source ops), kept to the end (graph outputs)."""
+    sources = [state(p, size) for p, size in g.params.items()]
+    return NNGraph(g.name, sources + g.ops, g.outputs + list(g.params), {})
+
+
+@settings(max_examples=40)
+@given(nn_graphs(max_ops=5))
+def test_persistent_parameters_kept_to_the_end_are_a_fixed_offset(g):
+    base = to_instance(g, sink=True)
+    pers = to_instance(as_persistent(g))
+    offset = sum(g.params.values())
+    assert traced_peak(pers) == traced_peak(base) + offset
+    ev = evaluate(pers, Plan.from_order(pers, pers.topological_order), allow_recompute=False, allow_offload=False)
+    assert ev.valid, ev.violation
+    if base.n <= 6:
+        assert brute_min_peak(pers) == brute_min_peak(base) + offset

@@ -77,8 +77,10 @@ def pytorch_peak(graph) -> int:
 
 
 def without_inputs(inst):
-    """The graph inputs are arguments PyTorch holds outside the graph: size them 0 to compare."""
-    inputs = {t.id for t in inst.tasks if (t.meta or {}).get("op") == "input"}
+    """The graph inputs (and the parameters, buffers and optimizer states counted as data) are arguments
+    PyTorch holds outside the graph: size them 0 to compare."""
+    inputs = {t.id for t in inst.tasks if (t.meta or {}).get("op") in ("input", "parameter", "buffer",
+                                                                          "optimizer_state")}
     return inst.replace(data=[Datum(d.id, d.producer, d.consumers, 0 if d.producer in inputs else d.size)
                               for d in inst.data])
 
@@ -96,6 +98,8 @@ SMALL = {
                      torch.zeros(2, 16, dtype=torch.long), zoo._lm_loss),
     "vit": lambda: (zoo.ViT(image=32, patch=8, d=32, n_layer=2, n_head=4, num_classes=10), torch.randn(2, 3, 32, 32),
                     torch.zeros(2, dtype=torch.long), F.cross_entropy),
+    "llama": lambda: (zoo.Llama(vocab=100, n_ctx=16, d=32, n_layer=2, n_head=4, n_kv_head=2, hidden=48),
+                      torch.zeros(2, 16, dtype=torch.long), torch.zeros(2, 16, dtype=torch.long), zoo._lm_loss),
 }
 
 
@@ -220,5 +224,152 @@ def test_build_reproduces_the_shipped_instance(tmp_path):
 
 
 def test_zoo_is_complete():
-    assert set(zoo.ZOO) == {"resnet18", "resnet50", "vgg16", "unet", "mobilenetv2", "gpt2", "vit"}
+    assert set(zoo.ZOO) == {"resnet18", "resnet50", "vgg16", "unet", "mobilenetv2", "gpt2", "vit",
+                            "gpt2-medium", "llama", "llama-1b", "llama-70b"}
+    assert {n for n, s in zoo.ZOO.items() if not s.shipped} == {"gpt2-medium", "llama", "llama-1b", "llama-70b"}
     assert "memopt_zoo" in sys.modules
+
+
+# ------------------------------------------------------------------ the optimizer step
+OPTIMIZER_CASES = [(o, h) for o in ("sgd", "sgd-momentum", "adam") for h in (False, True)]
+
+
+@pytest.mark.parametrize("name", ["gpt2", "resnet18", "llama"])
+def test_optimizer_step_peak_equals_pytorch_live_storage(name):
+    """With the update of every parameter in the traced program (a functional optimizer: new parameter
+    and states allocated, old ones dropped), the traced order's peak is still PyTorch's."""
+    module, x, y, loss = SMALL[name]()
+    for optimizer, host in OPTIMIZER_CASES if name != "resnet18" else [("adam", False), ("sgd-momentum", True)]:
+        g = trace_training(module, x, loss=loss, targets=y, optimizer=optimizer, optimizer_on_host=host,
+                           bandwidth=16e9)
+        measured = pytorch_peak(g)
+        for keep_views in (True, False):
+            inst = to_instance(g, keep_views=keep_views)
+            z = without_inputs(inst)
+            assert schedule_peak(z, inst.topological_order) == measured, (optimizer, host, keep_views)
+            ev = evaluate(inst, Plan.from_order(inst, inst.topological_order))
+            assert ev.valid, ev.violation
+
+
+def test_adam_state_gradients_and_parameters_have_their_sizes_and_lifetimes():
+    m = Tiny()
+    x, y = torch.randn(16, 4), torch.randn(16, 8)
+    plain = import_module(m, x, train=True, loss=F.mse_loss, targets=y)
+    inst = import_module(m, x, train=True, loss=F.mse_loss, targets=y, optimizer="adam")
+    pbytes = 4 * (4 * 64 + 64 + 64 * 8 + 8)
+    assert inst.meta["parameter_bytes"] == pbytes and inst.meta["optimizer_state_bytes"] == 2 * pbytes
+    assert inst.meta["optimizer"] == "adam" and not inst.meta["optimizer_on_host"]
+    order = inst.topological_order
+    pos = {inst.tasks[v].id: k for k, v in enumerate(order)}
+    inputs = [t.id for t in inst.tasks if (t.meta or {}).get("op") == "input"]
+    updates = [t.id for t in inst.tasks if (t.meta or {}).get("op") == "optimizer.adam"]
+    assert len(updates) == 4
+    results = {inst.data[j].id for j in inst.results}
+    for u in updates:
+        v = inst.task_index[u]
+        ins = [inst.data[j] for j in inst.inputs[v]]
+        param = next(d for d in ins if (inst.tasks[inst.task_index[d.producer]].meta or {}).get("op") == "parameter")
+        states = [d for d in ins if (inst.tasks[inst.task_index[d.producer]].meta or {}).get("op") == "optimizer_state"]
+        grads = [d for d in ins if d not in states and d is not param]
+        assert [d.size for d in states] == [param.size] * 2 and {d.id for d in states} == {
+            f"{param.id}.exp_avg", f"{param.id}.exp_avg_sq"}
+        # parameter and states exist from the start: their sources run before every graph input
+        for d in [param] + states:
+            assert pos[d.producer] < min(pos[i] for i in inputs)
+            assert not inst.can_recompute[inst.task_index[d.producer]]
+        # the gradient (its storage) dies at the update; the states live until it
+        assert grads and all(max(pos[c] for c in d.consumers) == pos[u] for d in grads)
+        assert all(d.consumers == (u,) for d in states)
+        # the new parameter and states are results (needed at the end) of the same sizes
+        outs = [inst.data[j] for j in inst.outputs[v]]
+        assert [d.size for d in outs] == [param.size] * 3 and {d.id for d in outs} <= results
+    # the step holds, on top of the plain one, the parameters and states (and the update's new copies)
+    assert schedule_peak(inst, order) >= schedule_peak(plain, plain.topological_order) + 3 * pbytes
+    ev = evaluate(inst, Plan.from_order(inst, order), allow_recompute=False, allow_offload=False)
+    assert ev.valid, ev.violation
+
+
+def test_optimizer_on_host_and_errors():
+    m = Tiny()
+    x, y = torch.randn(16, 4), torch.randn(16, 8)
+    inst = import_module(m, x, train=True, loss=F.mse_loss, targets=y, optimizer="sgd-momentum",
+                         optimizer_on_host=True, bandwidth=16e9)
+    assert not any((t.meta or {}).get("op") == "optimizer_state" for t in inst.tasks)
+    assert inst.meta["optimizer_on_host"] and inst.meta["optimizer_state_bytes"] == inst.meta["parameter_bytes"]
+    u = inst.task_index["sgd_momentum_a_weight"]
+    assert inst.time[u] == -(-2 * 4 * 4 * 64 // 16)  # (|g| + |p|) bytes at 16 bytes/ns
+    assert [inst.size[j] for j in inst.outputs[u]] == [4 * 4 * 64]
+    from memopt import MemoptError
+
+    with pytest.raises(MemoptError, match="needs the bandwidth"):
+        import_module(m, x, train=True, loss=F.mse_loss, targets=y, optimizer="adam", optimizer_on_host=True)
+    with pytest.raises(MemoptError, match="needs train=True"):
+        import_module(m, x, optimizer="adam")
+    with pytest.raises(MemoptError, match="unknown"):
+        import_module(m, x, train=True, loss=F.mse_loss, targets=y, optimizer="adagrad")
+
+
+def test_functional_updates_compute_the_optimizers_step():
+    """The update functions the traced program calls are the optimizers' (checked against torch.optim)."""
+    from memopt.importers.optimizer import UPDATES
+
+    torch.manual_seed(0)
+    for name, cls, kw in (("sgd", torch.optim.SGD, {"lr": 1e-2}),
+                          ("sgd-momentum", torch.optim.SGD, {"lr": 1e-2, "momentum": 0.9}),
+                          ("adam", torch.optim.Adam, {"lr": 1e-3})):
+        p0, g = torch.randn(5), torch.randn(5)
+        p = torch.nn.Parameter(p0.clone())
+        opt = cls([p], **kw)
+        p.grad = g.clone()
+        opt.step()  # first step: momentum buffer = g, Adam's moments from zero
+        states = [torch.zeros(5) for _ in range({"sgd": 0, "sgd-momentum": 1, "adam": 2}[name])]
+        out = UPDATES[name, False](p0, g, *states)
+        expect = p0 - 1e-2 * g if name == "sgd-momentum" else None  # buf' = g + 0.9·0 = g
+        assert torch.allclose(out[0], p.detach(), atol=1e-6), name
+        if expect is not None:
+            assert torch.allclose(out[0], expect)
+        host = UPDATES[name, True](p0, g, *[s.clone() for s in states])
+        assert torch.allclose(host[0], out[0]) and len(host) == 1
+
+
+# ------------------------------------------------------------------ the Llama-style decoder and GPT-2 medium
+def test_llama_runs_and_is_causal():
+    torch.manual_seed(0)
+    m = zoo.Llama(vocab=50, n_ctx=16, d=32, n_layer=2, n_head=4, n_kv_head=2, hidden=48)
+    x = torch.randint(0, 50, (2, 12))
+    y = m(x)
+    assert y.shape == (2, 12, 50) and torch.isfinite(y).all()
+    x2 = x.clone()
+    x2[:, 8:] = (x2[:, 8:] + 1) % 50  # changing later tokens leaves the earlier logits alone
+    assert torch.allclose(m(x2)[:, :8], y[:, :8], atol=1e-5) and not torch.allclose(m(x2)[:, 8:], y[:, 8:])
+    with pytest.raises(ValueError, match="multiple"):
+        zoo.Llama(d=30, n_head=4)
+
+
+def test_llama_and_gpt2_medium_build_and_trace_on_meta():
+    with torch.device("meta"):
+        medium = zoo.gpt2_medium()
+        llama = zoo.llama_1b(n_ctx=64, n_layer=1)
+        assert sum(p.numel() for p in zoo.llama_1b(n_ctx=64).parameters()) == 1_100_048_384  # TinyLlama-1.1B
+    assert sum(p.numel() for p in medium.parameters()) == 354_823_168 and len(medium.blocks) == 24
+    tokens = torch.empty(1, 64, dtype=torch.long, device="meta")
+    assert medium(tokens).shape == (1, 64, 50257) and llama(tokens).shape == (1, 64, 32000)
+    fx = trace_inference(medium, tokens)
+    assert sum(op.op == "Linear" for op in fx.ops) == 24 * 4 + 1
+    inst = import_module(llama, tokens, train=True, loss=zoo._lm_loss, targets=tokens, optimizer="adam")
+    ops = {(t.meta or {}).get("op") for t in inst.tasks}
+    assert {"aten.rsqrt", "aten.silu", "aten._softmax", "optimizer.adam"} <= ops
+    weights = 4 * sum(p.numel() for p in llama.parameters())
+    assert inst.meta["optimizer_state_bytes"] == 2 * weights
+    assert inst.meta["parameter_bytes"] == weights + 4 * sum(b.numel() * b.element_size() // 4 for b in llama.buffers())
+
+
+def test_build_with_an_optimizer(tmp_path, capsys):
+    from memopt.cli import main
+
+    assert main(["build", "--only", "llama", "--batch", "1", "--mode", "train", "--optimizer", "adam",
+                 "--out", str(tmp_path)]) == 0
+    inst = load_instance(tmp_path / "llama-train-adam-b1.yaml")
+    assert inst.meta["optimizer"] == "adam" and inst.meta["model"] == "llama" and inst.meta["views"] == "contracted"
+    assert main(["build", "--list"]) == 0
+    assert "(built with --only)" in capsys.readouterr().out

@@ -5,7 +5,10 @@ PyTorch importer (:mod:`memopt.importers.pytorch`, on the meta device) into
 an inference instance and a training instance at each of its batch sizes,
 written as ``<out>/<model>-<infer|train>-b<batch>.yaml``. The shipped files
 under ``instances/nn/`` are this command's output, so solving them needs
-neither torch nor onnx.
+neither torch nor onnx. ``--optimizer adam`` adds the optimizer step to the
+training graphs (parameters, gradients and optimizer states as data:
+``<model>-train-adam-b<batch>``); the zoo's large models (GPT-2 medium, the
+Llama-style decoders) are built only when named with ``--only``.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ DEFAULT_LINK = 16e9
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "build", help="trace the shipped architectures (models/) into instances (needs torch)",
-        description="Trace every model of models/ (ResNet-18/50, VGG-16, U-Net, MobileNetV2, GPT-2, ViT) on "
-                    "PyTorch's meta device into an inference and a training instance per batch size, written "
-                    "as OUT/<model>-<infer|train>-b<batch>.yaml. Needs the torch extra. See docs/importers-nn.md.")
+        description="Trace every model of models/ (ResNet-18/50, VGG-16, U-Net, MobileNetV2, GPT-2, ViT; "
+                    "GPT-2 medium and the Llama-style decoders with --only) on PyTorch's meta device into an "
+                    "inference and a training instance per batch size, written as "
+                    "OUT/<model>-<infer|train>-b<batch>.yaml. Needs the torch extra. See docs/importers-nn.md.")
     p.add_argument("--models-dir", default=None, metavar="DIR",
                    help="the models package (default: the one beside the memopt package, else ./models)")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT})")
@@ -43,6 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"machine.bandwidth of the instances, in bytes per second (default {DEFAULT_LINK:g})")
     p.add_argument("--keep-views", action="store_true",
                    help="keep view/alias operations as tasks of time 0 (default: contract them; no peak changes)")
+    p.add_argument("--optimizer", choices=("none", "sgd", "sgd-momentum", "adam"), default="none",
+                   help="training graphs end with this optimizer's update of every parameter; parameters, "
+                        "gradients and optimizer states are then data (default none: gradients are the outputs)")
+    p.add_argument("--optimizer-on-host", action="store_true",
+                   help="with --optimizer: the optimizer states live on the host and the update runs there "
+                        "(ZeRO-Offload-like approximation, docs/importers-nn.md)")
     p.add_argument("--list", action="store_true", help="list the models and their batch sizes, build nothing")
     p.set_defaults(func=run)
 
@@ -80,22 +90,28 @@ def load_zoo(models_dir: str | os.PathLike | None = None) -> Any:
 
 
 def build_instance(spec: Any, mode: str, batch: int, *, bandwidth: float | None = DEFAULT_LINK,
-                   keep_views: bool = False):
+                   keep_views: bool = False, optimizer: str | None = None, optimizer_on_host: bool = False):
     """The instance of one zoo model (``mode`` infer or train) at ``batch``.
 
     Alias operations are contracted unless ``keep_views`` (their readers read
     the storage root directly): no schedule's peak changes, and a
-    transformer's training graph loses about half of its tasks.
+    transformer's training graph loses about half of its tasks. ``optimizer``
+    (training only): the step ends with the optimizer update
+    (:func:`memopt.importers.pytorch.trace_training`); the name then says which:
+    ``<model>-train-<optimizer>[-host]-b<batch>``.
     """
     import torch
 
     from memopt.importers.pytorch import import_module
 
+    optimizer = None if optimizer in (None, "none") or mode != "train" else optimizer
     with torch.device("meta"):
         module = spec.build()
-    name = f"{spec.name}-{mode}-b{batch}"
+    tag = f"-{optimizer}{'-host' if optimizer_on_host else ''}" if optimizer else ""
+    name = f"{spec.name}-{mode}{tag}-b{batch}"
     inst = import_module(module, spec.inputs(batch), train=(mode == "train"), loss=spec.loss,
-                         targets=spec.targets(batch), bandwidth=bandwidth, keep_views=keep_views, name=name)
+                         targets=spec.targets(batch), bandwidth=bandwidth, keep_views=keep_views, name=name,
+                         optimizer=optimizer, optimizer_on_host=optimizer_on_host and bool(optimizer))
     meta = dict(inst.meta or {})
     meta.update({"model": spec.name, "description": spec.description, "batch": batch})
     return inst.replace(meta=meta)
@@ -135,8 +151,8 @@ def write_index(out: str) -> str:
             continue
         peak = schedule_peak(inst, inst.topological_order)
         rows.append((meta["model"], meta.get("graph", ""), meta.get("batch", 0),
-                     f"| `{os.path.basename(p)}` | {inst.n} | {inst.m} | {peak / 2 ** 20:,.1f} | "
-                     f"{meta.get('parameter_bytes', 0) / 2 ** 20:,.1f} | {meta.get('description', '')} |"))
+                     (f"| `{os.path.basename(p)}` | {inst.n} | {inst.m} | {peak / 2 ** 20:,.1f} | "
+                      f"{meta.get('parameter_bytes', 0) / 2 ** 20:,.1f} | {meta.get('description', '')} |")))
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
     path = os.path.join(out, "README.md")
     with open(path, "w") as f:
@@ -151,9 +167,10 @@ def run(args: argparse.Namespace) -> int:
     zoo = load_zoo(args.models_dir).ZOO
     if args.list:
         for name, spec in zoo.items():
-            print(f"{name:<12}  batches {','.join(map(str, spec.batches)):<8}  {spec.description}")
+            note = "" if getattr(spec, "shipped", True) else "  (built with --only)"
+            print(f"{name:<12}  batches {','.join(map(str, spec.batches)):<8}  {spec.description}{note}")
         return 0
-    names = args.only or list(zoo)
+    names = args.only or [n for n, spec in zoo.items() if getattr(spec, "shipped", True)]
     unknown = [n for n in names if n not in zoo]
     if unknown:
         raise MemoptError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(zoo)}")
@@ -166,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
         for batch in args.batch or spec.batches:
             for mode in modes:
                 t0 = time.perf_counter()
-                inst = build_instance(spec, mode, batch, bandwidth=args.bandwidth, keep_views=args.keep_views)
+                inst = build_instance(spec, mode, batch, bandwidth=args.bandwidth, keep_views=args.keep_views,
+                                      optimizer=args.optimizer, optimizer_on_host=args.optimizer_on_host)
                 path = os.path.join(args.out, f"{inst.name}.yaml")
                 save_instance(inst, path)
                 dt = time.perf_counter() - t0

@@ -32,21 +32,34 @@ roots): everything it reads stays alive to the end; its own output, of size
 ``count_params=True`` they are one datum ``parameters`` (their total bytes),
 produced by a task of time 0 that every graph input reads (so it comes
 first), read by every op that uses a parameter and by ``output`` (so it stays
-to the end): a fixed offset on every schedule's peak.
+to the end): a fixed offset on every schedule's peak. External tensors whose
+id starts with ``host:`` live in host memory: they are never counted.
+
+**Persistent tensors** (``kind="state"`` ops: the parameters, buffers and
+optimizer states of a training step with an optimizer,
+:mod:`memopt.importers.optimizer`) are data of their own, each produced by a
+source task (time 0, ``recompute: false``) that writes a size-0 token read by
+every graph input: the sources run first — the tensors exist when the step
+starts — without having to be in memory together. **Results**
+(``NNGraph.results``: the updated parameters and states) are data without a
+reader, kept to the end in fast or slow memory (SPEC §1); a result that is
+read inside the graph or is an alias is kept by ``output`` instead.
 
 **Time** is the roofline of :class:`CostModel`: ``ceil(max(flops / F,
 bytes / B))`` in nanoseconds; views take 0 (an in-place op writes its
 alias: it takes time, and is never contracted).
 
-Complexity: O(ops + Σ inputs) after the importer's tracing.
+Complexity: O(ops + Σ inputs) after the importer's tracing. (Just over 500
+lines: :func:`to_instance` is one rule set, kept in one place.)
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from memopt.core.errors import MemoptError
 from memopt.core.instance import Datum, Instance, Machine, Task
@@ -57,6 +70,11 @@ DEFAULT_FLOPS_PER_SECOND = 10e12
 DEFAULT_BYTES_PER_SECOND = 500e9
 
 SIZE_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}
+
+#: ``Op.op`` of the persistent tensors (``kind="state"``) of a training step
+PARAMETER, BUFFER, OPTIMIZER_STATE = "parameter", "buffer", "optimizer_state"
+#: prefix of the external tensors that live in host memory (ZeRO-Offload's optimizer states)
+HOST = "host:"
 
 
 @dataclass
@@ -92,7 +110,12 @@ class Op:
     moves (``None``: Σ input bytes + Σ bytes it allocates); ``workspace`` the
     bytes of temporaries it holds while it runs beyond its outputs.
     ``inplace``: its alias outputs are written in place (``relu_``, ``add_``),
-    not mere views: it takes time and is never contracted.
+    not mere views: it takes time and is never contracted. ``time_ns``: a
+    fixed time overriding the cost model (an optimizer update run on the host).
+
+    ``kind="state"``: a *persistent* tensor that exists when the step starts
+    (a parameter, a buffer, an optimizer state counted as data): a source task
+    of time 0, ``recompute: false``, that runs before every graph input.
     """
 
     id: str
@@ -105,6 +128,7 @@ class Op:
     recompute: bool = True
     workspace: int = 0
     inplace: bool = False
+    time_ns: int | None = None
 
 
 @dataclass
@@ -118,6 +142,9 @@ class NNGraph:
     meta: dict[str, Any] = field(default_factory=dict)
     #: what the importer traced (e.g. the torch.fx ``GraphModule`` and its arguments), for inspection
     traced: Any = field(default=None, repr=False, compare=False)
+    #: graph outputs that are *results* (SPEC §1: kept to the end, in fast or slow memory), never
+    #: read by the ``output`` task: the updated parameters and optimizer states of a training step
+    results: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -142,6 +169,10 @@ class CostModel:
     def time_ns(self, flops: int | float, nbytes: int | float) -> int:
         """Nanoseconds of an op doing ``flops`` and moving ``nbytes`` (exact ceiling)."""
         giga = 10 ** 9
+        f, b = self.flops_per_second, self.bytes_per_second
+        if (type(flops) is int and type(nbytes) is int and float(f).is_integer() and float(b).is_integer()):
+            # integers throughout (the usual case): ceil(max(x, y)) = max(ceil(x), ceil(y))
+            return max(-(-flops * giga // int(f)), -(-nbytes * giga // int(b)))
         t = max(Fraction(flops) * giga / Fraction(self.flops_per_second),
                 Fraction(nbytes) * giga / Fraction(self.bytes_per_second))
         return math.ceil(t)
@@ -229,6 +260,9 @@ def to_instance(
     for x in graph.outputs:
         if x not in tensor and x not in params:
             problems.append(f"graph output {x!r} is produced by no op")
+    for x in graph.results:
+        if x not in tensor:
+            problems.append(f"result {x!r} is produced by no op")
     if problems:
         raise MemoptError(f"{where}: " + "; ".join(problems[:10]))
 
@@ -295,6 +329,8 @@ def to_instance(
     stack: list[str] = []
     for x in graph.outputs:
         stack.extend(reads_of(x) if x not in params else [])
+    for x in graph.results:
+        stack.extend(reads_of(x))
     seen_t: set[str] = set()
     while stack:
         x = stack.pop()
@@ -321,11 +357,12 @@ def to_instance(
         rs: list[str] = []
         up = False
         items = list(op.inputs) + [root_of(t.id) for t in op.outputs if t.alias_of is not None]
+        own = {t.id for t in op.outputs}
         for x in items:
             for y in visible(x):
                 if y in params:
                     up = True
-                elif y not in rs and y not in {t.id for t in op.outputs}:
+                elif y not in rs and y not in own:
                     rs.append(y)
         reads[op.id] = rs
         uses_params[op.id] = up
@@ -335,6 +372,11 @@ def to_instance(
     for op in kept:
         for y in reads[op.id]:
             readers.setdefault(y, []).append(op.id)
+    # a result read inside the graph, or an alias, would not stay: the output task keeps it instead
+    results = [x for x in dict.fromkeys(graph.results) if x not in readers and root_of(x) == x
+               and x not in out_tensors]
+    out_tensors += [x for x in graph.results if x not in results and x not in out_tensors]
+    result_set = set(results)
 
     used_params = set()
     for op in kept:
@@ -345,7 +387,8 @@ def to_instance(
         for t in op.outputs:
             if t.alias_of is not None and root_of(t.id) in params:
                 used_params.add(root_of(t.id))
-    param_bytes = sum(params[p] for p in used_params)
+    param_bytes = sum(params[p] for p in used_params if not p.startswith(HOST))
+    host_bytes = sum(params[p] for p in used_params if p.startswith(HOST))
 
     sink_needed = sink if sink is not None else (count_params or any(
         x in readers or root_of(x) != x or graph.outputs.count(x) > 1 for x in out_tensors))
@@ -374,11 +417,13 @@ def to_instance(
         ws = op.workspace
         outs: list[Tensor] = []
         for t in op.outputs:
-            if t.id in readers or t.id in out_tensors:
+            if t.id in readers or t.id in out_tensors or t.id in result_set:
                 outs.append(t)
             else:
                 ws += t.owned  # written, never read: held only while the op runs
-        if op.kind == "input" or (not op.inplace and all(t.alias_of is not None for t in op.outputs)):
+        if op.time_ns is not None:
+            time = op.time_ns
+        elif op.kind in ("input", "state") or (not op.inplace and all(t.alias_of is not None for t in op.outputs)):
             time = 0  # a view moves no data
         else:
             moved = op.moved
@@ -395,6 +440,16 @@ def to_instance(
             consumers[y].append(op.id)
         if param_id and (uses_params[op.id] or op.kind == "input"):
             consumers[param_id].append(op.id)
+    # persistent tensors exist when the step starts: each source writes a size-0 token that every graph
+    # input reads (the first op when there is none), so the sources run first without being held together
+    states = [op for op in kept if op.kind == "state"]
+    starters = [op.id for op in kept if op.kind == "input"] or [op.id for op in kept if op.kind != "state"][:1]
+    if states and starters:
+        for op in states:
+            tok = unique_name(f"{op.id}.ready", taken)
+            taken.add(tok)
+            datum_of.append((tok, op.id, 0))
+            consumers[tok] = list(starters)
     if sink_id:
         tasks.append(Task(sink_id, 0, 0, False, {"op": "output"} if op_meta else None))
         for y in sink_reads:
@@ -410,12 +465,16 @@ def to_instance(
 
     # graph outputs that are external tensors (a constant output) are not modelled
     meta = dict(graph.meta)
+    state_bytes = sum(t.owned for op in states for t in op.outputs if op.op == OPTIMIZER_STATE)
+    param_bytes += sum(t.owned for op in states for t in op.outputs) - state_bytes
     meta.update({
         "flops_per_second": cost.flops_per_second,
         "bytes_per_second": cost.bytes_per_second,
         "parameter_bytes": param_bytes,
-        "parameters_counted": bool(count_params),
+        "parameters_counted": bool(count_params or states),
     })
+    if state_bytes or host_bytes:
+        meta["optimizer_state_bytes"] = state_bytes + host_bytes
     if not keep_views:
         meta["views"] = "contracted"
     units = {"size": size_unit, "time": "ns"}

@@ -91,6 +91,8 @@ def onnx_instance(
     size_unit: str = "B",
     bandwidth: float | None = None,
     grad_time_factor: float = 2.0,
+    optimizer: str | None = None,
+    optimizer_on_host: bool = False,
     op_meta: bool = True,
     name: str | None = None,
 ) -> Instance:
@@ -118,12 +120,23 @@ def onnx_instance(
         Bytes per second between fast and slow memory (sets ``machine.bandwidth``).
     grad_time_factor:
         With ``train``: a backward task takes this times its forward task.
+    optimizer, optimizer_on_host:
+        With ``train``: end the step with this optimizer's update of each
+        operation's parameters (``sgd``, ``sgd-momentum``, ``adam``;
+        :func:`memopt.importers.optimizer.add_optimizer`); on the host: the
+        states live there, ZeRO-Offload-like (needs ``bandwidth``).
     """
     path = os.fspath(path)
     where = path
     train = _flag(train, "train", where)
     count_params = _flag(count_params, "count_params", where)
     keep_views = _flag(keep_views, "keep_views", where)
+    from memopt.importers.optimizer import get_optimizer
+
+    opt = get_optimizer(optimizer, where)
+    if opt is not None and not train:
+        raise MemoptError(f"{where}: option optimizer={optimizer!r} needs train=true")
+    optimizer_on_host = _flag(optimizer_on_host, "optimizer_on_host", where)
     g = onnx_graph(path, batch=batch, dims=dims, name=name)
     cost = make_cost(_positive(flops_per_second, "flops_per_second", where),
                      _positive(bytes_per_second, "bytes_per_second", where))
@@ -134,7 +147,8 @@ def onnx_instance(
         return to_instance(g, count_params=count_params, keep_views=keep_views, name=name or g.name, **common)
     from memopt.training import training_graph
 
-    fwd = to_instance(g, count_params=count_params, keep_views=False, sink=False, name=name or g.name, **common)
+    fwd = to_instance(g, count_params=count_params and opt is None, keep_views=False, sink=False,
+                      name=name or g.name, **common)
     # each parameter belongs to the first op that reads it (tied weights are counted once)
     owner: dict[str, str] = {}
     for op in g.ops:
@@ -152,6 +166,12 @@ def onnx_instance(
     meta = dict(inst.meta or {})
     meta["graph"] = "training"
     inst = inst.replace(meta=meta)
+    if opt is not None:
+        from memopt.importers.optimizer import ParamGroup, add_optimizer
+
+        groups = [ParamGroup(f, size, (f, f"{f}.bwd"), f"grad:{f}.params") for f, size in params.items()]
+        return add_optimizer(inst, groups, opt, cost=cost, on_host=optimizer_on_host,
+                             bandwidth=None if bw is None else bw / 1e9, unit=unit)
     if count_params:
         inst = keep_to_end(inst, ["parameters"])
     return inst

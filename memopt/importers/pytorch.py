@@ -7,27 +7,30 @@ model traces in seconds on any machine.
 
 - **Inference** (:func:`trace_inference`): :func:`torch.fx.symbolic_trace`
   (standard ``torch.nn`` layers are leaves: one task per layer call) in eval
-  mode, then shape propagation on meta tensors. ``level="aten"`` traces with
-  ``make_fx`` instead, down to ATen ops.
-- **Training** (:func:`trace_training`): ``make_fx`` over one step —
-  forward, loss, ``torch.autograd.grad`` of the loss with respect to every
-  trainable parameter — gives the *joint* graph in ATen ops; the gradients
-  are its outputs.
+  mode, then each node is run once more on meta tensors (:class:`_Recorder`).
+  ``level="aten"`` traces down to ATen ops instead.
+- **Training** (:func:`trace_training`): one step — forward, loss,
+  ``torch.autograd.grad`` of the loss with respect to every trainable
+  parameter, and with ``optimizer`` the update of every parameter
+  (:mod:`memopt.importers.optimizer`) — gives the *joint* graph in ATen ops.
 
-Each node is then run once more on meta tensors (:class:`_Recorder`), which
-gives for every tensor its size (bytes of its storage), whether it aliases an
-earlier tensor (same storage: a view, a reshape, ``detach``, an in-place
-result), the node's FLOPs from :class:`torch.utils.flop_counter.FlopCounterMode`
-and whether it draws random numbers (ATen's ``nondeterministic_seeded`` tag:
-such a task may not be recomputed). The result is an
-:class:`~memopt.importers.nn.NNGraph`, turned into an instance by
-:func:`~memopt.importers.nn.to_instance` (aliases take no memory; time from
-the roofline cost model; ``docs/importers-nn.md``).
+ATen-level graphs are recorded in one meta execution by
+:func:`memopt.importers.aten.trace_aten` (the GraphModule, as ``make_fx``
+would give it, is built on demand). Either way every tensor gets its size
+(bytes of its storage), whether it aliases an earlier tensor (same storage:
+a view, a reshape, ``detach``, an in-place result), the node's FLOPs
+(PyTorch's flop counter formulas) and whether it draws random numbers
+(ATen's ``nondeterministic_seeded`` tag: such a task may not be recomputed).
+The result is an :class:`~memopt.importers.nn.NNGraph`, turned into an
+instance by :func:`~memopt.importers.nn.to_instance` (aliases take no memory;
+time from the roofline cost model; ``docs/importers-nn.md``).
 
 The tasks are listed in the traced order, which is the order PyTorch runs
 them in: ``inst.topological_order`` is PyTorch's own schedule.
 
-Complexity: one meta execution of the traced graph, O(nodes).
+Complexity: one meta execution of the traced graph, O(nodes). (Over 500
+lines: the fx-level recorder and the public entry points share the meta
+copies and helpers; the ATen tracer lives in :mod:`memopt.importers.aten`.)
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ from __future__ import annotations
 import copy
 import operator
 import weakref
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from memopt.core.errors import MemoptError, SolverUnavailableError
 from memopt.core.instance import Instance
@@ -93,8 +97,8 @@ def trace_inference(module, example_inputs: Any, *, level: str = "fx", name: str
     """The inference graph of ``module`` on ``example_inputs`` (traced in eval mode, on meta).
 
     ``level="fx"``: :func:`torch.fx.symbolic_trace`, one task per call of a
-    ``torch.nn`` layer, function or tensor method. ``level="aten"``:
-    ``make_fx``, one task per ATen op.
+    ``torch.nn`` layer, function or tensor method. ``level="aten"``: one task
+    per ATen op (:func:`memopt.importers.aten.trace_aten`).
     """
     torch = _torch()
     m = meta_copy(module).eval()
@@ -103,32 +107,29 @@ def trace_inference(module, example_inputs: Any, *, level: str = "fx", name: str
     if level == "fx":
         try:
             gm = torch.fx.symbolic_trace(m)
-        except Exception as e:  # symbolic tracing fails on data-dependent control flow
+        except Exception as e:  # noqa: BLE001 - symbolic tracing fails on data-dependent control flow, any way
             raise MemoptError(f"{name}: torch.fx cannot trace this module ({type(e).__name__}: {e}); "
                               f"try level='aten'") from None
-        kinds = [("input", None)] * len(inputs)
-        args = list(inputs)
-        call_args = tuple(inputs)
+        with torch.no_grad():
+            g = _Recorder(gm, [("input", None)] * len(inputs), name).record(list(inputs))
+        g.traced = (gm, tuple(inputs))
     elif level == "aten":
-        from torch.fx.experimental.proxy_tensor import make_fx
+        from memopt.importers.aten import trace_aten
 
         params = dict(m.named_parameters())
         buffers = dict(m.named_buffers())
 
-        def forward(params, buffers, inputs):
-            return torch.func.functional_call(m, (params, buffers), tuple(inputs))
+        def forward(tracer, params, buffers, inputs):
+            return _flat(torch.func.functional_call(m, (params, buffers), tuple(inputs))), []
 
-        with torch.no_grad():
-            gm = make_fx(forward)(params, buffers, list(inputs))
-        kinds = [("param", k) for k in params] + [("param", k) for k in buffers] + [("input", None)] * len(inputs)
-        args = list(params.values()) + list(buffers.values()) + list(inputs)
         call_args: tuple = (params, buffers, list(inputs))
+        kinds = [[("param", k, "") for k in params], [("param", k, "") for k in buffers],
+                 [("input", None, "")] * len(inputs)]
+        with torch.no_grad():
+            g, _ = trace_aten(forward, call_args, ["params", "buffers", "inputs"], kinds, name)
     else:
         raise MemoptError(f"{name}: unknown tracing level {level!r} (known: fx, aten)")
-    with torch.no_grad():
-        g = _Recorder(gm, kinds, name).record(args)
     g.meta.update({"source": "pytorch", "graph": "inference", "trace": level})
-    g.traced = (gm, call_args)
     return g
 
 
@@ -148,18 +149,36 @@ def trace_training(
     loss: Callable[..., Any] | None = None,
     targets: Any = (),
     name: str | None = None,
+    optimizer: str | None = None,
+    optimizer_on_host: bool = False,
+    bandwidth: float | None = None,
 ) -> NNGraph:
     """The joint training graph: forward, ``loss(output, *targets)``, gradients of every parameter.
 
-    Traced with ``make_fx`` in train mode on the meta device. The graph's
-    outputs are the loss and the parameter gradients; the task of the loss
-    is marked ``recompute: false`` (SPEC §1).
+    Traced at the ATen level (:func:`memopt.importers.aten.trace_aten`) in
+    train mode on the meta device; the task of the loss is marked
+    ``recompute: false`` (SPEC §1). Without ``optimizer`` the graph's outputs
+    are the loss and the parameter gradients, and parameters are external.
+
+    With ``optimizer`` (``sgd``, ``sgd-momentum``, ``adam``:
+    :mod:`memopt.importers.optimizer`) the step ends with the update of every
+    parameter that has a gradient, and the persistent tensors are data:
+    every parameter, buffer and optimizer state is a source (``kind="state"``)
+    that exists when the step starts; the update of ``p`` reads ``p``, its
+    gradient and its states and writes the new parameter and states, the
+    graph's *results*; buffers and parameters without a gradient are outputs
+    (kept to the end). ``optimizer_on_host``: the states live on the host (not
+    data); the update takes ``(|g| + |p|) / bandwidth`` ns (``bandwidth`` in
+    bytes per second; required then).
     """
     torch = _torch()
-    from torch.fx.experimental.proxy_tensor import make_fx
+    from memopt.importers.aten import trace_aten
+    from memopt.importers.nn import BUFFER, OPTIMIZER_STATE, PARAMETER
+    from memopt.importers.optimizer import UPDATES, fake_host_update, fake_update, get_optimizer, host_update_ns
 
     m = meta_copy(module).train()
     name = name or type(module).__name__.lower()
+    opt = get_optimizer(optimizer, name)
     params = dict(m.named_parameters())
     buffers = dict(m.named_buffers())
     trainable = [k for k, p in params.items() if p.requires_grad]
@@ -168,22 +187,45 @@ def trace_training(
     inputs = list(_as_tuple(to_meta(example_inputs)))
     tgts = list(_as_tuple(to_meta(targets))) if targets is not None else []
     loss_fn = loss or default_loss
+    host = bool(optimizer_on_host) and opt is not None
+    link = None if bandwidth is None else bandwidth / 1e9  # bytes per ns
+    states = {k: [torch.empty_like(params[k]) for _ in opt.states] for k in trainable} if opt else {}
 
-    def step(params, buffers, inputs, tgts):
+    def step(tracer, params, buffers, *rest):
+        *st, inputs, tgts = rest
         out = torch.func.functional_call(m, (params, buffers), tuple(inputs))
         value = loss_fn(out, *tgts)
         grads = torch.autograd.grad(value, [params[k] for k in trainable], allow_unused=True)
-        return [value] + [gr for gr in grads if gr is not None]
+        if opt is None:
+            return [value] + [gr for gr in grads if gr is not None], []
+        updated, new = set(), []
+        with torch.no_grad():
+            for k, gr in zip(trainable, grads):
+                if gr is None:
+                    continue
+                p = params[k]
+                nb = p.numel() * p.element_size()
+                new.extend(tracer.leaf(UPDATES[opt.name, host], p, gr, *st[0][k],
+                                       name=f"{opt.name.replace('-', '_')}_{k.replace('.', '_')}",
+                                       op=f"optimizer.{opt.name}", flops=opt.flops_per_element * p.numel(),
+                                       time_ns=host_update_ns(nb, nb, link, name) if host else None,
+                                       fake=fake_host_update if host else fake_update))
+                updated.add(k)
+        kept = [p for k, p in params.items() if k not in updated] + list(buffers.values())
+        return [value] + kept, new
 
+    argnames = ["params", "buffers"] + (["states"] if opt else []) + ["inputs", "tgts"]
+    args: tuple = (params, buffers) + ((states,) if opt else ()) + (inputs, tgts)
+    pk = "state" if opt else "param"
+    kinds = [[(pk, k, PARAMETER) for k in params], [(pk, k, BUFFER) for k in buffers]]
+    if opt:
+        kinds.append([("host" if host else "state", f"{k}.{s}", OPTIMIZER_STATE)
+                      for k in states for s in opt.states])
+    kinds += [[("input", None, "")] * len(inputs), [("input", None, "")] * len(tgts)]
     try:
-        gm = make_fx(step)(params, buffers, inputs, tgts)
+        g, _ = trace_aten(step, args, argnames, kinds, name)
     except (RuntimeError, TypeError) as e:  # e.g. a loss that does not fit the output or the targets
         raise MemoptError(f"{name}: tracing the training step failed ({type(e).__name__}: {e})") from None
-    kinds = ([("param", k) for k in params] + [("param", k) for k in buffers]
-             + [("input", None)] * (len(inputs) + len(tgts)))
-    args = list(params.values()) + list(buffers.values()) + inputs + tgts
-    g = _Recorder(gm, kinds, name).record(args)
-    g.traced = (gm, (params, buffers, inputs, tgts))
     if g.outputs:
         loss_id = g.outputs[0]
         for op in g.ops:
@@ -191,6 +233,8 @@ def trace_training(
                 op.recompute = False
     g.meta.update({"source": "pytorch", "graph": "training", "trace": "aten",
                    "loss": g.outputs[0] if g.outputs else None})
+    if opt:
+        g.meta.update({"optimizer": opt.name, "optimizer_on_host": host})
     return g
 
 
@@ -484,6 +528,8 @@ def import_module(
     targets: Any = (),
     level: str = "fx",
     count_params: bool = False,
+    optimizer: str | None = None,
+    optimizer_on_host: bool = False,
     flops_per_second: float | None = None,
     bytes_per_second: float | None = None,
     keep_views: bool = True,
@@ -495,15 +541,23 @@ def import_module(
     """The memopt instance of ``module`` run on ``example_inputs``.
 
     ``train=True`` traces the joint forward + backward graph of one step
-    with ``loss(output, *targets)`` (:func:`trace_training`); otherwise the
-    inference graph (:func:`trace_inference` at ``level``). The remaining
-    options are those of :func:`memopt.importers.nn.to_instance`;
+    with ``loss(output, *targets)`` (:func:`trace_training`), with the update
+    of every parameter by ``optimizer`` (``sgd``, ``sgd-momentum``, ``adam``;
+    parameters, gradients and optimizer states are then data with their
+    lifetimes; ``optimizer_on_host``: the states live on the host, as in
+    ZeRO-Offload); otherwise the inference graph (:func:`trace_inference` at
+    ``level``). The remaining options are those of
+    :func:`memopt.importers.nn.to_instance`;
     ``flops_per_second``/``bytes_per_second`` set the cost model, ``bandwidth``
     (bytes per second of the link to slow memory) the machine's β.
     """
     if train:
-        g = trace_training(module, example_inputs, loss=loss, targets=targets, name=name)
+        g = trace_training(module, example_inputs, loss=loss, targets=targets, name=name, optimizer=optimizer,
+                           optimizer_on_host=optimizer_on_host, bandwidth=bandwidth)
     else:
+        if optimizer is not None:
+            raise MemoptError(f"{name or type(module).__name__.lower()}: optimizer={optimizer!r} needs train=True "
+                              f"(an inference graph has no optimizer step)")
         g = trace_inference(module, example_inputs, level=level, name=name)
     cost = make_cost(flops_per_second, bytes_per_second)
     return to_instance(g, cost=cost, count_params=count_params, keep_views=keep_views, size_unit=size_unit,
