@@ -129,7 +129,19 @@ def test_keep_views():
 def test_auto_method():
     """The default method (auto: the planner, then a warm-started model)."""
     t, prep = prepared("vgg16")
-    check_step(prep.plan("0.7x", "auto", time_limit=5), t)
+    check_step(prep.plan("0.7x", "auto", time_limit=2), t)
+
+
+def test_counted_parameters():
+    """count_params: the parameters are one datum of constant size, in the prediction and in both measures."""
+    t, prep = prepared("resnet18", count_params=True)
+    params = sum(p.numel() * p.element_size() for p in t.module.parameters())
+    counted = prep.instance.meta["parameter_bytes"]   # the parameters and buffers the graph reads
+    assert prep.instance.meta["parameters_counted"] and counted >= params
+    step = prep.plan("0.7x", offload=False, **RECOMPUTE)
+    assert step.parameter_bytes == counted
+    m = check_step(step, t)
+    assert m.measured_peak > counted
 
 
 def test_plan_step_in_one_call_and_bytes_budget():

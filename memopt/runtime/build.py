@@ -126,6 +126,11 @@ class PreparedStep:
             raise MemoptError(f"{inst.name}: no plan within the budget {B} B ({B / max(1, traced_peak):.3f}x of "
                               f"the traced order's peak {traced_peak} B): {res.status}"
                               + (f" — {res.message}" if res.message else ""))
+        moved = sorted({e.target for _, e in res.plan.events() if e.kind in ("offload", "reload")
+                        and e.target not in self.graph.tensor and inst.size[inst.datum_index[e.target]] > 0})
+        if moved:
+            raise MemoptError(f"{inst.name}: the plan moves {', '.join(moved)}, which the runtime keeps in place "
+                              "(counted parameters): plan with offload=False")
         plan, kept = free_before_recompute(inst, res.plan)
         ev = evaluate(inst, plan, budget=B, allow_recompute=recompute, allow_offload=offload)
         if not ev.valid:  # pragma: no cover - the solver's plans are checked by the evaluator already

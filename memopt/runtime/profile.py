@@ -76,15 +76,23 @@ def measure_bandwidth(device: Any, nbytes: int, runs: int = 3) -> float:
     x = torch.empty(nbytes, dtype=torch.uint8, device=device)
     x.fill_(1)
     host = HostStore(device)
+    cuda = torch.device(device).type == "cuda"
+
+    def done() -> None:
+        host.wait()
+        if cuda:
+            torch.cuda.synchronize(device)
+
     rates: list[float] = []
     try:
         for _ in range(runs + 1):
+            done()
             t0 = time.perf_counter_ns()
             host.offload("x", x)
-            host.wait()
+            done()
             t1 = time.perf_counter_ns()
             y = host.reload("x")
-            host.wait()
+            done()
             t2 = time.perf_counter_ns()
             del y
             rates += [nbytes / max(1, t1 - t0), nbytes / max(1, t2 - t1)]
