@@ -11,7 +11,6 @@ from memopt.core.params import Params, option
 from memopt.core.plan import Plan
 from memopt.core.request import Request
 from memopt.core.status import Objective, Status
-from memopt.exact.peak_bounds import budget_lower_bound
 from memopt.heuristics.orders import best_baseline
 from memopt.heuristics.planner.config import PlannerConfig
 from memopt.heuristics.planner.portfolio import DEFAULT_METHOD_RESTARTS, plan_portfolio
@@ -73,7 +72,7 @@ def _planner_peak(req: Request, ctx: Context) -> MethodOutput:
         ctx.offer(Plan.from_order(inst, order), f"planner (baseline {name})")
     if req.pure:
         return MethodOutput(stats={"order": name})
-    lo, _ = budget_lower_bound(inst, recompute=req.recompute, offload=req.offload)
+    lo = int(ctx.incumbent.bound or 0)  # the pipeline proved the budget lower bound before any method ran
     orders = _orders(req, ctx)
     probes = 0
     lo_b, hi_b = lo, best_peak - 1  # look for a budget in [lo_b, hi_b] better than best_peak
