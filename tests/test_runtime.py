@@ -28,7 +28,13 @@ from memopt.core.evaluate import evaluate  # noqa: E402
 from memopt.core.instance import Datum, Instance, Task  # noqa: E402
 from memopt.core.plan import Plan  # noqa: E402
 from memopt.importers.nn import NNGraph, Op, Tensor, traced_order  # noqa: E402
-from memopt.runtime import compare, parse_budget, plan_step, prepare_step  # noqa: E402
+from memopt.runtime import (  # noqa: E402
+    compare,
+    parse_budget,
+    plan_step,
+    prepare_step,
+    transfer,
+)
 from memopt.runtime.fusion import fuse_inplace  # noqa: E402
 from memopt.runtime.measure import storage_tracker  # noqa: E402
 from memopt.runtime.normalize import free_before_recompute  # noqa: E402
@@ -111,8 +117,12 @@ def test_measured_peak_monotone_in_the_budget():
     assert all(p <= b for p, b in zip(peaks, budgets))
 
 
-def test_offloading_only():
-    """No recomputation: the plan moves data to host memory and back; still exact."""
+@pytest.mark.parametrize("inline", [True, False])
+def test_offloading_only(inline, monkeypatch):
+    """No recomputation: the plan moves data to host memory and back, copies made at once or by the
+    transfer thread beside the computes; still exact, and the host copies are not fast memory."""
+    if not inline:
+        monkeypatch.setattr(transfer, "INLINE_BYTES", 0)
     t, prep = prepared("resnet50")
     s = prep.plan("0.5x", recompute=False, **OFFLOAD)
     assert s.evaluation.recomputes == 0 and s.evaluation.offloads > 0 and s.evaluation.reloads > 0

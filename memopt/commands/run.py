@@ -87,6 +87,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     m = p.add_argument_group("measure")
     m.add_argument("--runs", type=positive_int, default=5, help="timed runs of each step; medians (default 5)")
     m.add_argument("--device", default=None, help="run on this device (default: where the module is; e.g. cuda)")
+    m.add_argument("--torch-threads", type=positive_int, default=None, metavar="N",
+                   help="PyTorch's intra-op threads (default: PyTorch's; 1 gives steadier times on a shared machine)")
     p.set_defaults(func=run)
 
 
@@ -101,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     from memopt.runtime.report import step_report
 
     check_output(args.report, "report")
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     check_output(args.save_plan, "plan")
     extra = parse_kv(args.option)
     target = load_target(args.target, args.batch, seed=args.seed)
@@ -155,16 +159,20 @@ def _summary(r: dict) -> str:
     if r.get("cuda_peak") is not None:
         lines.append(f"      cuda        {_mib(r['cuda_peak'])}  (max_memory_allocated: allocator blocks, "
                      "kernel workspaces)")
-    lines += [
-        f"      within budget: {'yes' if r['within_budget'] else 'NO'}",
-        (f"time  predicted   overhead {_pct(r['predicted_overhead'])} (makespan {r['predicted_makespan']} / "
-         f"Σ task times {r['total_time']}, {r['cost']} costs)"),
-        (f"      measured    overhead {_pct(r['measured_overhead'])} vs the plain PyTorch step "
-         f"({1000 * r['planned_seconds']:.2f} ms vs {1000 * r['plain_seconds']:.2f} ms, median of {r['runs']})"),
-    ]
+    lines.append(f"      within budget: {'yes' if r['within_budget'] else 'NO'}")
+    what = "task times measured here" if r["cost"] == "profile" else "roofline model of an accelerator"
+    lines.append(f"time  predicted   step {r['predicted_makespan'] / 1e6:,.3f} ms (Σ task times "
+                 f"{r['total_time'] / 1e6:,.3f} ms), overhead {_pct(r['predicted_overhead'])}  [{what}]")
     if "measured_overhead_traced" in r:
-        lines.append(f"                  overhead {_pct(r['measured_overhead_traced'])} vs the traced order run by "
-                     f"the runtime ({1000 * r['traced_seconds']:.2f} ms)")
+        lines.append(f"      measured    step {1000 * r['planned_seconds']:,.3f} ms, overhead "
+                     f"{_pct(r['measured_overhead_traced'])} vs the traced order run by the runtime "
+                     f"({1000 * r['traced_seconds']:,.3f} ms)")
+        lines.append(f"                  overhead {_pct(r['measured_overhead'])} vs the plain PyTorch step "
+                     f"({1000 * r['plain_seconds']:,.3f} ms); medians of {r['runs']} runs")
+    else:
+        lines.append(f"      measured    step {1000 * r['planned_seconds']:,.3f} ms, overhead "
+                     f"{_pct(r['measured_overhead'])} vs the plain PyTorch step ({1000 * r['plain_seconds']:,.3f} "
+                     f"ms); medians of {r['runs']} runs")
     eq = r["gradients_equal"] and r["loss_equal"]
     lines.append(f"check loss and gradients {'equal (bit for bit)' if eq else 'DIFFER'} to the plain step"
                  + ("" if eq else f": max |diff| {r['max_grad_diff']:.3g} in {', '.join(r['different'][:3])}")

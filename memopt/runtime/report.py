@@ -78,6 +78,7 @@ def step_report(step: PlannedStep, inputs: Any, targets: Any, *, traced: Planned
         "max_grad_diff": c.max_grad_diff,
         "different": c.different[:10],
         "predicted_makespan": ev.makespan,
+        "predicted_seconds": ev.makespan / 1e9,   # task times are ns (profiled: of this machine)
         "total_time": ev.total_time,
         "predicted_overhead": round(ev.overhead, 6),
         "recomputes": ev.recomputes,

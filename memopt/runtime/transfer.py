@@ -8,7 +8,10 @@ ends. :class:`HostStore` does exactly that:
   local) do not see, so the independent measure of fast memory
   (:mod:`memopt.runtime.measure`) does not count them. One worker thread is
   the one channel; ``copy_`` releases the GIL, so copies overlap the
-  stage's computes as on a real device.
+  stage's computes as on a real device. A copy smaller than
+  :data:`INLINE_BYTES` is made at once on the calling thread (handing it to
+  the worker would cost more than the copy), its host buffer allocated with
+  the dispatch modes off — slow memory all the same.
 - **CUDA**: slow memory is pinned host memory; copies run on a side stream,
   ordered after the work that produced the data, and the main stream waits
   for them at the end of the stage (``record_stream`` keeps an offloaded
@@ -26,6 +29,9 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
+
+#: on CPU, copies below this many bytes are made on the calling thread, not handed to the transfer thread
+INLINE_BYTES = 256 << 10
 
 
 class HostStore:
@@ -56,6 +62,12 @@ class HostStore:
             x.record_stream(self.stream)
             self.copies[d] = (host, shape)
             return
+        if src.numel() < INLINE_BYTES:
+            from torch.utils._python_dispatch import _disable_current_modes
+
+            with _disable_current_modes():   # slow memory: not the fast memory the modes measure
+                self.copies[d] = (_host_copy(src), shape)
+            return
         fut = self._worker().submit(_host_copy, src)
         self.pending.append(fut)
         self.copies[d] = (fut, shape)
@@ -74,6 +86,8 @@ class HostStore:
             with torch.cuda.stream(self.stream):
                 buf.copy_(host, non_blocking=True)
             buf.record_stream(self.stream)
+        elif host.numel() < INLINE_BYTES:
+            buf.copy_(host)
         else:
             self.pending.append(self._worker().submit(buf.copy_, host))
         return x
@@ -115,4 +129,4 @@ def _host_copy(src: Any) -> Any:
     return src.clone()
 
 
-__all__ = ["HostStore"]
+__all__ = ["INLINE_BYTES", "HostStore"]
