@@ -25,6 +25,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from memopt.bench.table import number
 from memopt.core.errors import MemoptError
 from memopt.core.instance import Instance
 from memopt.core.plan import COMPUTE, FREE, OFFLOAD, RELOAD, Plan
@@ -318,21 +319,12 @@ def plot_plan(inst: Instance, plan: Plan, paths: str | Sequence[str], *, budget:
 
 
 # -------------------------------------------------------------- benchmarks
-def _num(s: Any) -> float | None:
-    if s is None or s == "":
-        return None
-    try:
-        return float(s)
-    except (TypeError, ValueError):
-        return None
-
-
 def budget_ratio(row: dict[str, str]) -> float | None:
     """A row's budget as a fraction of its instance's best baseline peak."""
     b = (row.get("budget") or "").strip().lower()
     if b.endswith("x"):
-        return _num(b[:-1])
-    bv, ref = _num(row.get("budget_value")), _num(row.get("baseline_peak"))
+        return number(b[:-1])
+    bv, ref = number(row.get("budget_value")), number(row.get("baseline_peak"))
     if bv is None or not ref:
         return None
     return bv / ref
@@ -343,7 +335,7 @@ def _label(row: dict[str, str]) -> str:
 
 
 def _solved(row: dict[str, str]) -> bool:
-    return row.get("status") in ("optimal", "feasible") and _num(row.get("value")) is not None
+    return row.get("status") in ("optimal", "feasible") and number(row.get("value")) is not None
 
 
 def _grid(n: int, ncols: int = 4) -> tuple[int, int]:
@@ -380,7 +372,7 @@ def plot_overhead(rows: Sequence[dict[str, str]], paths: str | Sequence[str], *,
             for r in mine:
                 if r["method"] != method or not _solved(r):
                     continue
-                x, y = budget_ratio(r), _num(r.get("overhead"))
+                x, y = budget_ratio(r), number(r.get("overhead"))
                 if x is None or y is None:
                     continue
                 y *= 100
@@ -460,12 +452,12 @@ def plot_value_ratio(rows: Sequence[dict[str, str]], paths: str | Sequence[str],
     offsets = {m: (i - (len(methods) - 1) / 2) * min(0.12, 0.6 / max(1, len(methods))) for i, m in enumerate(methods)}
     for yi, key in enumerate(keys):
         rs = problems[key]
-        bounds = [_num(r.get("bound")) for r in rs]
+        bounds = [number(r.get("bound")) for r in rs]
         lb = max([b for b in bounds if b is not None] or [0.0])
         if lb <= 0:
             continue
         for method in methods:
-            vals = [_num(r["value"]) for r in rs if r["method"] == method and _solved(r)]
+            vals = [number(r["value"]) for r in rs if r["method"] == method and _solved(r)]
             if not vals:
                 continue
             used.add(method)
@@ -522,7 +514,7 @@ def plot_profile(rows: Sequence[dict[str, str]], paths: str | Sequence[str], *,
     for r in rows:
         times.setdefault(r["method"], {})
         key = (r["instance_file"], r.get("budget") or "")
-        t = _num(r.get("seconds"))
+        t = number(r.get("seconds"))
         ok = r.get("status") in solved and t is not None
         times[r["method"]].setdefault(key, []).append(max(t, floor) if ok else math.inf)
     if not times:
@@ -557,6 +549,42 @@ def plot_profile(rows: Sequence[dict[str, str]], paths: str | Sequence[str], *,
     return _save(fig, paths)
 
 
+def plot_curve(curve: Any, paths: str | Sequence[str], *, title: str | None = None) -> list[str]:
+    """Overhead against memory for one :class:`~memopt.bench.curve.Curve`: the best plan's overhead at each
+    budget (a staircase: it never rises with the budget; filled markers proven optimal), the proven
+    lower bound on it (dashed), the budgets proven infeasible (crosses) and the lower bound on the peak."""
+    plt = _pyplot()
+    base = curve.base_peak or 1
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    pts = sorted(curve.points, key=lambda p: p.budget)
+    got = [p for p in pts if p.overhead is not None]
+    if got:
+        ax.step([p.budget / base for p in got], [100 * p.overhead for p in got], where="post", color="C0",
+                linewidth=1.4, label="best plan found")
+        for p in got:
+            ax.plot([p.budget / base], [100 * p.overhead], marker="o", color="C0", linestyle="none", markersize=5,
+                    markerfacecolor="C0" if p.status == "optimal" else "white")
+    bnd = [p for p in pts if p.overhead_bound is not None]
+    if bnd:
+        ax.step([p.budget / base for p in bnd], [100 * p.overhead_bound for p in bnd], where="post", color="C3",
+                linestyle="--", linewidth=1.2, label="proven lower bound")
+    bad = [p for p in pts if p.status == "infeasible"]
+    if bad:
+        ax.plot([p.budget / base for p in bad], [0] * len(bad), marker="x", color="C3", linestyle="none",
+                label="infeasible (proven)")
+    ax.axvline(curve.lower_bound / base, color="0.4", linewidth=0.8, linestyle=":")
+    ax.text(curve.lower_bound / base, 1.0, " no plan below", transform=ax.get_xaxis_transform(), fontsize=7,
+            va="top", ha="left", color="0.3")
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel(f"budget / best schedule's peak ({base})", fontsize=9)
+    ax.set_ylabel("overhead (%)", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    ax.set_title(title or f"{curve.instance}: memory against time ({curve.techniques()})", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, paths)
+
+
 def _median(v: list[float]) -> float:
     s = sorted(v)
     k = len(s) // 2
@@ -566,5 +594,5 @@ def _median(v: list[float]) -> float:
     return (a + b) / 2 if math.isfinite(a) and math.isfinite(b) else b
 
 
-__all__ = ["plot_plan", "plot_overhead", "plot_value_ratio", "plot_profile", "performance_profile",
+__all__ = ["plot_plan", "plot_overhead", "plot_value_ratio", "plot_profile", "plot_curve", "performance_profile",
            "plan_lanes", "method_styles", "budget_ratio"]

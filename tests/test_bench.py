@@ -306,7 +306,7 @@ def test_local_executor_gives_the_same_rows_as_serial(tmp_path, two):
     spec = dict(objective="time", budgets=["1x", "0.9x"], methods=["given", "greedy", "rpo"])
     a = run_bench(spec_for(two, **spec), str(tmp_path / "a.csv"), executor=SerialExecutor(), progress=False)
     b = run_bench(spec_for(two, **spec), str(tmp_path / "b.csv"), executor=LocalExecutor(2), progress=False)
-    strip = ("seconds", "first_plan_seconds", "plan")
+    strip = ("seconds", "first_plan_seconds", "plan", "peak_memory")  # measurements
     key = lambda r: (r["instance_file"], r["method"], r["budget"])  # noqa: E731
     ra = sorted(({k: v for k, v in r.items() if k not in strip} for r in read_rows(a.path)), key=key)
     rb = sorted(({k: v for k, v in r.items() if k not in strip} for r in read_rows(b.path)), key=key)
@@ -348,7 +348,7 @@ def _dask_runs(tmp_path, two, client):
     a = run_bench(spec_for(two, **spec), str(tmp_path / "a.csv"), executor=SerialExecutor(), progress=False)
     b = run_bench(spec_for(two, **spec), str(tmp_path / "b.csv"), executor=DaskExecutor(client=client),
                   progress=False)
-    strip = ("seconds", "first_plan_seconds", "plan")
+    strip = ("seconds", "first_plan_seconds", "plan", "peak_memory")  # measurements
     key = lambda r: (r["instance_file"], r["method"], r["budget"])  # noqa: E731
     ra = sorted(({k: v for k, v in r.items() if k not in strip} for r in read_rows(a.path)), key=key)
     rb = sorted(({k: v for k, v in r.items() if k not in strip} for r in read_rows(b.path)), key=key)
@@ -473,3 +473,29 @@ def test_fit_only_leaves_out_methods_that_refuse(tmp_path, two):
     assert sorted({j.method for j in jobs}) == fit
     if not fit:
         assert any("none of the given methods handles" in n for n in notes)
+
+
+def test_rows_carry_the_run_statistics_with_their_real_types(tmp_path, two):
+    from memopt.bench.table import STATISTICS_COLUMNS, ResultsTable, typed_row
+
+    out = str(tmp_path / "r.csv")
+    run_bench(spec_for(two, objective="peak", budgets=["none"], methods=["greedy"]), out, executor=SerialExecutor(),
+              progress=False)
+    rows = [typed_row(r) for r in read_rows(out)]
+    for r in rows:
+        assert r["stop_reason"] == "done" and isinstance(r["improvements"], int) and r["improvements"] >= 1
+        assert isinstance(r["tasks"], int) and isinstance(r["value"], float) and r["recompute"] is False
+        assert isinstance(r["peak_memory"], int) and r["peak_memory"] > 0
+    # a table of an older memopt (without the statistics columns) is read, and upgraded when resumed
+    old = tmp_path / "old.csv"
+    with open(out) as f, open(old, "w", newline="") as g:
+        rd = csv.DictReader(f)
+        keep = [c for c in rd.fieldnames if c not in STATISTICS_COLUMNS]
+        w = csv.DictWriter(g, fieldnames=keep)
+        w.writeheader()
+        for r in rd:
+            w.writerow({c: r[c] for c in keep})
+    assert [r["stop_reason"] for r in read_rows(str(old))] == ["", ""]
+    ResultsTable(str(old))
+    with open(old) as f:
+        assert tuple(next(csv.reader(f))) == COLUMNS

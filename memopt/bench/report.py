@@ -25,7 +25,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from memopt.bench.table import read_rows
+from memopt.bench.table import number, read_rows
 from memopt.core.errors import MemoptError
 
 #: first line of a report written by ``memopt report`` (an HTML comment: invisible once rendered)
@@ -39,15 +39,6 @@ class Report:
     markdown: str
     path: str | None = None
     figures: list[str] = field(default_factory=list)
-
-
-def _num(s: str | None) -> float | None:
-    if s is None or s == "":
-        return None
-    try:
-        return float(s)
-    except ValueError:
-        return None
 
 
 def _problem(row: dict[str, str]) -> tuple[str, str, str, str]:
@@ -88,18 +79,18 @@ _RANK = {"optimal": 0, "feasible": 1, "infeasible": 2, "unknown": 3, "error": 4}
 
 def _cell(rows: list[dict[str, str]], objective: str) -> tuple[str, float | None]:
     """A table cell for the repeats of one (problem, method): best value, median seconds."""
-    best = min(rows, key=lambda r: (_RANK.get(r["status"], 9), _num(r["value"]) if r["value"] else math.inf))
-    secs = sorted(s for s in (_num(r["seconds"]) for r in rows) if s is not None)
+    best = min(rows, key=lambda r: (_RANK.get(r["status"], 9), number(r["value"]) if r["value"] else math.inf))
+    secs = sorted(s for s in (number(r["seconds"]) for r in rows) if s is not None)
     med = secs[len(secs) // 2] if secs else None
     st = best["status"]
     if st in ("optimal", "feasible") and best["value"]:
-        if objective == "time" and _num(best["overhead"]) is not None:
-            text = f"+{100 * _num(best['overhead']):.1f}%"
+        if objective == "time" and number(best["overhead"]) is not None:
+            text = f"+{100 * number(best['overhead']):.1f}%"
         else:
-            text = _fmt(_num(best["value"]))
+            text = _fmt(number(best["value"]))
         if st == "optimal":
             text += " ✓"
-        return f"{text} ({_seconds(med)})", _num(best["value"])
+        return f"{text} ({_seconds(med)})", number(best["value"])
     return st, None
 
 
@@ -120,32 +111,32 @@ def summarize(rows: list[dict[str, str]], objective: str) -> tuple[str, str]:
         cells.setdefault((r["instance_file"], r["budget"], r["method"]), []).append(r)
     instances = sorted({(r.get("label", r["instance"]), r["instance_file"], r["tasks"]) for r in rows},
                        key=lambda t: (t[0].lower(), t[1]))
-    budgets = sorted({r["budget"] for r in rows}, key=lambda b: (-(_num(b.rstrip("x")) or 0), b))
+    budgets = sorted({r["budget"] for r in rows}, key=lambda b: (-(number(b.rstrip("x")) or 0), b))
     # the best value per (instance, budget): who found it
     best: dict[tuple[str, str], float] = {}
     for (f, b, _m), rs in cells.items():
         for r in rs:
-            v = _num(r["value"])
+            v = number(r["value"])
             if r["status"] in ("optimal", "feasible") and v is not None:
                 best[(f, b)] = min(best.get((f, b), math.inf), v)
     per_method = []
     for m in methods:
         mine = [r for r in rows if r["method"] == m]
         count = {s: sum(1 for r in mine if r["status"] == s) for s in _RANK}
-        gaps = [_num(r["gap"]) for r in mine if r["status"] in ("optimal", "feasible") and _num(r["gap"]) is not None]
+        gaps = [number(r["gap"]) for r in mine if r["status"] in ("optimal", "feasible") and number(r["gap"]) is not None]
         wins = sum(1 for (f, b), v in best.items()
-                   if any(_num(r["value"]) == v and r["status"] in ("optimal", "feasible")
+                   if any(number(r["value"]) == v and r["status"] in ("optimal", "feasible")
                           for r in cells.get((f, b, m), [])))
         extra = []
         if objective == "time":
-            ovs = [_num(r["overhead"]) for r in mine
-                   if r["status"] in ("optimal", "feasible") and _num(r["overhead"]) is not None]
+            ovs = [number(r["overhead"]) for r in mine
+                   if r["status"] in ("optimal", "feasible") and number(r["overhead"]) is not None]
             extra = [f"{100 * sum(ovs) / len(ovs):.1f}%" if ovs else "—"]
         per_method.append([
             m, str(len(mine)), str(count["optimal"] + count["feasible"]), str(count["optimal"]),
             str(count["infeasible"]), str(count["unknown"]), str(count["error"]), str(wins),
             f"{100 * sum(gaps) / len(gaps):.2f}%" if gaps else "—", *extra,
-            _seconds(shifted_geomean([_num(r["seconds"]) for r in mine])),
+            _seconds(shifted_geomean([number(r["seconds"]) for r in mine])),
         ])
     head = ["method", "runs", "plans", "optimal", "infeasible", "unknown", "error", "best", "mean gap"]
     if objective == "time":
@@ -237,7 +228,7 @@ def make_report(csv_path: str, out_dir: str | None = None, *, formats: Sequence[
                 lines.append(f"![overhead against budget]({os.path.basename(fig[0])})")
         else:
             fig = [os.path.join(out_dir, f"{slug}-ratio.{ext}") for ext in formats]
-            if any(_num(r["bound"]) for r in g) and any(r["status"] in ("optimal", "feasible") for r in g):
+            if any(number(r["bound"]) for r in g) and any(r["status"] in ("optimal", "feasible") for r in g):
                 xl = "peak / best proven lower bound" if p[0] == "peak" else "value / best proven lower bound"
                 figures += plot_value_ratio(g, fig, styles=styles, xlabel=xl,
                                             title=f"Value against the best lower bound ({slug})")

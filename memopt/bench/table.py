@@ -18,14 +18,56 @@ from memopt.core.request import Request
 from memopt.bench.grid import Job, cell, run_key
 from memopt.bench.worker import Outcome
 
-#: the columns of a results CSV, in order (docs/experiments.md explains each)
+#: the columns of a results CSV, in order (docs/experiments.md explains each); the last ones are the run's
+#: statistics (memopt.core.result.Statistics), added later: a table without them is upgraded when resumed
 COLUMNS = (
     "instance", "instance_file", "instance_hash", "tasks", "objective", "recompute", "offload", "max_makespan",
     "budget", "budget_value", "baseline_peak", "method", "repeat", "threads", "time_limit",
     "status", "value", "bound", "gap", "seconds", "first_plan_seconds", "peak", "makespan",
     "overhead", "plan", "message",
+    "stop_reason", "peak_memory", "improvements", "model_vars", "model_rows", "solver_status",
 )
-STATUSES = ("optimal", "feasible", "infeasible", "unknown", "error")
+STATISTICS_COLUMNS = COLUMNS[COLUMNS.index("stop_reason"):]
+STATUSES = ("optimal", "feasible", "infeasible", "unknown", "interrupted", "error")
+
+#: the type of each column: rows are text in the file and typed by :func:`typed_row` (one parser for all)
+COLUMN_TYPES: dict[str, type] = {
+    **{c: str for c in COLUMNS},
+    **{c: int for c in ("tasks", "budget_value", "baseline_peak", "repeat", "threads", "peak", "peak_memory",
+                        "improvements", "model_vars", "model_rows")},
+    **{c: float for c in ("max_makespan", "time_limit", "value", "bound", "gap", "seconds", "first_plan_seconds",
+                          "makespan", "overhead")},
+    **{c: bool for c in ("recompute", "offload")},
+}
+
+
+def number(s: Any) -> float | None:
+    """A numeric cell (text or number) as a float; ``None`` when empty or not a number."""
+    if s is None or s == "":
+        return None
+    try:
+        return float(s)
+    except (TypeError, ValueError):
+        return None
+
+
+def typed_row(row: dict[str, str]) -> dict[str, Any]:
+    """A row with its real types (:data:`COLUMN_TYPES`): ints, floats, booleans, ``None`` for empty cells."""
+    out: dict[str, Any] = {}
+    for c, v in row.items():
+        t = COLUMN_TYPES.get(c, str)
+        if v is None or v == "":
+            out[c] = None if t is not str else v
+        elif t is bool:
+            out[c] = v == "true"
+        elif t is int:
+            f = number(v)
+            out[c] = None if f is None else (int(f) if f == int(f) else f)
+        elif t is float:
+            out[c] = number(v)
+        else:
+            out[c] = v
+    return out
 
 
 def _close(a: float, b: float) -> bool:
@@ -75,8 +117,11 @@ def make_row(job: Job, out: Outcome, *, save_plans: bool = True) -> dict[str, st
     if res is None or job.request is None:
         row.update(status="error", message=out.error or "no result", seconds=round(out.wall, 4))
         return _text(row)
+    st = res.statistics
     row.update(status=res.status, bound=res.bound, seconds=round(res.solve_seconds, 4),
-               first_plan_seconds=res.stats.get("first_plan_seconds"), message=res.message)
+               first_plan_seconds=st.first_plan_seconds, message=res.message, stop_reason=str(st.stop_reason),
+               peak_memory=st.peak_memory, improvements=len(st.improvements), model_vars=st.model_vars,
+               model_rows=st.model_rows, solver_status=st.solver_status)
     plan_file = None
     try:
         if res.plan is not None and save_plans:
@@ -116,6 +161,10 @@ class ResultsTable:
         if os.path.exists(path) and os.path.getsize(path) > 0:
             _drop_partial_line(path)
             self.rows = read_rows(path)
+            with open(path, newline="") as f:
+                header = tuple(next(csv.reader(f), ()))
+            if header != COLUMNS:  # a table of an older memopt: rewrite it with today's columns
+                self._rewrite(self.rows)
 
     def done(self, *, retry_errors: bool = False, hashes: dict[str, str] | None = None) -> set[tuple[str, ...]]:
         """Keys of the runs already in the table.
@@ -153,14 +202,17 @@ class ResultsTable:
     def _keep(self, keep: list[dict[str, str]]) -> int:
         dropped = len(self.rows) - len(keep)
         if dropped:
-            self.rows = keep
-            tmp = self.path + ".tmp"
-            with open(tmp, "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=COLUMNS)
-                w.writeheader()
-                w.writerows(keep)
-            os.replace(tmp, self.path)
+            self._rewrite(keep)
         return dropped
+
+    def _rewrite(self, rows: list[dict[str, str]]) -> None:
+        self.rows = rows
+        tmp = self.path + ".tmp"
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+        os.replace(tmp, self.path)
 
     def append(self, row: dict[str, str]) -> None:
         """Write one row now (flushed: an interrupted grid keeps every finished run)."""
@@ -191,18 +243,19 @@ def read_rows(path: str) -> list[dict[str, str]]:
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         header = tuple(reader.fieldnames or ())
-        missing = [c for c in COLUMNS if c not in header]
+        missing = [c for c in COLUMNS if c not in header and c not in STATISTICS_COLUMNS]
         if missing:
             raise MemoptError(f"{path}: not a memopt results table (missing column(s) {', '.join(missing)}); "
                               f"use another --out")
         rows = []
         for i, r in enumerate(reader, 2):
-            if None in r or any(r.get(c) is None for c in COLUMNS):
+            if None in r or any(r.get(c) is None for c in header):
                 raise MemoptError(f"{path}: line {i}: wrong number of fields (a truncated write?)")
             if r["status"] not in STATUSES:
                 raise MemoptError(f"{path}: line {i}: unknown status {r['status']!r}")
-            rows.append({c: r[c] for c in COLUMNS})
+            rows.append({c: r.get(c, "") for c in COLUMNS})
     return rows
 
 
-__all__ = ["COLUMNS", "STATUSES", "ResultsTable", "make_row", "recheck", "read_rows"]
+__all__ = ["COLUMNS", "COLUMN_TYPES", "STATISTICS_COLUMNS", "STATUSES", "ResultsTable", "make_row", "number",
+           "read_rows", "recheck", "typed_row"]
