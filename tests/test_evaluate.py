@@ -6,7 +6,7 @@ import math
 import random
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from memopt import Datum, Instance, Machine, Plan, Task, evaluate, instance_from_dict, schedule_peak
@@ -274,37 +274,31 @@ def test_broken_pure_schedules_are_rejected(inst, rnd, kind):
     elif kind == 1:  # run a task before one of its predecessors
         pairs = [(i, j) for i in range(len(order)) for j in range(i + 1, len(order))
                  if order[i] in inst.preds[order[j]]]
-        if not pairs:
-            return
+        assume(pairs)
         i, j = rnd.choice(pairs)
         plan[i], plan[j] = plan[j], plan[i]
         expect = {"input-not-resident", "free-not-resident"}
     elif kind == 2:  # free a datum twice
         frees = [e for s in plan for e in s if e.kind == "free"]
-        if not frees:
-            return
+        assume(frees)
         plan[-1].append(rnd.choice(frees))
         expect = {"free-not-resident"}
     elif kind == 3:  # free a result: it is missing at the end
-        if not inst.results:
-            return
+        assume(inst.results)
         plan.append([Event("free", inst.data[rnd.choice(inst.results)].id)])
         expect = {"result-missing"}
     elif kind == 4:  # a budget one below the peak
         ev = evaluate(inst, Plan(plan))
-        if ev.peak == 0:
-            return
+        assume(ev.peak > 0)
         v = evaluate(inst, Plan(plan), budget=ev.peak - 1).violation
         assert v is not None and v.rule == "budget"
         return
     else:  # free a datum right after it is produced, before its consumers run
         cand = [(k2, e) for k2, s_ in enumerate(plan) for e in s_ if e.kind == "free"]
-        if not cand:
-            return
+        assume(cand)
         k2, e = rnd.choice(cand)
         prod = order.index(inst.producer[inst.datum_index[e.target]])
-        if prod == k2:
-            return  # freed where produced: every consumer is this very task
+        assume(prod != k2)  # freed where produced: every consumer is this very task
         plan[k2].remove(e)
         plan[prod].append(e)
         expect = {"input-not-resident"}
