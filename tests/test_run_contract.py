@@ -144,3 +144,24 @@ def test_bench_keeps_every_finished_row_on_ctrl_c_and_resumes(big, tmp_path):
     assert len(rows) == 2 and {r["status"] for r in rows} <= {"optimal", "feasible", "infeasible"}
     dry = subprocess.run(cmd + ["--dry-run"], capture_output=True, text=True, timeout=60)
     assert "1 run(s) to do, 2 already in" in dry.stdout
+
+
+def test_progress_lines_and_the_summary_carry_the_instance_units():
+    r = subprocess.run([sys.executable, "-m", "memopt", "solve", "instances/nn/resnet18-train-b8.yaml", "--objective",
+                        "time", "--recompute", "--budget", "0.8x", "-t", "6", "--log"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0
+    progress = [ln for ln in r.stderr.splitlines() if " best " in ln]
+    assert progress and all(" ms" in ln and "bound" in ln and "gap" in ln for ln in progress)
+    assert " ms (overhead " in r.stdout and " MiB | budget " in r.stdout  # the summary: times and sizes with units
+    quiet = subprocess.run([sys.executable, "-m", "memopt", "solve", "instances/tiny.yaml", "-q"],
+                           capture_output=True, text=True, timeout=60)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_units_are_readable_and_precise_enough():
+    from memopt.core.units import format_size, format_time, plain
+
+    assert format_size(618943748, "B") == "590.3 MiB" and format_size(14_656_000_000, "B") == "13.65 GiB"
+    assert format_time(10_960_000, "ns") == "10.96 ms" and format_time(92_571, "us") == "92.57 ms"
+    assert plain(618943748) == "618,943,748"

@@ -3,7 +3,7 @@
 An instance may say what its numbers mean (``units: {size: B, time: ns}``,
 SPEC §4). Sizes are shown with binary prefixes (B, KiB, MiB, GiB, TiB) and
 times in the largest unit of ns, µs, ms, s that keeps the number ≥ 1, to
-three significant digits. Without units, numbers are shown exactly, with
+four significant digits. Without units, numbers are shown exactly, with
 thousands separators.
 """
 
@@ -28,8 +28,9 @@ def plain(x: int | float) -> str:
     return f"{float(x):,.6g}"
 
 
-def _three(x: float) -> str:
-    return f"{x:.3g}" if x < 1000 else f"{x:,.0f}"
+def _four(x: float) -> str:
+    """Four significant digits: enough to see a 0.1 % gap move (10.96 ms, not 11 ms)."""
+    return f"{x:.4g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
 def format_size(x: int | float, unit: str | None) -> str:
@@ -40,7 +41,7 @@ def format_size(x: int | float, unit: str | None) -> str:
     b = float(x) * factor
     for name, f in _BINARY:
         if abs(b) >= f:
-            return f"{_three(b / f)} {name}"
+            return f"{_four(b / f)} {name}"
     return f"{plain(x)} {unit}"
 
 
@@ -52,7 +53,7 @@ def format_time(x: int | float, unit: str | None) -> str:
     s = float(x) * factor
     for name, f in _TIME_STEPS:
         if abs(s) >= f or f == 1e-9:
-            return f"{_three(s / f)} {name}"
+            return f"{_four(s / f)} {name}"
     return f"{plain(x)} {unit}"  # pragma: no cover
 
 
