@@ -4,7 +4,7 @@
 produced by an ancestor of v and still needed then — d is a result, or some
 reader of d is v or a descendant of v — is resident, whatever the order. So
 
-    peak >= max_v  Σ{ s(d) : v ∈ needed_at(d) } + Σ outputs(v) + w(v)
+    peak >= max_v  held(v) + Σ outputs(v) + w(v),   held(v) = Σ{ s(d) : v ∈ needed_at(d) }
 
 with ``needed_at`` of :mod:`memopt.graph.masks`. It contains the classic
 footprint bound (the inputs are read by v itself).
@@ -17,62 +17,175 @@ Without recomputation every producer runs once: it is the lifetime bound.
 :func:`budget_lower_bound` is the best of these and the simple bounds of
 :mod:`memopt.core.bounds` for the techniques a request allows.
 
-Bitsets over the tasks: O(n·e/64 + Σ_d |desc(p(d))|) time; computed up to
-:data:`MAX_TASKS` tasks (beyond that: the simple bounds).
+**Computation: a pruned maximisation, O(n + e) memory.** For any
+topological order σ, held(v) ≤ held_σ(v), the data produced before v in σ
+and read at v or later (they include every datum that must be held):
+one difference array gives held_σ for every task in O(m + Σ|C(d)|)
+(:meth:`~memopt.graph.csr.GraphArrays.held_in_order`; the least over the
+instance's order and the best baseline order). At a task comparable to
+every other one (:meth:`~memopt.graph.csr.GraphArrays.universal`: the loss
+of a training graph, the joints of a chain of blocks) held_σ(v) = held(v)
+exactly. The other tasks are examined by decreasing estimate — one
+breadth-first search each way from v and a pass over the data, O(n + e +
+m + Σ|C(d)|) — until no estimate is above the best value found: the
+maximum is then exact (``complete``). A work limit (:data:`DEFAULT_WORK`
+element visits, deterministic) or a deadline may stop the search first:
+the best value examined is still a valid bound (each value examined is
+exact). Nothing of size n² is built (the bitmask version needed n²/8 bytes
+and stopped at 6,000 tasks); measured in ``results/scale.md``.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+from dataclasses import dataclass
+
+import numpy as np
 
 from memopt.core.bounds import end_bound, peak_lower_bound, task_footprint_bound
+from memopt.core.deadline import Deadline, as_deadline
 from memopt.core.instance import Instance
-from memopt.graph.masks import iter_bits, needed_at
+from memopt.graph.csr import GraphArrays, graph_arrays
 
-MAX_TASKS = 6000
+DEFAULT_WORK = 500_000_000
+"""Element visits the pruned search may spend: about 80 tasks examined at 50,000 tasks and 2.7M arcs,
+every task that can matter up to a few thousand tasks."""
 
-
-def _held(inst: Instance, data: Iterable[int], skip_readers: bool = False) -> list[int]:
-    """Per task v, Σ s(d) over ``data`` resident at v in every order (``skip_readers``: not counting v's inputs)."""
-    held = [0] * inst.n
-    for j in data:
-        s = inst.size[j]
-        if s == 0:
-            continue
-        mask = needed_at(inst, j)
-        if skip_readers:
-            for c in inst.consumers[j]:
-                mask &= ~(1 << c)
-        for v in iter_bits(mask):
-            held[v] += s
-    return held
+MAX_TASKS = 10**9
+"""Kept for callers of the bitmask era: the lifetime bound is now computed at every size."""
 
 
-def _argmax(values: list[int]) -> tuple[int, int]:
-    best, arg = -1, 0
-    for v, x in enumerate(values):
-        if x > best:
-            best, arg = x, v
-    return best, arg
+@dataclass
+class HeldBound:
+    """The best ``value`` = held(task) + extra(task) found, and how the search ended.
+
+    ``complete``: every task whose estimate exceeds ``value`` was examined
+    (``value`` is the maximum over all tasks); ``examined``: tasks given a
+    breadth-first search; ``universal``: tasks valued exactly by the sweep.
+    """
+
+    value: int
+    task: int | None
+    held: int
+    complete: bool
+    examined: int = 0
+    universal: int = 0
 
 
-def lifetime_bound(inst: Instance) -> tuple[int, str]:
-    """The lifetime bound (see the module docstring) and its reason, or the simple bounds past MAX_TASKS."""
-    simple = peak_lower_bound(inst)
+def held_estimates(ga: GraphArrays, inst: Instance, data: np.ndarray | None = None) -> np.ndarray:
+    """Per task, the least held_σ(v) over the instance's order and the best baseline order."""
+    from memopt.heuristics.orders import best_baseline
+
+    orders = inst.memo("bound_orders", lambda: [list(inst.topological_order), best_baseline(inst)[0]])
+    est = None
+    for order in orders:
+        h = ga.held_in_order(order, data)
+        est = h if est is None else np.minimum(est, h)
+    return est
+
+
+def held_data(ga: GraphArrays, v: int, data: np.ndarray | None = None, skip_inputs: bool = False) -> np.ndarray:
+    """The data (indices) held at v in every order: made by an ancestor of v, a result or read at v or later
+    (only those of the mask ``data``; ``skip_inputs``: not v's inputs). O(n + e + m + Σ|C|)."""
+    live = ga.live_at(v)  # every datum held at v in all orders is live at v in the instance's order
+    if data is not None:
+        live = live[data[live]]
+    live = live[ga.ancestors(v)[ga.prod[live]]]
+    if not len(live):
+        return live
+    later = ga.descendants(v)
+    if skip_inputs:
+        live = live[~ga.any_reader(live, _one(ga.n, v))]
+    else:
+        later[v] = True
+    return live[ga.result[live] | ga.any_reader(live, later)]
+
+
+def held_at(ga: GraphArrays, v: int, data: np.ndarray | None = None, skip_inputs: bool = False) -> int:
+    """held(v): Σ sizes of :func:`held_data`."""
+    return int(ga.size[held_data(ga, v, data, skip_inputs)].sum())
+
+
+def _one(n: int, v: int) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    mask[v] = True
+    return mask
+
+
+def held_bound(inst: Instance, *, fixed_only: bool = False, deadline: Deadline | float | None = None,
+               work: int = DEFAULT_WORK) -> HeldBound:
+    """max_v held(v) + outputs(v) + w(v) (``fixed_only``: over the data of tasks that cannot rerun, v's
+    inputs apart, plus v's inputs) by the pruned search of the module docstring."""
     n = inst.n
-    if n == 0 or n > MAX_TASKS:
-        return simple
-    need = _held(inst, range(inst.m))
-    best, arg = _argmax([need[v] + inst.output_size[v] + inst.workspace[v] for v in range(n)])
-    if best <= simple[0]:
-        return simple
-    t = inst.tasks[arg].id
-    return best, (f"when task {t!r} runs, {need[arg]} of data produced by its ancestors is still needed by it, "
-                  f"its descendants or the end, plus its outputs and workspace "
-                  f"({inst.output_size[arg] + inst.workspace[arg]})")
+    if n == 0:
+        return HeldBound(0, None, 0, True)
+    ga = graph_arrays(inst)
+    extra = ga.out_size + ga.workspace
+    data = None
+    if fixed_only:
+        data = ~np.asarray(inst.can_recompute, dtype=bool)[ga.prod] & (ga.size != 0)
+        extra = extra + ga.in_size
+    est = held_estimates(ga, inst, data)
+    if fixed_only:  # v's own inputs are in its footprint, not in held(v)
+        fixed_in = np.zeros(n, dtype=ga.dtype)
+        k = data[ga.rd_datum]
+        np.add.at(fixed_in, ga.rd_task[k], ga.size[ga.rd_datum[k]])
+        est = est - fixed_in
+    total = est + extra
+    univ = ga.universal()
+    best_v, best = None, -1
+    if univ.any():
+        u = np.flatnonzero(univ)
+        i = int(np.argmax(total[u]))
+        best_v, best = int(u[i]), int(total[u][i])
+    cand = np.flatnonzero(~univ)
+    cand = cand[np.argsort(-total[cand].astype(float), kind="stable")]
+    cost = 2 * (n + len(ga.arc_src)) + ga.m  # two breadth-first searches and a pass over the data
+    dl = as_deadline(deadline)
+    spent, examined, complete = 0, 0, True
+    held = int(est[best_v]) if best_v is not None else 0
+    for v in cand.tolist():
+        if int(total[v]) <= best:
+            break
+        if spent + cost > work or dl.expired():
+            complete = False
+            break
+        spent += cost
+        examined += 1
+        h = held_at(ga, v, data, skip_inputs=fixed_only)
+        x = h + int(extra[v])
+        if x > best:
+            best_v, best, held = v, x, h
+    return HeldBound(max(best, 0), best_v, held, complete, examined, int(univ.sum()))
 
 
-def retention_bound(inst: Instance, *, recompute: bool = True) -> tuple[int, str]:
+def _memo_held(inst: Instance, fixed_only: bool, deadline: Deadline | float | None) -> HeldBound:
+    """:func:`held_bound` once per instance (again under a new deadline when the kept one was cut short)."""
+    cache = inst.memo("held_bounds", dict)
+    hb = cache.get(fixed_only)
+    if hb is None or (not hb.complete and deadline is not None):
+        hb = held_bound(inst, fixed_only=fixed_only, deadline=deadline)
+        if hb.complete or deadline is None:
+            cache[fixed_only] = hb
+    return hb
+
+
+def lifetime_bound(inst: Instance, *, deadline: Deadline | float | None = None) -> tuple[int, str]:
+    """The lifetime bound (see the module docstring) and its reason, or the simple bounds when higher."""
+    simple = peak_lower_bound(inst)
+    if inst.n == 0:
+        return simple
+    hb = _memo_held(inst, False, deadline)
+    if hb.value <= simple[0] or hb.task is None:
+        return simple
+    arg = hb.task
+    part = "" if hb.complete else " (the largest of the tasks examined)"
+    return hb.value, (f"when task {inst.tasks[arg].id!r} runs, {hb.held} of data produced by its ancestors is "
+                      f"still needed by it, its descendants or the end, plus its outputs and workspace "
+                      f"({hb.value - hb.held}){part}")
+
+
+def retention_bound(inst: Instance, *, recompute: bool = True,
+                    deadline: Deadline | float | None = None) -> tuple[int, str]:
     """Without offloading: at v's first compute, the data of ancestors that cannot be recomputed and are still needed.
 
     A datum whose producer runs once (``recompute: false``, or every task in
@@ -82,20 +195,16 @@ def retention_bound(inst: Instance, *, recompute: bool = True) -> tuple[int, str
     pure scheduling this is :func:`lifetime_bound`.
     """
     if not recompute:
-        return lifetime_bound(inst)
-    fixed = [j for j in range(inst.m) if inst.size[j] > 0 and not inst.can_recompute[inst.producer[j]]]
+        return lifetime_bound(inst, deadline=deadline)
     simple = task_footprint_bound(inst)
-    n = inst.n
-    if not fixed or n > MAX_TASKS:
+    if all(inst.can_recompute[inst.producer[j]] or not inst.size[j] for j in range(inst.m)):
         return simple
-    need = _held(inst, fixed, skip_readers=True)  # an input of v is already in v's footprint
-    best, arg = _argmax([need[v] + inst.input_size[v] + inst.output_size[v] + inst.workspace[v]
-                         for v in range(n)])
-    if best <= simple[0]:
+    hb = _memo_held(inst, True, deadline)
+    if hb.value <= simple[0] or hb.task is None:
         return simple
-    t = inst.tasks[arg].id
-    return best, (f"when task {t!r} first runs, {need[arg]} of data made by tasks that cannot rerun is still "
-                  f"needed, beside its footprint ({best - need[arg]})")
+    part = "" if hb.complete else " (the largest of the tasks examined)"
+    return hb.value, (f"when task {inst.tasks[hb.task].id!r} first runs, {hb.held} of data made by tasks that "
+                      f"cannot rerun is still needed, beside its footprint ({hb.value - hb.held}){part}")
 
 
 def budget_lower_bound(inst: Instance, *, recompute: bool, offload: bool) -> tuple[int, str]:
@@ -111,4 +220,6 @@ def budget_lower_bound(inst: Instance, *, recompute: bool, offload: bool) -> tup
     return max(cands, key=lambda c: c[0])
 
 
-__all__ = ["MAX_TASKS", "budget_lower_bound", "lifetime_bound", "retention_bound"]
+__all__ = ["DEFAULT_WORK", "MAX_TASKS", "HeldBound", "budget_lower_bound", "held_at", "held_bound", "held_data",
+           "held_estimates",
+           "lifetime_bound", "retention_bound"]

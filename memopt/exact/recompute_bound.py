@@ -29,6 +29,24 @@ decreasing cut(v). On layered-n300-s2 at 0.8× the given order's peak: OPT =
 The argument counts the recomputations one moment forces, not those of
 several moments: a valid but partial bound. It is ours (a recomputation
 analogue of the min-cut bound of docs/peak.md §8).
+
+**At scale: the knapsack relaxation** (:func:`knapsack_bound`). Keep only
+the data K(v) that every B must deal with — made by an ancestor of v, and a
+result or read by v or a descendant (the lifetime bound's set,
+:func:`~memopt.exact.peak_bounds.held_data`) — and drop the rows of R's
+inputs. What is left: v's inputs and the data of tasks that cannot rerun
+are held (F0); every other producer p either holds its data of K(v)
+(S_p) or is recomputed (cost c(p)). So OPT(v) ≥ the least Σ c(p) over the
+dropped producers with Σ S_p ≥ X = F0 + Σ S_p − (M − out(v) − w(v)): a
+covering knapsack, bounded below by its LP with each S_p capped at X (the
+same integer solutions; take the producers by increasing c(p)/min(S_p, X),
+the last one fractionally): O(|K(v)| log |K(v)|)
+after the O(n + e + m) search for K(v). F0 > M − out(v) − w(v) proves no
+plan fits. A program OPT(v) is built only up to :data:`PROGRAM_MAX_TASKS`
+tasks (a variable per task and datum); the relaxation runs at every size,
+on the tasks by decreasing lifetime estimate, while it can be positive
+(held_σ(v) + out(v) + w(v) > M), within :data:`KNAPSACK_WORK` element
+visits. Memory O(n + e + m): the n² bitmasks are gone.
 """
 
 from __future__ import annotations
@@ -36,10 +54,19 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
 
 from memopt.core.deadline import Deadline, as_deadline
 from memopt.core.instance import Instance
-from memopt.graph.masks import task_ancestors, task_descendants
+from memopt.exact.peak_bounds import held_data, held_estimates
+from memopt.graph.csr import GraphArrays, graph_arrays
+
+PROGRAM_MAX_TASKS = 2000
+"""Above this many tasks no 0-1 program OPT(v) is built (CP-SAT gets no bound on it in seconds)."""
+KNAPSACK_WORK = 300_000_000
+"""Element visits the knapsack relaxation may spend (about 50 tasks at 50,000 tasks and 2.7M arcs)."""
 
 
 @dataclass
@@ -66,7 +93,8 @@ def moment_program(inst: Instance, v: int, budget: int):
     from memopt.backends.linear import LinearModel
 
     n = inst.n
-    anc, desc = task_ancestors(inst)[v], task_descendants(inst)[v]
+    ga = graph_arrays(inst)
+    anc, desc = ga.ancestors(v), ga.descendants(v)
     cap = budget - inst.output_size[v] - inst.workspace[v]
     if cap < sum(inst.size[d] for d in inst.inputs[v]):
         return None
@@ -74,9 +102,9 @@ def moment_program(inst: Instance, v: int, budget: int):
     # x[w]: w in B — True/False when forced, else a variable index
     x: dict[int, bool | int] = {}
     for w in range(n):
-        if (anc >> w) & 1:
+        if anc[w]:
             x[w] = True
-        elif w == v or (desc >> w) & 1:
+        elif w == v or desc[w]:
             x[w] = False
         else:
             x[w] = lm.binary(f"B[{w}]")
@@ -131,24 +159,98 @@ def moment_program(inst: Instance, v: int, budget: int):
     return lm
 
 
+def knapsack_bound(ga: GraphArrays, inst: Instance, v: int, budget: int) -> int | None:
+    """The LP bound of the covering knapsack at v (module docstring), or ``None`` when no plan fits."""
+    cap = budget - inst.output_size[v] - inst.workspace[v]
+    k = held_data(ga, v)
+    if not len(k):
+        return None if cap < 0 else 0
+    size = ga.size[k]
+    prod = ga.prod[k]
+    forced = ~np.asarray(inst.can_recompute, dtype=bool)[prod]
+    ins = np.zeros(ga.m, dtype=bool)
+    ins[ga.in_data[ga.in_ptr[v]:ga.in_ptr[v + 1]]] = True
+    forced |= ins[k]
+    f0 = int(size[forced].sum())
+    if f0 > cap:
+        return None
+    excess = int(size.sum()) - cap
+    if excess <= 0:
+        return 0
+    p, inv = np.unique(prod[~forced], return_inverse=True)  # producers that may drop their data
+    # sizes capped at the excess: the integer solutions are the same and the LP is tighter
+    s_p = [min(x, excess) for x in _group_sum(inv, size[~forced], len(p)).tolist()]  # (sizes of K(v) are > 0)
+    c_p = [inst.time[u] for u in p.tolist()]
+    cost = Fraction(0)
+    for c, s in sorted(zip(c_p, s_p), key=lambda cs: Fraction(cs[0], cs[1])):  # exact ratios: a true LP
+        if excess <= 0:
+            break
+        if s <= excess:
+            cost += c
+            excess -= s
+        else:
+            cost += Fraction(c * excess, s)
+            excess = 0
+    return math.ceil(cost)
+
+
+def _group_sum(inv: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
+    """Σ values per group (exact integers)."""
+    out = np.zeros(k, dtype=values.dtype)
+    np.add.at(out, inv, values)
+    return out
+
+
 def recompute_bound(inst: Instance, budget: int, *, deadline: Deadline | float | None = None, max_tasks: int = 8,
-                    orders: list[list[int]] | None = None, threads: int = 2) -> RecomputeBound:
+                    orders: list[list[int]] | None = None, threads: int = 2,
+                    work: int = KNAPSACK_WORK) -> RecomputeBound:
     """max over the examined tasks v of a proven bound on OPT(v) (module docstring).
 
-    Tasks are examined by decreasing min-cut memory, only those above the
-    budget, at most ``max_tasks``, until ``deadline`` (perf_counter). An
-    infeasible program proves the budget infeasible (``infeasible_at``).
+    First the knapsack relaxation, on the tasks by decreasing lifetime
+    estimate while it can be positive (``work`` element visits at most).
+    Then, up to :data:`PROGRAM_MAX_TASKS` tasks, the programs OPT(v) of the
+    tasks by decreasing min-cut memory, only those above the budget, at most
+    ``max_tasks``, until ``deadline``. A program without solution or a
+    forced memory above the budget proves the budget infeasible
+    (``infeasible_at``).
     """
     from memopt.backends.linear import solve_linear
     from memopt.exact.cut_bound import cut_bound
 
     t0 = time.perf_counter()
     out = RecomputeBound()
+    deadline = as_deadline(deadline)
+    if inst.n == 0:
+        return out
+    ga = graph_arrays(inst)
+    if ga.dtype is object:
+        return out
+    # 1. the knapsack relaxation
+    est = held_estimates(ga, inst) + ga.out_size + ga.workspace
+    cand = np.flatnonzero(est > budget)
+    cand = cand[np.argsort(-est[cand], kind="stable")]
+    cost = 2 * (inst.n + len(ga.arc_src)) + ga.m
+    spent = 0
+    for v in cand.tolist():
+        if spent + cost > work or deadline.expired():
+            break
+        spent += cost
+        out.examined += 1
+        b = knapsack_bound(ga, inst, v, budget)
+        if b is None:
+            out.infeasible_at = v
+            break
+        out.values[v] = b
+        if b > out.extra:
+            out.extra, out.task = b, v
+    if out.infeasible_at is not None or inst.n > PROGRAM_MAX_TASKS:
+        out.seconds = time.perf_counter() - t0
+        return out
+    # 2. the programs OPT(v)
     cb = cut_bound(inst, orders or [list(inst.topological_order)], floor=budget, min_flows=max_tasks,
                    deadline=deadline)
-    cand = sorted((v for v, c in cb.values.items() if c > budget), key=lambda v: -cb.values[v])[:max_tasks]
-    deadline = as_deadline(deadline)
-    for v in cand:
+    cand2 = sorted((v for v, c in cb.values.items() if c > budget), key=lambda v: -cb.values[v])[:max_tasks]
+    for v in cand2:
         left = deadline.remaining()
         if left <= 0.05:
             break
@@ -164,11 +266,12 @@ def recompute_bound(inst: Instance, budget: int, *, deadline: Deadline | float |
         if sol.bound is None:
             continue
         b = math.ceil(sol.bound - 1e-6)
-        out.values[v] = b
+        out.values[v] = max(b, out.values.get(v, 0))
         if b > out.extra:
             out.extra, out.task = b, v
     out.seconds = time.perf_counter() - t0
     return out
 
 
-__all__ = ["RecomputeBound", "moment_program", "recompute_bound"]
+__all__ = ["KNAPSACK_WORK", "PROGRAM_MAX_TASKS", "RecomputeBound", "knapsack_bound", "moment_program",
+           "recompute_bound"]
