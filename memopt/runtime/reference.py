@@ -4,8 +4,8 @@
 *targets).backward()``. :func:`compare` runs it on a copy of the module and
 the planned step on the module itself, from the same random state, and
 compares the loss, every gradient and every buffer with :func:`torch.equal`
-(bit for bit). :func:`median_seconds` times a step the usual way: warm-up
-runs, then the median of several.
+(bit for bit). :func:`interleaved_medians` times steps the usual way: warm-up
+runs, then the median of several (wall and CPU time), the steps in turn.
 
 Complexity: one plain and one planned step per comparison.
 """
@@ -110,34 +110,28 @@ def compare(step: Callable[[Any, Any], Any], module: Any, inputs: Any, targets: 
     return Comparison(bool(torch.equal(loss, plain)), grads_ok, bufs_ok, float(loss), float(plain), worst, different)
 
 
-def median_seconds(fn: Callable[[], Any], runs: int = 5, warmup: int = 1, sync: Callable[[], Any] | None = None
-                   ) -> float:
-    """Median wall time of ``fn()`` over ``runs`` runs after ``warmup`` runs."""
-    times: list[float] = []
-    for k in range(warmup + runs):
-        t0 = time.perf_counter()
-        fn()
-        if sync is not None:
-            sync()
-        if k >= warmup:
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times) if times else 0.0
-
-
 def interleaved_medians(fns: Sequence[Callable[[], Any]], runs: int = 5, warmup: int = 1,
-                        sync: Callable[[], Any] | None = None) -> list[float]:
-    """Median wall times of several steps timed in turn (round robin: drifts of the machine hit all alike)."""
-    times: list[list[float]] = [[] for _ in fns]
+                        sync: Callable[[], Any] | None = None) -> tuple[list[float], list[float]]:
+    """Median wall times, and median CPU times of the process, of several steps timed in turn.
+
+    Round robin: a drift of the machine hits every step alike. The CPU time
+    (``time.process_time``: every thread of the process) is what a loaded
+    machine does not inflate, beside the wall time, which it does.
+    """
+    wall: list[list[float]] = [[] for _ in fns]
+    cpu: list[list[float]] = [[] for _ in fns]
     for k in range(warmup + runs):
         for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             fn()
             if sync is not None:
                 sync()
             if k >= warmup:
-                times[i].append(time.perf_counter() - t0)
-    return [statistics.median(t) if t else 0.0 for t in times]
+                wall[i].append(time.perf_counter() - t0)
+                cpu[i].append(time.process_time() - c0)
+    return ([statistics.median(t) if t else 0.0 for t in wall],
+            [statistics.median(t) if t else 0.0 for t in cpu])
 
 
-__all__ = ["Comparison", "as_list", "compare", "interleaved_medians", "kept_buffers", "median_seconds", "plain_step",
+__all__ = ["Comparison", "as_list", "compare", "interleaved_medians", "kept_buffers", "plain_step",
            "zero_grads"]

@@ -16,7 +16,9 @@
    itself); ``measured_overhead_traced`` is planned / traced − 1 (the same
    executor with and without the plan: what the evaluator's
    ``predicted_overhead`` = makespan / Σ task times − 1 predicts when the task
-   times were measured, ``cost="profile"``).
+   times were measured, ``cost="profile"``). The same ratios of the
+   process's CPU time (``*_cpu``) are given too: a machine shared with other
+   jobs inflates wall times, not CPU times.
 
 Buffers (running statistics) are restored after the timing runs: the report
 leaves the module as one planned step left it (gradients included).
@@ -100,7 +102,7 @@ def step_report(step: PlannedStep, inputs: Any, targets: Any, *, traced: Planned
 
     fns = [plain, planned] + ([lambda: (zero_grads(module), traced(b_in, b_tg))] if traced is not None else [])
     with kept_buffers(module):
-        times = interleaved_medians(fns, runs=runs, warmup=warmup, sync=sync)
+        times, cpu = interleaved_medians(fns, runs=runs, warmup=warmup, sync=sync)
     zero_grads(module)
     with kept_buffers(module):
         step(b_in, b_tg)  # leave the gradients of one planned step, as promised
@@ -110,6 +112,12 @@ def step_report(step: PlannedStep, inputs: Any, targets: Any, *, traced: Planned
     if traced is not None:
         out["traced_seconds"] = round(times[2], 6)
         out["measured_overhead_traced"] = round(times[1] / times[2] - 1, 6) if times[2] > 0 else None
+    # the same from the process's CPU time (all its threads): what a loaded machine does not inflate
+    out["plain_cpu_seconds"], out["planned_cpu_seconds"] = round(cpu[0], 6), round(cpu[1], 6)
+    out["measured_overhead_cpu"] = round(cpu[1] / cpu[0] - 1, 6) if cpu[0] > 0 else None
+    if traced is not None:
+        out["traced_cpu_seconds"] = round(cpu[2], 6)
+        out["measured_overhead_traced_cpu"] = round(cpu[1] / cpu[2] - 1, 6) if cpu[2] > 0 else None
     out["runs"] = runs
     return out
 

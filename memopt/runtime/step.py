@@ -68,6 +68,7 @@ class PlannedStep:
     def __post_init__(self) -> None:
         self.executor = Executor(self.graph, self.plan, self.device)
         self.last: Run | None = None
+        self.scratch: dict[str, Any] = {}   # a copy of each buffer a node writes: restored after a recomputation
 
     # ------------------------------------------------------------------- run
     def __call__(self, inputs: Any, targets: Any = ()) -> Any:
@@ -121,7 +122,7 @@ class PlannedStep:
 
     def _scratch(self, params: dict[str, Any]) -> dict[str, Any]:
         writes = {b for np_ in self.graph.nodes.values() for b in np_.writes}
-        cache = self.details.setdefault("_scratch", {})
+        cache = self.scratch
         for b in writes:
             x = params[b]
             if b not in cache or cache[b].shape != x.shape or cache[b].device != x.device:
