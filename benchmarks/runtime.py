@@ -4,10 +4,11 @@
         [--budgets 1.0,0.8,0.6,0.4] [--method auto] [--time-limit 60] [--runs 5] [--batch NAME=N ...]
         [--threads N] [--fresh] [--out DIR]
 
-For each architecture of ``models/`` (``ZOO``) at two sizes — ``small``
-(``models/tiny.py``, batch 2) and ``real`` (the shipped module, batch 8
-unless ``--batch NAME=N`` says otherwise: what this CPU runs in reasonable
-time) — the training step is traced and its task times *profiled* on this
+For each architecture of ``models/`` (``ZOO``; its other entries,
+``gpt2-medium``, ``llama-1b``, ``llama-70b``, are bigger sizes of the same
+architectures) at two sizes — ``small`` (``models/tiny.py``, batch 2) and
+``real`` (the shipped module, batch 8 unless ``--batch NAME=N`` says
+otherwise: what this CPU runs in reasonable time) — the training step is traced and its task times *profiled* on this
 machine (``cost="profile"``, the link's bandwidth measured too). For each
 budget (a ratio of the traced order's peak; a budget below the proven lower
 bound is replaced by that bound, rounded up), ``memopt.solve`` (``--method``,
@@ -47,7 +48,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(ROOT, "models", "tiny.py")
-ARCHS = ["resnet18", "resnet50", "vgg16", "unet", "mobilenetv2", "gpt2", "vit"]
+ARCHS = ["resnet18", "resnet50", "vgg16", "unet", "mobilenetv2", "gpt2", "vit", "llama"]
 COLUMNS = ["arch", "size", "batch", "tasks", "budget_ratio", "budget", "lower_bound", "traced_peak", "predicted_peak",
            "measured_peak", "accounted_peak", "agree", "within_budget", "gradients_equal", "predicted_overhead",
            "measured_overhead", "measured_overhead_cpu", "overhead_vs_eager", "plain_ms", "traced_ms", "planned_ms",

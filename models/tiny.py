@@ -5,7 +5,9 @@ targets, loss_fn)`` with real tensors (seeded), the form ``memopt run
 models/tiny.py:NAME`` expects. The sizes keep the activations, not the
 weights, the larger part of a step's memory (as at real sizes), so budgets
 well below the traced order's peak are feasible; a step runs in
-milliseconds on a CPU. ``TINY`` maps the zoo's names to them.
+milliseconds on a CPU. ``TINY`` maps the zoo's architectures to them (the
+zoo's other entries — ``gpt2-medium``, ``llama-1b``, ``llama-70b`` — are
+other sizes of the same architectures).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .gpt2 import GPT2
+from .llama import Llama
 from .mobilenetv2 import MobileNetV2
 from .resnet import BasicBlock, Bottleneck, ResNet
 from .unet import UNet
@@ -79,6 +82,14 @@ def gpt2(batch: int = 2) -> Step:
     return m, (x,), (y,), _lm_loss
 
 
+def llama(batch: int = 2) -> Step:
+    m = _built(lambda: Llama(vocab=64, n_ctx=32, d=16, n_layer=2, n_head=2, n_kv_head=1, hidden=32))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 64, (batch, 32), generator=g)
+    y = torch.randint(0, 64, (batch, 32), generator=g)
+    return m, (x,), (y,), _lm_loss
+
+
 def vit(batch: int = 2) -> Step:
     m = _built(lambda: ViT(image=32, patch=4, d=16, n_layer=2, n_head=2, num_classes=10))
     return (m, *_images(batch, 32, 10), F.cross_entropy)
@@ -86,7 +97,7 @@ def vit(batch: int = 2) -> Step:
 
 TINY: dict[str, Callable[[int], Step]] = {
     "resnet18": resnet18, "resnet50": resnet50, "vgg16": vgg16, "unet": unet, "mobilenetv2": mobilenetv2,
-    "gpt2": gpt2, "vit": vit,
+    "gpt2": gpt2, "vit": vit, "llama": llama,
 }
 
-__all__ = ["TINY", "gpt2", "mobilenetv2", "resnet18", "resnet50", "unet", "vgg16", "vit"]
+__all__ = ["TINY", "gpt2", "llama", "mobilenetv2", "resnet18", "resnet50", "unet", "vgg16", "vit"]

@@ -41,10 +41,10 @@ from memopt.runtime.normalize import free_before_recompute  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(ROOT, "models", "tiny.py")
-ARCHS = ["gpt2", "vit", "vgg16", "resnet18", "resnet50", "unet", "mobilenetv2"]
+ARCHS = ["gpt2", "vit", "vgg16", "resnet18", "resnet50", "unet", "mobilenetv2", "llama"]
 # the lowest budget tested (a ratio of the traced order's peak), down to what is feasible at test size
 LOW = {"gpt2": "0.4x", "vit": "0.45x", "vgg16": "0.6x", "resnet18": "0.4x", "resnet50": "0.4x", "unet": "0.6x",
-       "mobilenetv2": "0.4x"}
+       "mobilenetv2": "0.4x", "llama": "0.4x"}
 FAST = {"method": "planner", "time_limit": 20, "restarts": 0}   # one eviction score: a plan in well under a second
 RECOMPUTE = dict(FAST, score="lookahead")                        # mostly recomputes
 OFFLOAD = dict(FAST, score="belady")                             # offloads a lot
@@ -82,6 +82,16 @@ def check_step(step, t):
 
 
 # ------------------------------------------------------------ every architecture
+def test_every_architecture_has_a_test_size():
+    """models/tiny.py covers every architecture of the zoo (the zoo's other entries are sizes of them)."""
+    from memopt.commands.build import load_zoo
+
+    zoo = load_zoo().ZOO
+    assert set(ARCHS) <= set(zoo)
+    assert {name.split("-")[0] for name in zoo} == set(ARCHS)
+
+
+
 @pytest.mark.parametrize("name", ARCHS)
 def test_architecture_low_budgets(name):
     """Recomputation at 0.6x and offloading at the lowest budget: equal results, measured = predicted."""
