@@ -73,6 +73,9 @@ def bash_lines(doc: str) -> list[tuple[int, str]]:
                 continue
             cmd = (pending + line).strip()
             pending = ""
+            if cmd.startswith("pip install") and " && memopt " in cmd:
+                # the quick start installs and solves in one command: the solve is run, the install is not
+                cmd = cmd[cmd.index(" && memopt ") + 4:]
             if cmd and not cmd.startswith("#"):
                 out.append((start, cmd))
     return out
