@@ -345,3 +345,17 @@ def test_persistent_parameters_kept_to_the_end_are_a_fixed_offset(g):
     assert ev.valid, ev.violation
     if base.n <= 6:
         assert brute_min_peak(pers) == brute_min_peak(base) + offset
+
+
+def test_offloading_may_move_states_and_results():
+    """The state lives in slow memory between the start and its update, the new parameter at the end."""
+    inst = to_instance(training_step(), bandwidth=10.0)
+    plan = Plan([[("compute", "w")], [("compute", "m")], [("compute", "x"), ("offload", "m")],
+                 [("free", "m"), ("compute", "a"), ("free", "x")], [("compute", "g"), ("free", "a")],
+                 [("reload", "m")],
+                 [("compute", "upd"), ("free", "w"), ("free", "g"), ("free", "m")],
+                 [("offload", "upd")], [("free", "upd")]])
+    ev = evaluate(inst, plan, trace=True)
+    assert ev.valid, ev.violation
+    at_g = [mp.memory for mp in ev.memory if mp.kind == "compute" and mp.target == "g"]
+    assert at_g == [100 + 20 + 100]  # w, a and g: m is in slow memory
