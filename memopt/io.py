@@ -8,10 +8,11 @@ WfCommons WfFormat, ONNX...), converting them on the fly.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from memopt.core.errors import MemoptError
-from memopt.core.files import read_raw, write_raw
+from memopt.core.files import dump_yaml, read_raw, write_raw
 from memopt.core.instance import Instance
 from memopt.core.instance_file import instance_from_dict, instance_to_dict
 
@@ -19,7 +20,8 @@ from memopt.core.instance_file import instance_from_dict, instance_to_dict
 ContentImporter = Callable[[Any, str], Instance]
 
 _CONTENT_IMPORTERS: list[tuple[Callable[[Any], bool], str]] = [
-    (lambda raw: isinstance(raw, Mapping) and "nodes" in raw and ("links" in raw or "edges" in raw) and "tasks" not in raw,
+    (lambda raw: isinstance(raw, Mapping) and "nodes" in raw and ("links" in raw or "edges" in raw)
+     and "tasks" not in raw,
      "memopt.importers.nodelink:instance_from_nodelink"),
     (lambda raw: isinstance(raw, Mapping) and "workflow" in raw and "tasks" not in raw,
      "memopt.importers.wfcommons:instance_from_wfformat"),

@@ -8,10 +8,12 @@ numbers that are not exact non-negative integers, unknown ids, cycles.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
 
 from memopt.core.errors import InstanceError, Problem
-from memopt.core.files import FlowDict
+from memopt.core.files import ExactFloat, FlowDict, file_id, file_integer, file_number
 from memopt.core.instance import Datum, Instance, Machine, Task, datum_form
 
 # ---------------------------------------------------------------- instances
@@ -33,32 +35,23 @@ class _Collector:
         self.problems.append(Problem(self.where, item, rule))
 
     def ident(self, value: Any, item: str, what: str) -> str | None:
-        if type(value) is str:  # the common case, kept fast for large files
-            return value
-        if isinstance(value, bool) or value is None or not isinstance(value, (str, int, float)):
-            self.add(item, f"{what} must be a string or a number, got {value!r}")
-            return None
-        if isinstance(value, float) and value == int(value):
-            value = int(value)
-        return str(value)
+        out = file_id(value)
+        if out is None:
+            finite = "" if not isinstance(value, float) else "finite "
+            self.add(item, f"{what} must be a string or a {finite}number, got {value!r}")
+        return out
 
     def integer(self, value: Any, item: str, what: str, default: int | None = None) -> int | None:
+        """An exact integer >= 0 (:func:`~memopt.core.files.file_integer`); the problem recorded otherwise."""
         if type(value) is int and value >= 0:  # fast path
             return value
         if value is None:
             if default is None:
                 self.add(item, f"{what} is missing")
             return default
-        v = _number(value)
-        if v is None:
-            self.add(item, f"{what} must be an integer, got {value!r}")
-            return default
-        if v != int(v):
-            self.add(item, f"{what} must be an integer, got {value!r}")
-            return default
-        v = int(v)
-        if v < 0:
-            self.add(item, f"{what} must be >= 0, got {v}")
+        v = file_integer(value, what)
+        if isinstance(v, str):
+            self.add(item, v)
             return default
         return v
 
@@ -66,30 +59,6 @@ class _Collector:
         extra = [k for k in obj if k not in allowed]
         if extra:
             self.add(item, f"unknown field(s) {', '.join(map(repr, extra))} (known: {', '.join(sorted(allowed))})")
-
-
-def _number(value: Any) -> float | int | None:
-    """A number from an int, a float, or a numeric string (YAML reads 1e9 as a string)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return None if math.isnan(value) else value
-    if isinstance(value, str):
-        try:
-            f = float(value)
-        except ValueError:
-            return None
-        if math.isnan(f):
-            return None
-        if f == int(f) if math.isfinite(f) else False:
-            try:
-                return int(value)
-            except ValueError:
-                return int(f)
-        return f
-    return None
 
 
 def instance_from_dict(raw: Any, where: str = "<instance>") -> Instance:
@@ -100,7 +69,8 @@ def instance_from_dict(raw: Any, where: str = "<instance>") -> Instance:
     """
     col = _Collector(where)
     if not isinstance(raw, Mapping):
-        raise InstanceError([Problem(where, "file", f"must be a mapping with a 'tasks' list, got {type(raw).__name__}")])
+        raise InstanceError([Problem(where, "file", "must be a mapping with a 'tasks' list, "
+                                                    f"got {_kind(raw)}")])
     col.keys(raw, _TOP_KEYS, "top level")
     if "tasks" not in raw:
         col.add("top level", "no 'tasks' list")
@@ -223,8 +193,9 @@ def instance_from_dict(raw: Any, where: str = "<instance>") -> Instance:
 
     name = raw.get("name")
     units = raw.get("units")
-    if units is not None and not isinstance(units, Mapping):
-        col.add("units", "must be a mapping like {size: KiB, time: us}")
+    if units is not None and (not isinstance(units, Mapping) or any(
+            k not in ("size", "time") or not isinstance(v, str) for k, v in units.items())):
+        col.add("units", f"must be a mapping like {{size: KiB, time: us}}, got {units!r}")
         units = None
     meta = raw.get("meta")
     if meta is not None and not isinstance(meta, Mapping):
@@ -247,23 +218,44 @@ def _machine_from_dict(raw: Any, col: _Collector) -> Machine:
     budget = raw.get("budget")
     if budget is not None:
         budget = col.integer(budget, "machine.budget", "budget", default=0)
-    bw = raw.get("bandwidth")
-    if bw is not None:
-        num = _number(bw)
-        if isinstance(bw, str) and bw.strip().lower() in ("inf", ".inf", "infinity", "unbounded"):
-            num = math.inf
-        if num is None:
-            col.add("machine.bandwidth", f"must be a number, got {bw!r}")
-            bw = None
-        elif num <= 0:
-            col.add("machine.bandwidth", f"must be > 0, got {bw!r}")
-            bw = None
-        else:
-            bw = num
+    bw = _bandwidth(raw.get("bandwidth"), col)
     sc = raw.get("slow_capacity")
     if sc is not None:
         sc = col.integer(sc, "machine.slow_capacity", "slow_capacity", default=0)
     return Machine(budget, bw, sc)
+
+
+def _bandwidth(bw: Any, col: _Collector) -> int | float | None:
+    """β > 0: an integer, a decimal a float holds exactly (read from its text), or inf (unbounded)."""
+    if bw is None:
+        return None
+    if (isinstance(bw, float) and bw == math.inf and not isinstance(bw, ExactFloat)) or (
+            isinstance(bw, (str, ExactFloat)) and str(getattr(bw, "text", bw)).strip().lower().lstrip("+")
+            in ("inf", ".inf", "infinity", "unbounded")):
+        return math.inf
+    d = file_number(bw, "bandwidth", "a number > 0 (or inf)")
+    if isinstance(d, str):
+        col.add("machine.bandwidth", d)
+        return None
+    if d <= 0:
+        col.add("machine.bandwidth", f"must be > 0, got {bw!r}")
+        return None
+    if d == d.to_integral_value():
+        return int(d)
+    f = float(d)
+    if Decimal(repr(f)) != d:
+        col.add("machine.bandwidth", f"bandwidth {d} has more digits than a float holds exactly; round it "
+                                     f"(e.g. {f!r})")
+        return None
+    return f
+
+
+def _kind(value: Any) -> str:
+    """What a value of a file is, in words."""
+    if value is None:
+        return "nothing (null)"
+    return {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(
+        type(value), f"a {type(value).__name__}")
 
 
 def instance_to_dict(inst: Instance) -> dict[str, Any]:

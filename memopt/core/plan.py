@@ -7,10 +7,12 @@ on its own and round-trips through the plan file of SPEC §4.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from memopt.core.errors import PlanFormatError
+from memopt.core.files import file_id
 from memopt.core.instance import Instance
 
 COMPUTE, FREE, OFFLOAD, RELOAD = "compute", "free", "offload", "reload"
@@ -101,7 +103,7 @@ class Plan:
 
     # --------------------------------------------------------------- build
     @classmethod
-    def from_order(cls, inst: Instance, order: Sequence[int | str]) -> "Plan":
+    def from_order(cls, inst: Instance, order: Sequence[int | str]) -> Plan:
         """The pure schedule of ``order`` (task indices or ids).
 
         One compute per stage; each datum is freed in the stage of its last
@@ -139,7 +141,7 @@ class Plan:
         return [[e.to_dict() for e in st] for st in self.stages]
 
     @classmethod
-    def from_list(cls, raw: Any, where: str = "<plan>") -> "Plan":
+    def from_list(cls, raw: Any, where: str = "<plan>") -> Plan:
         """Read the ``stages`` structure of a plan file.
 
         An event is ``{compute: v}`` or the string ``"compute v"``.
@@ -170,14 +172,14 @@ def _event_from_raw(ev: Any, where: str) -> Event:
     elif isinstance(ev, dict) and len(ev) == 1:
         ((kind, target),) = ev.items()
     else:
-        raise PlanFormatError(f"{where}: an event is one of {{compute: v}}, {{free: d}}, {{offload: d}}, {{reload: d}}; got {ev!r}")
+        raise PlanFormatError(f"{where}: an event is one of {{compute: v}}, {{free: d}}, {{offload: d}}, "
+                              f"{{reload: d}}; got {ev!r}")
     if kind not in EVENT_KINDS:
         raise PlanFormatError(f"{where}: unknown event kind {kind!r} (known: {', '.join(EVENT_KINDS)})")
-    if isinstance(target, bool) or not isinstance(target, (str, int, float)):
+    ident = file_id(target)
+    if ident is None:
         raise PlanFormatError(f"{where}: the id of a {kind} event must be a string, got {target!r}")
-    if isinstance(target, float) and target == int(target):
-        target = int(target)
-    return Event(kind, str(target))
+    return Event(kind, ident)
 
 
 __all__ = [

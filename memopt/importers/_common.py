@@ -8,10 +8,12 @@ Every importer collects the problems it finds in a list of
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from fractions import Fraction
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from memopt.core.errors import MemoptError, Problem
+from memopt.core.files import file_number
 
 # size units: bytes per unit
 SIZE_UNITS: dict[str, int] = {
@@ -40,31 +42,18 @@ def choice(where: str, name: str, value: Any, allowed: Iterable[str]) -> str:
     return value
 
 
-def number(value: Any) -> float | int | None:
-    """An int or a finite float from a number or a numeric string; else None."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, str):
-        try:
-            f = float(value)
-        except ValueError:
-            return None
-        if not math.isfinite(f):
-            return None
-        try:
-            return int(value)
-        except ValueError:
-            return f
-    return None
+def number(value: Any) -> Fraction | None:
+    """The exact value of a finite number, or of a numeric string, as written (1.1 is 11/10); else None.
+
+    Read by :func:`memopt.core.files.file_number`, as memopt's own files are.
+    """
+    d = file_number(value, "value", "a number")
+    return None if isinstance(d, str) else Fraction(d)
 
 
-def exact(x: int | float) -> Fraction:
+def exact(x: int | float | Fraction) -> Fraction:
     """The decimal value of a number as written (1.1 is 11/10, not the nearest binary float)."""
-    return Fraction(x) if isinstance(x, int) else Fraction(repr(x))
+    return Fraction(x) if isinstance(x, (int, Fraction)) else Fraction(repr(x))
 
 
 def round_half_up(x: float | Fraction) -> int:
@@ -84,7 +73,7 @@ def to_time(value: Any, scale: int | float, problems: list[Problem], where: str,
     if v < 0:
         problems.append(Problem(where, item, f"{what} must be >= 0, got {value!r}"))
         return 0
-    return round_half_up(exact(v) * exact(scale))
+    return round_half_up(v * exact(scale))
 
 
 def to_size(value: Any, scale: int | float, problems: list[Problem], where: str, item: str, what: str,
@@ -101,4 +90,4 @@ def to_size(value: Any, scale: int | float, problems: list[Problem], where: str,
     if v < 0:
         problems.append(Problem(where, item, f"{what} must be >= 0, got {value!r}"))
         return 0
-    return int(math.ceil(exact(v) * exact(scale) / divisor))
+    return int(math.ceil(v * exact(scale) / divisor))

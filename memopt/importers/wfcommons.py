@@ -238,7 +238,11 @@ def _read_spec(wf: Mapping, where: str, problems: list[Problem], file_size: dict
     ex = wf.get("execution")
     if isinstance(ex, Mapping):
         runtimes = {}
-        for k, et in enumerate(ex.get("tasks") or []):
+        ex_tasks = ex.get("tasks") or []
+        if not isinstance(ex_tasks, list):
+            problems.append(Problem(where, "workflow.execution.tasks", f"must be a list, got {ex_tasks!r}"))
+            ex_tasks = []
+        for k, et in enumerate(ex_tasks):
             if isinstance(et, Mapping) and et.get("id") is not None:
                 runtimes[str(et["id"])] = et.get("runtimeInSeconds")
             else:

@@ -208,8 +208,8 @@ def _search(req: Request, ctx: Context, start: list[int] | None = None, depth: i
             return out()
 
     # 3. min-cut bound: one max-flow per task whose memory in the best order exceeds the bound
-    if inst.n <= CUT_MAX_TASKS and not dl.expired():
-        net = CutNetwork(inst)
+    if inst.n <= CUT_MAX_TASKS and not dl.expired() and sum(inst.size) + max(inst.workspace, default=0) < 2**62:
+        net = CutNetwork(inst)  # int64 capacities: skipped when the sizes are beyond int64
         cb = cut_bound(inst, [best.order], floor=best.bound, min_flows=JOINT_SIZES[-1], network=net,
                        deadline=dl.share(0.2, 30.0))
         stats["cut_flows"] = cb.flows
