@@ -317,7 +317,7 @@ def test_cli_generate_errors_and_help(tmp_path, capsys):
     assert main(["generate", "chain", "--params", "1,2", "-o", str(tmp_path / "x.yaml")]) == 2
     assert "need --train" in capsys.readouterr().err
     assert main(["generate", "layered", "--n", "0", "-o", str(tmp_path / "x.yaml")]) == 2
-    assert "n must be an integer >= 1" in capsys.readouterr().err
+    assert "--n: expected an integer >= 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["generate", "--help"])
     text = capsys.readouterr().out

@@ -320,7 +320,7 @@ def test_cli_convert_errors_exit_2_with_a_message(tmp_path, capsys):
     assert main(["convert", fixture("tiny_missing.json"), str(tmp_path / "o.yaml")]) == 2
     assert "no such file" in capsys.readouterr().err
     assert main(["convert", fixture("nodelink_layered.json"), str(tmp_path / "o.txt")]) == 2
-    assert "unknown file type" in capsys.readouterr().err
+    assert "must end in .yaml, .yml or .json" in capsys.readouterr().err
 
 
 def test_unit_arithmetic_is_exact_on_decimal_values():

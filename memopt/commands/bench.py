@@ -5,7 +5,29 @@ from __future__ import annotations
 import argparse
 import sys
 
-from memopt.commands._common import parse_kv
+from memopt.core.status import EXIT_INTERRUPTED
+from memopt.commands._common import budget_text, exact_number, parse_kv, positive_int, seconds_or_none
+from memopt.core.errors import MemoptError
+
+
+def _seconds(text: str) -> float:
+    """Seconds: a finite number > 0."""
+    t = seconds_or_none(text)
+    if t is None:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    return t
+
+
+def _budgets(text: str | None) -> list[str]:
+    """The budgets of --budgets, each checked as ``memopt solve --budget`` checks it (or ``none``)."""
+    out = _list(text)
+    for b in out:
+        if b.lower() != "none":
+            try:
+                budget_text(b)
+            except argparse.ArgumentTypeError as e:
+                raise MemoptError(f"--budgets: {e}") from None
+    return out
 
 
 def _list(text: str | None) -> list[str]:
@@ -35,20 +57,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--budgets", "-b", default=None, metavar="B1,B2,...",
                    help="budgets: sizes or ratios of the best baseline peak, e.g. 1x,0.9x,0.8x, or none "
                         "(objective peak without a budget); default: each instance's machine.budget")
-    g.add_argument("--max-makespan", type=float, default=None, metavar="T",
+    g.add_argument("--max-makespan", type=lambda t: float(exact_number(t)), default=None, metavar="T",
                    help="with --objective peak: the makespan may not exceed T")
     g.add_argument("--recompute", action="store_true", help="allow recomputation")
     g.add_argument("--offload", action="store_true", help="allow offloading (needs machine.bandwidth)")
-    g.add_argument("--repeat", "-k", type=int, default=1, metavar="K",
+    g.add_argument("--repeat", "-k", type=positive_int, default=1, metavar="K",
                    help="runs per cell, with seeds 0..K-1 (default 1)")
     g = p.add_argument_group("runs")
-    g.add_argument("--time-limit", "-t", type=float, default=None, metavar="S",
+    g.add_argument("--time-limit", "-t", type=_seconds, default=None, metavar="S",
                    help="seconds per run; a method returns its best plan when time runs out")
-    g.add_argument("--threads", type=int, default=1,
+    g.add_argument("--threads", type=positive_int, default=1,
                    help="threads of each run (CP-SAT workers, MILP threads; default 1)")
-    g.add_argument("--jobs", "-j", type=int, default=None,
+    g.add_argument("--jobs", "-j", type=positive_int, default=None,
                    help="runs at the same time with --executor local (default: cores // threads)")
-    g.add_argument("--kill-after", type=float, default=None, metavar="S",
+    g.add_argument("--kill-after", type=_seconds, default=None, metavar="S",
                    help="kill a run still alive after S seconds (default: 2 x time limit + 30)")
     g.add_argument("--executor", choices=("local", "serial", "dask"), default="local",
                    help="local: worker processes (default); serial: in this process; dask: a Dask cluster")
@@ -66,7 +88,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import importlib
 
     from memopt.bench import BenchSpec, available_cores, make_executor, pool_size, run_bench
     from memopt.bench.experiment import load_instances, plans_dir_for
@@ -76,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
     load_plugins(args.imports)  # so that --methods and the defaults see the plugins' methods here too
     spec = BenchSpec(
-        instances=args.instances, objective=args.objective, budgets=_list(args.budgets),
+        instances=args.instances, objective=args.objective, budgets=_budgets(args.budgets),
         methods=_list(args.methods) or None, fit_only=args.fit_only, recompute=args.recompute, offload=args.offload,
         max_makespan=args.max_makespan, time_limit=args.time_limit, repeat=args.repeat, threads=args.threads,
         kill_after=args.kill_after, options=parse_kv(args.option), imports=args.imports,
@@ -103,8 +124,14 @@ def run(args: argparse.Namespace) -> int:
         if workers * args.threads > cores:
             print(f"memopt bench: warning: {workers} jobs x {args.threads} threads > {cores} cores; "
                   f"runs will compete for cores and their times will suffer", file=sys.stderr)
-    s = run_bench(spec, args.out, executor=executor, retry_errors=args.retry_errors,
-                  progress=not args.no_progress)
+    try:
+        s = run_bench(spec, args.out, executor=executor, retry_errors=args.retry_errors,
+                      progress=not args.no_progress)
+    except KeyboardInterrupt:
+        # every finished run is already a row of the table (written as it ends): the same command resumes
+        print(f"\nmemopt bench: interrupted; the finished runs are in {args.out}: run the same command to resume",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     counts = ", ".join(f"{n} {k}" for k, n in sorted(s.statuses.items())) or "nothing"
     print(f"{s.ran} run(s): {counts}; {s.skipped} already done; table {args.out}")
     if s.errors:

@@ -6,6 +6,7 @@ import argparse
 import random
 import sys
 
+from memopt.commands._common import budget_text, check_output, natural, positive_int
 from memopt.core.errors import MemoptError
 
 KINDS = {
@@ -29,10 +30,14 @@ _KIND_ONLY = {
 
 
 def _pair(text: str) -> tuple[int, int]:
+    """``LO,HI``: two integers 0 <= LO <= HI (exact: ``1e3`` is 1000, ``1.5`` is refused)."""
+    parts = text.replace(":", ",").split(",")
     try:
-        lo, hi = (int(x) for x in text.replace(":", ",").split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO,HI (two integers), got {text!r}") from None
+        lo, hi = (natural(x) for x in parts) if len(parts) == 2 else (None, None)
+    except argparse.ArgumentTypeError:
+        lo = hi = None
+    if lo is None or hi is None or lo > hi:
+        raise argparse.ArgumentTypeError(f"expected LO,HI, two integers with 0 <= LO <= HI, got {text!r}")
     return lo, hi
 
 
@@ -47,8 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="example: memopt generate layered --n 100 --seed 1 --train --budget 0.9x -o layered.yaml")
     p.add_argument("kind", choices=list(KINDS), metavar="KIND", help="one of: " + ", ".join(KINDS))
     p.add_argument("-o", "--out", required=True, metavar="OUT", help="output file (.yaml, .yml or .json)")
-    p.add_argument("--n", type=int, default=20, help="number of tasks of the (forward) graph (default 20)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--n", type=positive_int, default=20, help="number of tasks of the (forward) graph (default 20)")
+    p.add_argument("--seed", type=natural, default=0, help="random seed, an integer >= 0 (default 0)")
     p.add_argument("--name", default=None, help="instance name (default: from the kind and parameters)")
     c = p.add_argument_group("costs and data (every kind)")
     c.add_argument("--form", choices=("tensor", "buffer", "general"), default="tensor",
@@ -61,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--workspace", type=_pair, default=None, metavar="LO,HI",
                    help="task workspaces uniform in [LO, HI] (default: none)")
     k = p.add_argument_group("kind options")
-    k.add_argument("--max-children", type=int, default=None, metavar="K",
+    k.add_argument("--max-children", type=positive_int, default=None, metavar="K",
                    help="in-tree/out-tree: at most K children per node (default: unbounded)")
     k.add_argument("--p-series", type=float, default=None, metavar="P",
                    help="series-parallel: probability of a series (vs parallel) composition (default 0.5)")
@@ -73,7 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="layered: density of the arcs between consecutive layers (default 0.2)")
     k.add_argument("--skip-density", type=float, default=None, metavar="SCD",
                    help="layered: share of skip connections (default 0.14)")
-    k.add_argument("--block-size", type=int, default=None, metavar="B",
+    k.add_argument("--block-size", type=positive_int, default=None, metavar="B",
                    help="blocks: tasks per block (default 8; n // B blocks)")
     t = p.add_argument_group("training graph")
     t.add_argument("--train", action="store_true",
@@ -84,10 +89,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--grad-time-factor", type=float, default=2.0, metavar="F",
                    help="with --train: a backward task takes F × its forward time (default 2)")
     mch = p.add_argument_group("machine")
-    mch.add_argument("--budget", default=None,
+    mch.add_argument("--budget", default=None, type=budget_text,
                      help="machine.budget: a size, or a ratio of the best baseline peak like 0.9x")
     mch.add_argument("--bandwidth", type=float, default=None, help="machine.bandwidth (size units per time unit)")
-    mch.add_argument("--slow-capacity", type=int, default=None, help="machine.slow_capacity")
+    mch.add_argument("--slow-capacity", type=natural, default=None, help="machine.slow_capacity")
     p.set_defaults(func=run)
 
 
@@ -115,8 +120,6 @@ def generate(args: argparse.Namespace):
         params = None
         if args.params is not None:
             lo, hi = args.params
-            if lo < 0 or hi < lo:
-                raise MemoptError(f"generate: --params must satisfy 0 <= LO <= HI, got {lo},{hi}")
             rng = random.Random(f"memopt-params-{args.seed}")
             params = {t.id: rng.randint(lo, hi) for t in inst.tasks}
         inst = training_graph(inst, params=params, grad_time_factor=args.grad_time_factor)
@@ -142,6 +145,7 @@ def generate(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from memopt.io import save_instance
 
+    check_output(args.out, "instance")
     inst = generate(args)
     save_instance(inst, args.out)
     print(f"{args.out}: {inst.name}: {inst.n} tasks, {inst.m} data, {inst.num_edges} edges", file=sys.stderr)

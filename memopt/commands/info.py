@@ -53,9 +53,10 @@ def reduce_rows(inst) -> list[tuple[str, str]]:
     out = [("reduction", f"{inst.n} tasks, {inst.num_edges} arcs")]
     for s in red.steps:
         if s.rule == "analysis" or s.applied:
-            out.append((f"  {s.rule}", f"{s.clusters_before} -> {s.clusters_after} clusters, "
-                                       f"{s.arcs_before} -> {s.arcs_after} arcs ({s.seconds:.3f}s)"))
-    out.append(("reduced", f"{red.n} clusters, {red.num_arcs} arcs" + ("  (a single order: optimal)" if red.n == 1 else "")))
+            out.append((f"  {s.rule}", (f"{s.clusters_before} -> {s.clusters_after} clusters, "
+                                        f"{s.arcs_before} -> {s.arcs_after} arcs ({s.seconds:.3f}s)")))
+    single = "  (a single order: optimal)" if red.n == 1 else ""
+    out.append(("reduced", f"{red.n} clusters, {red.num_arcs} arcs{single}"))
     return out
 
 

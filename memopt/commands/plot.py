@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 
-from memopt.commands._common import add_import_args, load
+from memopt.commands._common import add_import_args, budget_text, load, positive_int
 from memopt.core.errors import MemoptError
 
 
@@ -30,13 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("plan", help="plan file (what memopt solve or memopt bench wrote)")
     p.add_argument("-o", "--out", action="append", metavar="FIGURE",
                    help="image file(s): .png, .svg or .pdf (default: the plan's name with .png)")
-    p.add_argument("--budget", default=None,
+    p.add_argument("--budget", default=None, type=budget_text,
                    help="budget line: a size or a ratio like 0.8x (default: the plan file's budget, "
                         "else the instance's)")
     p.add_argument("--x", choices=("stage", "time"), default="stage",
                    help="x axis: stage index (default) or time (each stage as long as it lasts)")
     p.add_argument("--title", default=None, help="title (default: the instance's name)")
-    p.add_argument("--max-lanes", type=int, default=30, help="at most this many data lanes (default 30)")
+    p.add_argument("--max-lanes", type=positive_int, default=30, help="at most this many data lanes (default 30)")
     add_import_args(p)
     p.set_defaults(func=run)
 
