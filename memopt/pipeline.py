@@ -22,9 +22,10 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any
 
 from memopt.catalog import CATALOG, Catalog, MethodEntry
 from memopt.core.bounds import makespan_lower_bound
@@ -298,8 +299,8 @@ def result_of(req: Request, inc: Incumbent, out: MethodOutput, method: str, stop
         res.status = Status.INTERRUPTED
     reason = (StopReason.INTERRUPTED if stop == "interrupted" else StopReason.MEMORY_LIMIT if stop == "memory limit"
               else StopReason.TIME_LIMIT if deadline.limited and deadline.expired() else StopReason.DONE)
-    res.statistics = Statistics(seconds=round(res.solve_seconds, 4), first_plan_seconds=None if inc.first_plan_seconds is None
-                                else round(inc.first_plan_seconds, 4),
+    first = None if inc.first_plan_seconds is None else round(inc.first_plan_seconds, 4)
+    res.statistics = Statistics(seconds=round(res.solve_seconds, 4), first_plan_seconds=first,
                                 improvements=list(inc.trajectory), stop_reason=reason, peak_memory=peak_memory or None,
                                 memory_limit=memory_limit, time_limit=None if not deadline.limited else
                                 round(deadline.end - deadline.start, 3), plans_offered=inc.offers,

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from memopt.bench.table import number
 from memopt.core.errors import MemoptError
@@ -149,7 +150,7 @@ def plan_lanes(inst: Instance, plan: Plan, spans: list[tuple[float, float]],
         n = len(stage)
         first_compute = next((i for i, e in enumerate(stage) if e.kind == COMPUTE), n)
         reloads, offloads = [], []
-        for i, e in enumerate(stage, 1):
+        for e in stage:
             if e.kind == RELOAD and e.target in dix:
                 reloads.append(dix[e.target])
             elif e.kind == OFFLOAD and e.target in dix:

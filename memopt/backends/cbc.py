@@ -14,7 +14,8 @@ import re
 import tempfile
 import threading
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from memopt.backends.model import INF, LinearModel, LinearSolution
 from memopt.core.deadline import Deadline

@@ -18,8 +18,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from memopt.backends.model import INF, LinearModel, LinearSolution
 from memopt.core.deadline import Deadline

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from memopt.backends.model import INF, LinearModel, LinearSolution
 from memopt.core.deadline import Deadline
@@ -280,8 +281,10 @@ def solve_highs(model: LinearModel, deadline: Deadline, *, threads: int, seed: i
         if b is not None and math.isfinite(b) and abs(b) < 1e300:
             bound = b
     return LinearSolution(st, values, obj, bound, seconds, "highs", first[0] if first else None,
-                          {"build_seconds": round(build, 4), "vars": n, "rows": len(rows), "model_status": h.modelStatusToString(ms),
+                          {"build_seconds": round(build, 4), "vars": n, "rows": len(rows),
+                           "model_status": h.modelStatusToString(ms),
                            "nodes": getattr(info, "mip_node_count", None)})
 
 
-__all__ = ["Relaxation", "csr_rows", "new_highs", "set_highs_threads", "solve_highs", "solve_relaxation", "stop_callbacks"]
+__all__ = ["Relaxation", "csr_rows", "new_highs", "set_highs_threads", "solve_highs", "solve_relaxation",
+           "stop_callbacks"]

@@ -26,7 +26,8 @@ its time limit, and the stop signal of Ctrl-C and the memory limit.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from memopt.backends.cbc import solve_cbc
 from memopt.backends.cpsat import solve_cpsat

@@ -6,8 +6,9 @@ See :mod:`memopt.backends.linear` for how it is solved.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 BACKENDS = ("cpsat", "highs", "cbc")
 INF = math.inf

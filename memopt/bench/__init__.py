@@ -15,7 +15,14 @@ Methods are taken from the registry (:meth:`memopt.catalog.Catalog.for_request`)
 every registered method is benchmarked without a change here.
 """
 
-from memopt.bench.executors import DaskExecutor, LocalExecutor, SerialExecutor, available_cores, make_executor, pool_size
+from memopt.bench.executors import (
+    DaskExecutor,
+    LocalExecutor,
+    SerialExecutor,
+    available_cores,
+    make_executor,
+    pool_size,
+)
 from memopt.bench.experiment import BenchSummary, plans_dir_for, run_bench
 from memopt.bench.grid import BenchSpec, Job, build_grid
 from memopt.bench.table import COLUMNS, ResultsTable, read_rows, recheck

@@ -21,12 +21,12 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
-from memopt.core.errors import MemoptError
 from memopt.bench.grid import Job
 from memopt.bench.isolate import describe_exception, kill_tree, killed_message
 from memopt.bench.worker import Outcome, run_isolated, run_job
+from memopt.core.errors import MemoptError
 
 
 def available_cores() -> int:

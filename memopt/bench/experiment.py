@@ -13,11 +13,11 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from memopt.core.instance import Instance
 from memopt.bench.executors import LocalExecutor, pool_size
 from memopt.bench.grid import BenchSpec, Job, build_grid
 from memopt.bench.progress import Progress
 from memopt.bench.table import ResultsTable, make_row
+from memopt.core.instance import Instance
 
 
 @dataclass

@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from memopt.core.errors import MemoptError
 from memopt.core.instance import Instance

@@ -482,6 +482,6 @@ def write_text(path: str, text: str) -> None:
         f.write(text if text.endswith("\n") else text + "\n")
 
 
-__all__ = ["MEASURED", "STANDARD", "Case", "IsolatedExecutor", "ResultsCSV", "Schema", "Source", "add_common_args", "fmt",
-           "format_line", "format_table", "geomean", "locked", "md_table", "measured_columns", "out_dir",
+__all__ = ["Case", "IsolatedExecutor", "MEASURED", "ResultsCSV", "STANDARD", "Schema", "Source", "add_common_args",
+           "fmt", "format_line", "format_table", "geomean", "locked", "md_table", "measured_columns", "out_dir",
            "run_case", "run_cases", "solve_case", "solve_row", "write_text"]

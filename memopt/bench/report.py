@@ -123,7 +123,8 @@ def summarize(rows: list[dict[str, str]], objective: str) -> tuple[str, str]:
     for m in methods:
         mine = [r for r in rows if r["method"] == m]
         count = {s: sum(1 for r in mine if r["status"] == s) for s in _RANK}
-        gaps = [number(r["gap"]) for r in mine if r["status"] in ("optimal", "feasible") and number(r["gap"]) is not None]
+        gaps = [number(r["gap"]) for r in mine
+                if r["status"] in ("optimal", "feasible") and number(r["gap"]) is not None]
         wins = sum(1 for (f, b), v in best.items()
                    if any(number(r["value"]) == v and r["status"] in ("optimal", "feasible")
                           for r in cells.get((f, b, m), [])))

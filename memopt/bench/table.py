@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import csv
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from memopt.core.errors import MemoptError
-from memopt.core.result import Result, load_plan
-from memopt.core.request import Request
 from memopt.bench.grid import Job, cell, run_key
 from memopt.bench.worker import Outcome
+from memopt.core.errors import MemoptError
+from memopt.core.request import Request
+from memopt.core.result import Result, load_plan
 
 #: the columns of a results CSV, in order (docs/experiments.md explains each); the last ones are the run's
 #: statistics (memopt.core.result.Statistics), added later: a table without them is upgraded when resumed
@@ -32,12 +33,12 @@ STATUSES = ("optimal", "feasible", "infeasible", "unknown", "interrupted", "erro
 
 #: the type of each column: rows are text in the file and typed by :func:`typed_row` (one parser for all)
 COLUMN_TYPES: dict[str, type] = {
-    **{c: str for c in COLUMNS},
-    **{c: int for c in ("tasks", "budget_value", "baseline_peak", "repeat", "threads", "peak", "peak_memory",
-                        "improvements", "model_vars", "model_rows")},
-    **{c: float for c in ("max_makespan", "time_limit", "value", "bound", "gap", "seconds", "first_plan_seconds",
-                          "makespan", "overhead")},
-    **{c: bool for c in ("recompute", "offload")},
+    **dict.fromkeys(COLUMNS, str),
+    **dict.fromkeys(("tasks", "budget_value", "baseline_peak", "repeat", "threads", "peak", "peak_memory",
+                     "improvements", "model_vars", "model_rows"), int),
+    **dict.fromkeys(("max_makespan", "time_limit", "value", "bound", "gap", "seconds", "first_plan_seconds",
+                     "makespan", "overhead"), float),
+    **dict.fromkeys(("recompute", "offload"), bool),
 }
 
 

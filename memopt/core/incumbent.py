@@ -22,8 +22,8 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from memopt.core.deadline import Deadline
 from memopt.core.evaluate import Evaluation

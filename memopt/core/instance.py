@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from memopt.core.errors import InstanceError, Problem
 
@@ -150,7 +151,8 @@ class Instance:
         for j, d in enumerate(self.data):
             p = ti.get(d.producer)
             if p is None:
-                problems.append(Problem(where, f"datum {d.id!r}", f"producer {d.producer!r} is not a known task (unknown id)"))
+                problems.append(Problem(where, f"datum {d.id!r}",
+                                        f"producer {d.producer!r} is not a known task (unknown id)"))
                 p = -1
             else:
                 outputs[p].append(j)
@@ -160,7 +162,8 @@ class Instance:
             for c in d.consumers:
                 ci = ti.get(c)
                 if ci is None:
-                    problems.append(Problem(where, f"datum {d.id!r}", f"consumer {c!r} is not a known task (unknown id)"))
+                    problems.append(Problem(where, f"datum {d.id!r}",
+                                            f"consumer {c!r} is not a known task (unknown id)"))
                     continue
                 if ci in seen:
                     continue  # a task that reads a datum twice reads it once
@@ -240,7 +243,7 @@ class Instance:
     def datum(self, datum_id: str) -> Datum:
         return self.data[self.datum_index[datum_id]]
 
-    def replace(self, **changes: Any) -> "Instance":
+    def replace(self, **changes: Any) -> Instance:
         """A copy with some of ``tasks, data, machine, name, units, meta`` changed."""
         kw = dict(tasks=self.tasks, data=self.data, machine=self.machine, name=self.name,
                   units=self.units, meta=self.meta, where=self.where)
@@ -248,7 +251,7 @@ class Instance:
         tasks, data = kw.pop("tasks"), kw.pop("data")
         return Instance(tasks, data, **kw)
 
-    def with_machine(self, **changes: Any) -> "Instance":
+    def with_machine(self, **changes: Any) -> Instance:
         """A copy whose machine has some of ``budget, bandwidth, slow_capacity`` changed."""
         return self.replace(machine=replace(self.machine, **changes))
 

@@ -35,8 +35,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 from memopt.core.deadline import STOP
 from memopt.core.status import EXIT_INTERRUPTED, EXIT_UNKNOWN

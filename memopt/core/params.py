@@ -24,9 +24,10 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal, Mapping, TypeVar
+from typing import Any, Literal, TypeVar
 
 from memopt.core.errors import MemoptError
 
@@ -36,7 +37,7 @@ _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
 
-def option(default: Any, help: str) -> Any:  # noqa: A002 - the natural name of the help text
+def option(default: Any, help: str) -> Any:
     """A dataclass field with a default and a help text (shown by ``--help-options``)."""
     return field(default=default, metadata={"help": help})
 

@@ -188,7 +188,7 @@ class Result:
         return out
 
     @classmethod
-    def from_dict(cls, raw: Any, where: str = "<plan>") -> "Result":
+    def from_dict(cls, raw: Any, where: str = "<plan>") -> Result:
         if not isinstance(raw, dict):
             raise PlanFormatError(f"{where}: a result file is a mapping (with a 'stages' list when it has a plan)")
         if "stages" not in raw and raw.get("status") != "infeasible":
@@ -222,7 +222,7 @@ class Result:
         write_raw(self.to_dict(), path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Result":
+    def load(cls, path: str | os.PathLike) -> Result:
         return cls.from_dict(read_raw(path), os.fspath(path))
 
 

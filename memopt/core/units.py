@@ -9,8 +9,8 @@ thousands separators.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 _SIZES = {"b": 1, "byte": 1, "bytes": 1, "kib": 2**10, "kb": 10**3, "mib": 2**20, "mb": 10**6, "gib": 2**30,
           "gb": 10**9, "tib": 2**40, "tb": 10**12}

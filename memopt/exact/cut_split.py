@@ -62,7 +62,7 @@ def split_instance(inst: Instance, D: set[int] | frozenset[int]) -> tuple[Part, 
     for v in D:
         inD[v] = True
     tids = [t.id for t in inst.tasks]
-    taken_data = set(d.id for d in inst.data)
+    taken_data = {d.id for d in inst.data}
     pre_tasks = [inst.tasks[v] for v in range(n) if inD[v]]
     suf_tasks = [inst.tasks[v] for v in range(n) if not inD[v]]
     start = _fresh("__start__", inst.task_index)

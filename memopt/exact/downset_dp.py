@@ -37,24 +37,27 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from memopt.core.deadline import Deadline, as_deadline
 from memopt.core.evaluate import schedule_peak
-from memopt.exact.downset_moves import DownsetMoves
-from memopt.graph.masks import iter_bits
 from memopt.core.instance import Instance
 from memopt.core.method import Context, MethodOutput
 from memopt.core.params import Params, option
 from memopt.core.plan import Plan
 from memopt.core.request import Request
 from memopt.core.status import Status
+from memopt.exact.downset_moves import DownsetMoves
 from memopt.exact.peak_bounds import lifetime_bound
+from memopt.graph.masks import iter_bits
 from memopt.heuristics.orders import best_baseline
-from memopt.transforms.reduction import reduce_peak
 from memopt.transforms.clusters import Reduction, identity_reduction
+from memopt.transforms.reduction import reduce_peak
 
+if TYPE_CHECKING:
+    from memopt.exact.lookahead import Lookahead
 
 @dataclass
 class SearchResult:
@@ -85,7 +88,7 @@ def _greedy_path(mv: DownsetMoves, S: int, L: int, g: int, ready: int, thresh: f
     None if the peak reaches ``thresh`` or the deadline passes. O(N · ready · cluster size).
     """
     path: list[int] = []
-    while S != mv.full:
+    while mv.full != S:
         if len(path) & 255 == 255 and as_deadline(deadline).expired():
             return None
         choice = None
@@ -164,7 +167,7 @@ def downset_search(
     deadline: Deadline | float | None = None,
     max_states: int = 3_000_000,
     dive_every: int = 20000,
-    lookahead: "Lookahead | bool | None" = None,
+    lookahead: Lookahead | bool | None = None,
     critical: list[int] | None = None,
     network: Any = None,
     on_order: Callable[[list[int], int], None] | None = None,
@@ -291,7 +294,7 @@ def downset_search(
             if g2 >= thresh:
                 continue
             S2 = S | (1 << c)
-            if S2 == mv.full:
+            if mv.full == S2:
                 improve(g2, path_to(S) + [c])
                 continue
             old = best.get(S2)

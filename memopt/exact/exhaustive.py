@@ -8,7 +8,7 @@ for each peak. O(#orders · (n + Σ inputs)); refuses more than
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from memopt.core.evaluate import schedule_peak
 from memopt.core.instance import Instance

@@ -55,7 +55,7 @@ class Lookahead:
         # per cluster: data written (size > 0), frees as (cluster mask that must be done, data bit)
         self.out_mask: list[int] = []
         self.frees: list[list[tuple[int, int]]] = []
-        for c, members in enumerate(red.clusters):
+        for members in red.clusters:
             om = 0
             fr: list[tuple[int, int]] = []
             for u in members:

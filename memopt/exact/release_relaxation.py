@@ -25,9 +25,8 @@ choices (first reader, random readers) often find a better order.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from memopt.core.deadline import Deadline, as_deadline
 from memopt.core.evaluate import schedule_peak

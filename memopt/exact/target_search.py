@@ -39,16 +39,17 @@ Exponential in the worst case; ``max_states`` and ``deadline`` stop it
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from memopt.core.deadline import Deadline, as_deadline
 from memopt.core.evaluate import schedule_peak
 from memopt.core.instance import Instance
-from memopt.transforms.clusters import Reduction, identity_reduction
 from memopt.exact.cut_bound import CutGuard, CutNetwork
 from memopt.exact.downset_moves import DownsetMoves
 from memopt.graph.masks import iter_bits
+from memopt.transforms.clusters import Reduction, identity_reduction
 
 
 @dataclass
@@ -141,7 +142,7 @@ def target_search(inst: Instance, target: int, red: Reduction | None = None, *,
         S2 = S | (1 << c)
         if S2 in failed:
             continue
-        if S2 == mv.full:
+        if mv.full == S2:
             path.append(c)
             order = red.expand_order(path)
             res.order, res.peak = order, schedule_peak(inst, order)
@@ -184,7 +185,8 @@ class Tightened:
 
 
 def tighten(inst: Instance, lower: int, order: list[int], red: Reduction | None = None, *,
-            deadline: Deadline | float | None = None, critical: list[int] | None = None, network: CutNetwork | None = None,
+            deadline: Deadline | float | None = None, critical: list[int] | None = None,
+            network: CutNetwork | None = None,
             max_states: int = 1_000_000, share: float = 0.25, resolution: float = 5e-4,
             on_order: Callable[[list[int], int], None] | None = None,
             on_bound: Callable[[int], None] | None = None) -> Tightened:

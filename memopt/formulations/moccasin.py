@@ -74,14 +74,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from memopt.core.errors import MemoptError
-from memopt.core.instance import Instance
-from memopt.core.plan import COMPUTE, Event, Plan
 from memopt.backends.cpsat import run_cpsat, status_name
 from memopt.backends.model import BuildStopped
 from memopt.core.deadline import Deadline
+from memopt.core.errors import MemoptError
+from memopt.core.instance import Instance
 from memopt.core.method import Context, MethodOutput
 from memopt.core.params import Params, option
+from memopt.core.plan import COMPUTE, Event, Plan
 from memopt.core.request import Request
 from memopt.core.status import Objective, Status
 from memopt.heuristics.orders import best_baseline
@@ -254,7 +254,7 @@ def moccasin_model(req: Request, intervals: int | list[int] = DEFAULT_INTERVALS,
     m.add_no_overlap(unit_intervals)
     # the present computations fill positions 0..K-1 (no gaps): removes the symmetry of empty positions
     K = m.new_int_var(n, T, "K")
-    m.add(K == sum(present[v][k] for v in range(n) for k in range(1, C[v])) + n)
+    m.add(sum(present[v][k] for v in range(n) for k in range(1, C[v])) + n == K)
     for v in range(n):
         for k in range(C[v]):
             m.add(start[v][k] < K).only_enforce_if(present[v][k])

@@ -24,16 +24,15 @@ included); the task's workspace adds w(v) at its own step.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
-from memopt.graph.masks import ancestor_masks, descendant_masks
-from memopt.core.instance import Instance
-from memopt.transforms.scaling import size_gcd
-from memopt.transforms.clusters import Reduction
-from memopt.graph.release import AMBIGUOUS, RESULT, release_tasks
 from memopt.backends.linear import LinearModel
+from memopt.core.instance import Instance
+from memopt.graph.masks import ancestor_masks, descendant_masks
+from memopt.graph.release import AMBIGUOUS, RESULT, release_tasks
+from memopt.transforms.clusters import Reduction
+from memopt.transforms.scaling import size_gcd
 
 
 @dataclass

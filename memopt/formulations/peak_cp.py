@@ -24,16 +24,22 @@ same problem is :mod:`memopt.formulations.peak_milp`.
 
 from __future__ import annotations
 
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
+from memopt.backends.linear import LinearModel
 from memopt.core.method import Context, MethodOutput
 from memopt.core.request import Request
+from memopt.formulations.peak_common import (
+    PeakGraph,
+    add_peak,
+    add_positions,
+    hint_positions,
+    lifetime_end_hint,
+    lifetimes,
+)
 from memopt.formulations.peak_run import PeakFormulationParams, run_peak_formulation
 from memopt.graph.release import AMBIGUOUS, RESULT
-from memopt.backends.linear import LinearModel
-from memopt.formulations.peak_common import (PeakGraph, add_peak, add_positions, hint_positions, lifetime_end_hint,
-                                             lifetimes)
 
 
 def peak_cp_model(pg: PeakGraph, lb: int, ub: int | None, hint: list[int] | None) -> tuple[LinearModel, list[int]]:

@@ -26,13 +26,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from memopt.backends.linear import LinearModel
 from memopt.core.method import Context, MethodOutput
 from memopt.core.params import option
 from memopt.core.request import Request
+from memopt.formulations.peak_common import PeakGraph, add_peak, add_positions, hint_positions, lifetimes
 from memopt.formulations.peak_run import PeakFormulationParams, run_peak_formulation
 from memopt.graph.release import AMBIGUOUS, RESULT
-from memopt.backends.linear import LinearModel
-from memopt.formulations.peak_common import PeakGraph, add_peak, add_positions, hint_positions, lifetimes
 
 MAX_TASKS = 400
 

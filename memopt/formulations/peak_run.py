@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from memopt.backends.linear import LinearModel, solve_linear
 from memopt.core.evaluate import schedule_peak

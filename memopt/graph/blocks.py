@@ -38,7 +38,8 @@ Task sequences are kept as ropes (nested pairs) so gluing is O(1);
 from __future__ import annotations
 
 import heapq
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 
 class Block:

@@ -15,7 +15,7 @@ which only makes a rule apply less often, never wrongly.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from memopt.graph.masks import descendant_masks
 

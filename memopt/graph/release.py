@@ -56,7 +56,7 @@ def release_tasks(inst: Instance, reach: Reachability | None = None) -> list[int
     reach = reach or task_reachability(inst)
     pos = reach.pos
     out: list[int] = []
-    for j, cons in enumerate(inst.consumers):
+    for cons in inst.consumers:
         if not cons:
             out.append(RESULT)
         elif len(cons) == 1:

@@ -28,7 +28,8 @@ O(n + e) with hashing.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from typing import Any
 
 from memopt.graph.blocks import Block, merge_chains, push_normalized
 

@@ -18,12 +18,12 @@ evaluator in the tests.
 from __future__ import annotations
 
 import heapq
-from typing import Callable
+from collections.abc import Callable
 
 from memopt.core.evaluate import schedule_peak
 from memopt.core.instance import Instance
-from memopt.core.plan import Plan
 from memopt.core.method import Context, MethodOutput
+from memopt.core.plan import Plan
 from memopt.core.request import Request
 from memopt.core.status import Status
 

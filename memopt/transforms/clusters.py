@@ -13,16 +13,17 @@ and the best one expands to an optimal order.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
+from memopt.core.instance import Instance
 from memopt.core.plan import Plan
 from memopt.core.request import Request
-from memopt.transforms.base import Transform
-from memopt.core.instance import Instance
 from memopt.graph.blocks import flatten
 from memopt.graph.reach import Reachability
 from memopt.graph.release import impact_bounds, release_tasks, task_reachability
+from memopt.transforms.base import Transform
 
 
 class ClusterGraph:
@@ -139,7 +140,7 @@ class ClusterGraph:
         return keep
 
     # ------------------------------------------------------------- result
-    def to_reduction(self, steps: list["RuleStep"]) -> "Reduction":
+    def to_reduction(self, steps: list[RuleStep]) -> Reduction:
         alive = sorted(self.clusters(), key=self.pos.__getitem__)
         index = {c: k for k, c in enumerate(alive)}
         clusters = [tuple(flatten(self.members[c])) for c in alive]

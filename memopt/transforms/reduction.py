@@ -126,5 +126,5 @@ def summarize_steps(steps: list[RuleStep]) -> list[RuleStep]:
     return list(out.values())
 
 
-__all__ = ["reduce_peak", "reduce_request", "Reduction", "RuleStep", "ClusterGraph", "identity_reduction", "summarize_steps",
-           "RULES"]
+__all__ = ["ClusterGraph", "RULES", "Reduction", "RuleStep", "identity_reduction", "reduce_peak", "reduce_request",
+           "summarize_steps"]

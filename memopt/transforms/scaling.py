@@ -87,9 +87,7 @@ def _fits(inst: Instance, gs: int, gt: int, max_makespan: float | None) -> bool:
     if beta is not None and not math.isinf(beta) and (gs, gt) != (1, 1):
         if _exact(_as_fraction(beta) * gt / gs) is None:
             return False
-    if max_makespan is not None and gt != 1 and _exact(_as_fraction(max_makespan) / gt) is None:
-        return False
-    return True
+    return not (max_makespan is not None and gt != 1 and _exact(_as_fraction(max_makespan) / gt) is None)
 
 
 def gcd_scale(inst: Instance, max_makespan: float | None = None) -> Scaled:

@@ -41,12 +41,12 @@ runs R as its chain, block by block. ∎
 
 from __future__ import annotations
 
-from typing import Hashable
+from collections.abc import Hashable
 
 from memopt.graph.blocks import Block, flatten
-from memopt.transforms.clusters import ClusterGraph
 from memopt.graph.reach import Reachability
 from memopt.graph.series_parallel import SINK, SOURCE, expr_chain, expr_nodes, tt_reduce
+from memopt.transforms.clusters import ClusterGraph
 
 _VIRTUAL = (SOURCE, SINK)
 

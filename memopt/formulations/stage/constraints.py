@@ -42,7 +42,7 @@ def add_starts(V: StageVariables) -> None:
             add_row(lm, [(V.N[t, v], 1) for v in win.candidates[t]], 1, 1, f"start[{t}]")
     if V.N:
         by_task: dict[int, list[int]] = {}
-        for (t, v), i in V.N.items():
+        for (_t, v), i in V.N.items():
             by_task.setdefault(v, []).append(i)
         for v in range(V.inst.n):
             add_row(lm, [(i, 1) for i in by_task.get(v, [])], 1, 1, f"once[{v}]")
@@ -127,7 +127,7 @@ def add_transfers(V: StageVariables) -> None:
     for (t, d), o in V.O.items():
         add_row(lm, [(o, 1)] + neg(V.resident(t, d)), hi=0)  # offload needs d resident
         by_datum.setdefault(d, []).append(o)
-    for d, os_ in by_datum.items():
+    for os_ in by_datum.values():
         add_row(lm, [(o, 1) for o in os_], hi=1)  # the slow copy stays: offload once
     for (t, d), r in V.L.items():
         # reload needs d in slow memory (offloaded at least two stages before: not in the previous one)
@@ -341,5 +341,5 @@ def add_durations(V: StageVariables) -> list:
     return makespan
 
 
-__all__ = ["add_starts", "add_inputs", "add_residency", "add_results", "add_transfers", "add_stage_memory", "add_detailed_memory",
-           "add_durations", "stage_compute"]
+__all__ = ["add_detailed_memory", "add_durations", "add_inputs", "add_residency", "add_results", "add_stage_memory",
+           "add_starts", "add_transfers", "stage_compute"]

@@ -166,7 +166,8 @@ def add_chain_cuts(V: StageVariables, *, deadline: Deadline, max_rounds: int = 1
     """Solve the LP relaxation, add the violated chain cuts, repeat; returns statistics.
 
     Stops after ``max_rounds``, when no cut is violated, when a round raises
-    the LP bound by less than ``min_gain`` (relative), or at the ``deadline``. The last LP optimum is a valid bound of the model (``lp_bound``,
+    the LP bound by less than ``min_gain`` (relative), or at the ``deadline``. The last LP optimum is a valid
+    bound of the model (``lp_bound``,
     model units) — of the model as it is now, lazy rows included. An LP
     that does not finish in time turns the cuts off for the model's later
     calls (``V.cuts_given_up``).
@@ -195,7 +196,8 @@ def add_chain_cuts(V: StageVariables, *, deadline: Deadline, max_rounds: int = 1
         if prev is not None and sol.objective - prev <= min_gain * max(1.0, abs(prev)):
             break
         prev = sol.objective
-        keys = [k for k in separate_chain_cuts(V, sol.values, deadline=deadline, recomputations=recomputations) if k not in seen]
+        keys = [k for k in separate_chain_cuts(V, sol.values, deadline=deadline, recomputations=recomputations)
+                if k not in seen]
         if not keys:
             break
         for k in keys:

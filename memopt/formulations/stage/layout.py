@@ -24,8 +24,8 @@ ancestor counts, O(n + e) for the rest.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from memopt.core.instance import Instance
 from memopt.core.plan import COMPUTE, OFFLOAD, RELOAD, Event, Plan
@@ -91,7 +91,7 @@ class StageLayout:
 
     # ------------------------------------------------------------- builders
     @classmethod
-    def fixed(cls, inst: Instance, order: Sequence[int], transfer_stages: int = 0) -> "StageLayout":
+    def fixed(cls, inst: Instance, order: Sequence[int], transfer_stages: int = 0) -> StageLayout:
         """Checkmate/POET: stage of new task ``order[k]``, preceded by ``transfer_stages`` empty stages."""
         new: list[int | None] = []
         for v in order:
@@ -102,7 +102,7 @@ class StageLayout:
         return lay
 
     @classmethod
-    def joint(cls, inst: Instance, sigma: Sequence[int], transfer_stages: int = 0) -> "StageLayout":
+    def joint(cls, inst: Instance, sigma: Sequence[int], transfer_stages: int = 0) -> StageLayout:
         """Free order of first computations: every task-starting stage chooses its task."""
         new: list[int | None] = []
         for _ in range(inst.n):
@@ -114,7 +114,7 @@ class StageLayout:
 
     @classmethod
     def from_plan(cls, inst: Instance, plan: Plan, *, free: bool = False,
-                  transfer_stages: int = 0) -> tuple["StageLayout", Plan]:
+                  transfer_stages: int = 0) -> tuple[StageLayout, Plan]:
         """The layout that holds ``plan`` exactly, and ``plan`` cut to fit it.
 
         σ and the order of new tasks are the plan's order of first

@@ -43,9 +43,8 @@ for pure schedules), whose bound is the problem's.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from memopt.core.method import Context, MethodOutput
 from memopt.core.params import Params, option

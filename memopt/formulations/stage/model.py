@@ -24,8 +24,15 @@ from memopt.core.bounds import task_footprint_bound
 from memopt.core.deadline import Deadline
 from memopt.core.request import Request
 from memopt.core.status import Objective
-from memopt.formulations.stage.constraints import (add_detailed_memory, add_inputs, add_residency, add_results, add_stage_memory, add_starts,
-                          add_transfers)
+from memopt.formulations.stage.constraints import (
+    add_detailed_memory,
+    add_inputs,
+    add_residency,
+    add_results,
+    add_stage_memory,
+    add_starts,
+    add_transfers,
+)
 from memopt.formulations.stage.layout import StageLayout, Windows
 from memopt.formulations.stage.objective import set_peak_objective, set_time_objective
 from memopt.formulations.stage.variables import Scale, StageVariables

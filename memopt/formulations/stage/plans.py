@@ -21,13 +21,12 @@ the reason.
 
 from __future__ import annotations
 
-import math
-import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from memopt.core.deadline import Deadline
 from memopt.core.instance import Instance
-from memopt.core.plan import COMPUTE, FREE as FREE_EVENT, OFFLOAD, RELOAD, Event, Plan
+from memopt.core.plan import COMPUTE, OFFLOAD, RELOAD, Event, Plan
+from memopt.core.plan import FREE as FREE_EVENT
 from memopt.formulations.stage.layout import FREE
 from memopt.formulations.stage.model import StageModel
 from memopt.formulations.stage.variables import CONST
@@ -423,7 +422,7 @@ def plan_hint(sm: StageModel, plan: Plan) -> list[float]:
     if sm.peak_var is not None:
         P = sm.peak_var
         best = lm.lb[P]
-        for idx, coef, lo, hi in lm.rows:
+        for idx, coef, _lo, hi in lm.rows:
             if P in idx:
                 a = sum(c * values[i] for i, c in zip(idx, coef) if i != P)
                 cp = coef[idx.index(P)]

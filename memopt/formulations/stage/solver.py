@@ -22,8 +22,9 @@ model; the loop ends with a valid plan or with the warm start.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from memopt.backends.linear import solve_linear
 from memopt.core.deadline import Deadline

@@ -30,14 +30,13 @@ only when τ would exceed 10^6).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from fractions import Fraction
-from functools import reduce
-from typing import Iterable
 
-from memopt.core.instance import Instance
-from memopt.transforms.scaling import size_gcd, time_gcd
 from memopt.backends.linear import LinearModel
+from memopt.core.instance import Instance
 from memopt.formulations.stage.layout import FREE, StageLayout, Windows
+from memopt.transforms.scaling import size_gcd, time_gcd
 
 Term = tuple[int, float]
 CONST = -1  # the index of the constant 1 in a list of terms

@@ -11,8 +11,8 @@ models: the portfolio with a small effort.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, Sequence
 
 from memopt.core.deadline import Deadline, as_deadline
 from memopt.core.evaluate import schedule_peak
@@ -29,7 +29,10 @@ DEFAULT_RESTARTS = 20
 DEFAULT_METHOD_RESTARTS = 200  # the ``planner`` method (within its time limit; option ``restarts``)
 
 
-def run_planner(req: Request, order: Sequence[int], cfg: PlannerConfig = PlannerConfig(),
+DEFAULT_CONFIG = PlannerConfig()
+
+
+def run_planner(req: Request, order: Sequence[int], cfg: PlannerConfig = DEFAULT_CONFIG,
                 deadline: Deadline | None = None) -> Plan | None:
     """One planner run: phase 1 with ``cfg`` on ``order``, then phase 2. ``None`` when stuck (or out of time).
 

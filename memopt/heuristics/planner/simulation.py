@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from memopt.core.deadline import Deadline
 from memopt.core.plan import OFFLOAD, RELOAD
@@ -109,7 +109,11 @@ class Simulation:
         if cfg.noise:
             self.rng = random.Random(cfg.seed)
         self._memo_cost: dict[int, float] = {}
-        self._memo_regen: dict[int, bool] = {}
+        # regenerability, kept across evictions: d -> (regenerable, height of its chain of gone inputs),
+        # dropped downstream of every datum whose availability changes (:meth:`_changed`)
+        self._regen: dict[int, tuple[bool, int]] = {}
+        self.avail = [False] * m     # fast or slow or lost: a recomputation may use it without recomputing it
+        self.resident: set[int] = set()  # the data in fast memory (the eviction candidates)
         self._memo_need: dict[int, int] = {}
         self._memo_need_mem: dict[int, int] = {}
 
@@ -127,30 +131,80 @@ class Simulation:
 
     def _reset_memos(self) -> None:
         self._memo_cost.clear()
-        self._memo_regen.clear()
         self._memo_need.clear()
         self._memo_need_mem.clear()
 
+    def _changed(self, d: int) -> None:
+        """After fast/slow/lost of d changed: the resident set, and the regenerability of the data downstream.
+
+        Whether x can be recomputed depends on the availability of the inputs of its producer and, for
+        the unavailable ones, on their own regenerability: when d's availability flips, the entries of
+        the outputs of d's readers go, and further down through the unavailable ones (an entry only
+        ever rests on memoised entries of its unavailable inputs, so the cascade reaches every stale one).
+        """
+        if self.fast[d]:
+            self.resident.add(d)
+        else:
+            self.resident.discard(d)
+        a = self.fast[d] or self.slow[d] or self.lost[d]
+        if a == self.avail[d]:
+            return
+        self.avail[d] = a
+        memo = self._regen
+        if not memo:
+            return
+        inst = self.inst
+        avail = self.avail
+        stack = [d]
+        while stack:
+            x = stack.pop()
+            for c in inst.consumers[x]:
+                for o in inst.outputs[c]:
+                    if o in memo:
+                        del memo[o]
+                        if not avail[o]:
+                            stack.append(o)
+
     def regen_gone(self, d: int, depth: int = 0) -> bool:
-        """Can d be recomputed later (its producer may rerun, its inputs can be had)?"""
+        """Can d be recomputed later (its producer may rerun, its inputs can be had), within a chain of
+        fewer than :data:`MAX_DEPTH` nested recomputations?"""
         if not self.rc:
             return False
-        memo = self._memo_regen
-        if d in memo:
-            return memo[d]
+        ok, h = self._regen_height(d, depth)
+        return ok and depth + h < MAX_DEPTH
+
+    def _regen_height(self, d: int, depth: int) -> tuple[bool, int]:
+        """(regenerable, h): h the longest chain of unavailable inputs below d (capped at MAX_DEPTH).
+
+        Kept in ``_regen`` unless the exploration was cut at MAX_DEPTH (then it depends on the depth)."""
+        memo = self._regen
+        r = memo.get(d)
+        if r is not None:
+            return r
         inst = self.inst
         p = inst.producer[d]
-        ok = inst.can_recompute[p] and depth < MAX_DEPTH
-        if ok:
-            memo[d] = False  # guard (the graph is acyclic; this is only a safety net)
-            for g in inst.inputs[p]:
-                if self.fast[g] or self.slow[g] or self.lost[g]:
-                    continue
-                if not self.regen_gone(g, depth + 1):
-                    ok = False
-                    break
-        memo[d] = ok
-        return ok
+        if not inst.can_recompute[p]:
+            memo[d] = (False, 0)
+            return memo[d]
+        if depth >= MAX_DEPTH:
+            return True, MAX_DEPTH  # too deep to tell from here; not kept
+        ok, h, cut = True, 0, False
+        avail = self.avail
+        for g in inst.inputs[p]:
+            if avail[g]:
+                continue
+            gok, gh = self._regen_height(g, depth + 1)
+            if g not in memo:
+                cut = True  # g's answer depended on the depth it was asked at
+            if not gok:
+                ok, h = False, 0
+                break
+            if gh + 1 > h:
+                h = gh + 1
+        r = (ok, min(h, MAX_DEPTH))
+        if not cut:
+            memo[d] = r
+        return r
 
     def rc_cost(self, d: int, depth: int = 0) -> float:
         """Time to recompute d: its producer plus the inputs it lacks (recursively)."""
@@ -228,6 +282,7 @@ class Simulation:
     # ------------------------------------------------------------ lost data
     def mark_lost(self, d: int) -> None:
         self.lost[d] = True
+        self._changed(d)
         for g in self.inst.inputs[self.inst.producer[d]]:
             self.inc_dep(g)
 
@@ -243,6 +298,7 @@ class Simulation:
         if not self.needed(g):
             if self.lost[g]:
                 self.lost[g] = False
+                self._changed(g)
                 for h in self.inst.inputs[self.inst.producer[g]]:
                     self.dec_dep(h, maybe_dead)
             elif self.fast[g]:
@@ -260,6 +316,7 @@ class Simulation:
         out.frees_after[f].append(d)
         self.cur -= s
         self.fast[d] = False
+        self._changed(d)
         self.last_free[d] = f
 
     def free_now(self, d: int) -> None:
@@ -277,8 +334,8 @@ class Simulation:
         rng, noise = self.rng, self.cfg.noise
         best = None
         best_key = None
-        for d in range(inst.m):
-            if not self.fast[d] or self.pin[d] or size[d] == 0:
+        for d in sorted(self.resident):  # in index order, as the noise's draws expect
+            if self.pin[d] or size[d] == 0:
                 continue
             if self.since[d] >= K and d in self.pending_reload:
                 continue  # reloaded for the compute being gathered
@@ -347,6 +404,7 @@ class Simulation:
             self._just_offloaded[d] = f + 1
             out.transfers.append(tr)
             self.slow[d] = True
+            self._changed(d)
             self.slow_used += s
         else:
             f = max(self.last_use[d], start) if self.cfg.early_free else K - 1
@@ -382,6 +440,7 @@ class Simulation:
         K = len(out.computes)
         self.cur += s
         self.fast[d] = True
+        self._changed(d)
         self.since[d] = K
         self.last_use[d] = K
         r = K
@@ -449,6 +508,7 @@ class Simulation:
             out.recomputes += 1
         for o in new:
             self.fast[o] = True
+            self._changed(o)
             self.since[o] = K
             self.last_use[o] = K
             self.cur += inst.size[o]
@@ -469,6 +529,7 @@ class Simulation:
         for o in new:
             if self.lost[o]:
                 self.lost[o] = False
+                self._changed(o)
                 for g in ins:
                     self.dec_dep(g, maybe)
         for d in maybe:
