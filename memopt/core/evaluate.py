@@ -34,7 +34,7 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from memopt.core.instance import Instance
-from memopt.core.plan import COMPUTE, FREE, OFFLOAD, RELOAD, EVENT_KINDS, Plan
+from memopt.core.plan import COMPUTE, EVENT_KINDS, FREE, OFFLOAD, RELOAD, Plan
 
 # Rules, by name. "Soft" rules (limits) do not stop the replay, so the true
 # peak and makespan of an over-budget plan are still reported.
@@ -301,10 +301,12 @@ def evaluate(
                 break
             if runs[v] >= 1:
                 if not can_recompute[v]:
-                    stopped = broken("recompute-forbidden", f"compute {target!r}: task may not run twice (recompute: false)", k, i)
+                    stopped = broken("recompute-forbidden",
+                                     f"compute {target!r}: task may not run twice (recompute: false)", k, i)
                     break
                 if not allow_recompute:
-                    stopped = broken("recompute-disabled", f"compute {target!r}: this problem runs each task once", k, i)
+                    stopped = broken("recompute-disabled",
+                                     f"compute {target!r}: this problem runs each task once", k, i)
                     break
                 ev.recomputes += 1
             runs[v] += 1
