@@ -205,14 +205,16 @@ def plot_plan(inst: Instance, plan: Plan, paths: str | Sequence[str], *, budget:
         raise MemoptError(f"x axis must be 'stage' or 'time', got {x!r}")
     plt = _pyplot()
     ev = evaluate(inst, plan, budget=budget, trace=True)
-    M = ev.budget
+    M = None if ev.budget is None else float(ev.budget)
     n_stages = len(plan.stages) if ev.complete else (len(ev.stage_durations) + 1)
     spans = _stage_spans(ev.stage_durations, max(n_stages, 1), x)
     xs, ys = [], []
     pos = event_positions(inst, plan, spans, x)
+    if ev.peak > 1e300:  # a figure holds doubles: sizes beyond them cannot be drawn truthfully
+        raise MemoptError(f"{inst.where}: sizes beyond 1e300 cannot be drawn (peak {ev.peak})")
     for p in ev.memory:
         xs.append(pos[p.stage - 1][p.event])
-        ys.append(p.memory)
+        ys.append(float(p.memory))  # exact integers beyond int64 confuse matplotlib: draw them as doubles
     end = spans[min(len(spans), len(plan.stages)) - 1][1] if spans and plan.stages else 0.0
     if xs:
         xs.append(end)

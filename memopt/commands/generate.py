@@ -41,6 +41,16 @@ def _pair(text: str) -> tuple[int, int]:
     return lo, hi
 
 
+MAX_TASKS = 10_000_000  # a Python instance takes about 1 kB a task: more would not fit the machine
+
+
+def task_count(text: str) -> int:
+    n = positive_int(text)
+    if n > MAX_TASKS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_TASKS:,} tasks, got {text!r}")
+    return n
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     kinds = "\n".join(f"  {k:<16} {d}" for k, d in KINDS.items())
     p = sub.add_parser(
@@ -52,7 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="example: memopt generate layered --n 100 --seed 1 --train --budget 0.9x -o layered.yaml")
     p.add_argument("kind", choices=list(KINDS), metavar="KIND", help="one of: " + ", ".join(KINDS))
     p.add_argument("-o", "--out", required=True, metavar="OUT", help="output file (.yaml, .yml or .json)")
-    p.add_argument("--n", type=positive_int, default=20, help="number of tasks of the (forward) graph (default 20)")
+    p.add_argument("--n", type=task_count, default=20,
+                   help=f"number of tasks of the (forward) graph (default 20, at most {MAX_TASKS:,})")
     p.add_argument("--seed", type=natural, default=0, help="random seed, an integer >= 0 (default 0)")
     p.add_argument("--name", default=None, help="instance name (default: from the kind and parameters)")
     c = p.add_argument_group("costs and data (every kind)")

@@ -169,8 +169,16 @@ def convert(value: Any, tp: Any, what: str) -> Any:
     raise MemoptError(f"{what}: expected {type_name(tp)}, got {value!r}")
 
 
+#: numbers beyond 10^4300 (or below 10^-4300) are refused: Python refuses to print integers of more digits,
+#: and turning ``1e99999999`` into an integer would take the machine (memopt.core.files has the same limit)
+MAX_EXPONENT = 4300
+
+
 def parse_exact(value: Any) -> Decimal | None:
-    """A finite decimal number from an int or a numeric string (``1e9``, ``0.25``), exactly; else ``None``."""
+    """A finite decimal number from an int or a numeric string (``1e9``, ``0.25``), exactly; else ``None``.
+
+    ``None`` too for a number whose exponent passes :data:`MAX_EXPONENT`.
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -182,7 +190,7 @@ def parse_exact(value: Any) -> Decimal | None:
             d = Decimal(value.strip().replace("_", ""))
         except InvalidOperation:
             return None
-        return d if d.is_finite() else None
+        return d if d.is_finite() and (d == 0 or abs(d.adjusted()) < MAX_EXPONENT) else None
     return None
 
 

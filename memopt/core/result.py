@@ -234,6 +234,8 @@ def load_plan(path: str | os.PathLike) -> Plan:
         return Plan.from_list(raw, where)
     if isinstance(raw, dict) and "stages" in raw:
         return Plan.from_list(raw["stages"], where)
+    if isinstance(raw, dict) and raw.get("status") in (Status.INFEASIBLE, Status.UNKNOWN):
+        raise PlanFormatError(f"{where}: holds no plan (status {raw['status']}: {raw.get('message') or 'no plan'})")
     raise PlanFormatError(f"{where}: a plan file is a mapping with a 'stages' list (or a list of stages)")
 
 
