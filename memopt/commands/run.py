@@ -117,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise MemoptError("--device cuda: CUDA is not available on this machine")
         module = module.to(dev)
+        inputs = tuple(x.to(dev) if isinstance(x, torch.Tensor) else x for x in inputs)
+        targets = tuple(x.to(dev) if isinstance(x, torch.Tensor) else x for x in targets)
     print(f"{target.name}: tracing the training step"
           + (f" (batch {target.batch})" if target.batch else "") + f", {args.cost} costs", flush=True)
     prepared = prepare_step(module, inputs, targets, target.loss, cost=args.cost, bandwidth=args.bandwidth,
