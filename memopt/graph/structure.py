@@ -41,6 +41,39 @@ from memopt.core.instance import Instance
 _NUMBER = re.compile(r"^\d+$")
 
 
+# ------------------------------------------------------------------ the order
+def lazy_sources(inst: Instance, order: Sequence[int]) -> list[int]:
+    """``order`` with every source task (no input) moved right before its first reader.
+
+    Traced training graphs list every parameter (and optimizer state) first;
+    placed by their readers they belong to their layer's segment and hold no
+    memory before it. A topological order again. O(n + e).
+    """
+    pos = {v: i for i, v in enumerate(order)}
+    before: dict[int, list[int]] = {}
+    out: list[int] = []
+    for v in order:
+        if not inst.preds[v] and inst.succs[v]:
+            first = min(inst.succs[v], key=pos.__getitem__)
+            before.setdefault(first, []).append(v)
+    for v in order:
+        if not inst.preds[v] and inst.succs[v]:
+            continue
+        out.extend(before.get(v, ()))
+        out.append(v)
+    return out
+
+
+def prelude(inst: Instance) -> set[int]:
+    """Tasks that run once before everything: non-recomputable tasks all of whose predecessors are too
+    (parameters, optimizer states, the inputs a tracer makes wait for them)."""
+    out: set[int] = set()
+    for v in inst.topological_order:
+        if not inst.can_recompute[v] and all(u in out for u in inst.preds[v]):
+            out.add(v)
+    return out
+
+
 # ------------------------------------------------------------------ the turn
 def find_turn(inst: Instance, order: Sequence[int]) -> int:
     """Position in ``order`` of the loss (the first backward task); ``len(order)``: no backward pass known."""
@@ -72,10 +105,10 @@ def crossing_sizes(inst: Instance, order: Sequence[int], length: int) -> list[in
     pos = {v: k for k, v in enumerate(order)}
     diff = [0] * (length + 1)
     for j in range(inst.m):
-        p = pos[inst.producer[j]]
+        p = pos.get(inst.producer[j], length)  # (data of tasks outside ``order`` are not counted)
         if p >= length:
             continue
-        last = max((pos[c] for c in inst.consumers[j] if pos[c] < length), default=-1)
+        last = max((pos[c] for c in inst.consumers[j] if pos.get(c, length) < length), default=-1)
         if last > p:
             diff[p] += inst.size[j]
             diff[last] -= inst.size[j]
@@ -250,7 +283,8 @@ def repeat_runs(classes: Sequence[int], min_count: int = 2) -> list[tuple[int, i
 class Structure:
     """The forward segments of a graph and their repeat classes.
 
-    ``order``: the topological order π the positions refer to; ``turn``:
+    ``order``: the topological order π the positions refer to (default: the
+    instance's, sources moved to their first reader — :func:`lazy_sources`); ``turn``:
     the position of the loss (``len(order)``: no backward pass known);
     ``starts``: the first position of each forward segment (segment ``i``
     is ``order[starts[i]:starts[i+1]]``, the last one ends at ``turn``);
@@ -337,7 +371,8 @@ def find_period(labels: Sequence[int], *, min_count: int = 2, min_period: int = 
 
 
 def detect_structure(inst: Instance, order: Sequence[int] | None = None, *, target_segments: int = 32,
-                     max_segment: int | None = None, use_annotations: bool = True) -> Structure:
+                     max_segment: int | None = None, max_segments: int | None = None,
+                     use_annotations: bool = True) -> Structure:
     """Find the turn, the forward segments and their repeat classes (module docstring).
 
     Cuts: the annotations when at least two blocks are annotated
@@ -346,21 +381,45 @@ def detect_structure(inst: Instance, order: Sequence[int] | None = None, *, targ
     same offsets when it is longer than the target length), the rest by
     :func:`narrow_cuts`. ``target_segments``: about how many segments to
     aim at; ``max_segment``: the most forward positions in one segment
-    (default: twice the target length).
+    (default: twice the target length); ``max_segments``: above this many
+    segments (default: twice the target), consecutive ones are merged
+    (:func:`merge_segments`: a network of 80 layers becomes 27 groups of 3).
     """
-    order = tuple(order if order is not None else inst.topological_order)
+    if order is None:
+        base = lazy_sources(inst, inst.topological_order)
+        pre = prelude(inst)
+        order = [v for v in base if v in pre] + [v for v in base if v not in pre]
+    order = tuple(order)
     turn = find_turn(inst, order)
-    L = turn
-    crossing = crossing_sizes(inst, order, L) if L > 1 else []
+    # the prelude (parameters, inputs: tasks that run once, before everything) joins the first segment;
+    # the cuts are sought among the computations after it
+    p0 = 0
+    pre = prelude(inst)
+    while p0 < turn and order[p0] in pre:
+        p0 += 1
+    body = order[p0:turn]
+    L = len(body)
+    crossing = crossing_sizes(inst, body, L) if L > 1 else []
     target = max(1, -(-L // max(1, target_segments)))
     hi = max_segment or max(2, 2 * target)
     lo = max(1, target // 2)
-    starts = annotated_cuts(inst, order, L) if use_annotations else None
+    starts = annotated_cuts(inst, body, L) if use_annotations else None
     source = "annotation"
     if starts is None:
         source = "graph"
-        starts = _graph_cuts(inst, order, L, crossing, target, lo, hi)
-    ends = starts[1:] + [L]
+        starts = _graph_cuts(inst, body, L, crossing, target, lo, hi)
+    starts = [0] + [p0 + x for x in starts if x > 0]
+    classes = _classes(inst, order, starts, turn)
+    limit = max_segments if max_segments is not None else 2 * target_segments
+    if len(starts) > limit:
+        starts = merge_segments(starts, classes, limit)
+        classes = _classes(inst, order, starts, turn)
+    return Structure(order, turn, starts, classes, repeat_runs(classes), source, list(crossing))
+
+
+def _classes(inst: Instance, order: Sequence[int], starts: list[int], turn: int) -> list[int]:
+    """Repeat classes of the segments: equal WL hashes and an explicit isomorphism."""
+    ends = starts[1:] + [turn]
     segs = [list(order[a:b]) for a, b in zip(starts, ends)]
     hashes = [wl_hash(inst, sg) for sg in segs]
     classes: list[int] = []
@@ -375,7 +434,31 @@ def detect_structure(inst: Instance, order: Sequence[int] | None = None, *, targ
             cls = len(reps)
             reps.append(i)
         classes.append(cls)
-    return Structure(order, turn, starts, classes, repeat_runs(classes), source, list(crossing))
+    return classes
+
+
+def merge_segments(starts: list[int], classes: list[int], limit: int) -> list[int]:
+    """At most about ``limit`` segments: f consecutive segments merged (f the least that fits), inside each
+    run of a repeated block by whole blocks from the run's start, so merged repeats stay identical. O(len)."""
+    n = len(starts)
+    f = -(-n // max(1, limit))
+    keep: list[int] = []
+    runs = {start: (period, count) for start, period, count in repeat_runs(classes)}
+    i = 0
+    loose = 0  # segments since the last kept start outside runs
+    while i < n:
+        if i in runs:
+            period, count = runs[i]
+            for b in range(0, count, f):
+                keep.append(i + b * period)
+            i += period * count
+            loose = 0
+            continue
+        if loose % f == 0:
+            keep.append(i)
+        loose += 1
+        i += 1
+    return [starts[j] for j in sorted(set(keep) | {0})]
 
 
 def _graph_cuts(inst: Instance, order: Sequence[int], L: int, crossing: Sequence[int], target: int, lo: int,
@@ -416,4 +499,5 @@ def _graph_cuts(inst: Instance, order: Sequence[int], L: int, crossing: Sequence
 
 
 __all__ = ["Structure", "annotated_cuts", "crossing_sizes", "detect_structure", "find_period", "find_turn",
-           "group_key", "label_sequence", "narrow_cuts", "repeat_runs", "segment_mapping", "task_label", "wl_hash"]
+           "group_key", "label_sequence", "lazy_sources", "merge_segments", "narrow_cuts", "prelude", "repeat_runs",
+           "segment_mapping", "task_label", "wl_hash"]

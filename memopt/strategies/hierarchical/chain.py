@@ -18,7 +18,8 @@ later than its backward predecessors (:func:`assign_backward`).
   output that is a result or is read outside groups g, g+1 (a long skip).
   They run once, in the first forward pass; their outputs stay in fast
   memory until the end of the backward of their *release group* r (the
-  least group of the producer and the readers; never for a result);
+  least group of the readers that may run again — readers that run once
+  do so in the first pass; never for a result);
 - ``X[g]``: the outputs of non-pinned tasks of ``F_g`` read by group g+1
   (the checkpoint between g and g+1); ``XB[g] ⊆ X[g]``: those also read
   by ``B_g``;
@@ -69,9 +70,14 @@ def assign_backward(inst: Instance, order: Sequence[int], turn: int, fgroup: dic
     free: list[int] = []
     for v in order[turn:]:
         bp = [g_of[u] for u in inst.preds[v] if u in g_of]
-        fdata = [(d, fgroup[inst.producer[d]]) for d in inst.inputs[v] if inst.producer[d] in fgroup]
+        # data of tasks that run once (parameters, inputs) stay resident anyway: any group may read them
+        fdata = [(d, fgroup[inst.producer[d]]) for d in inst.inputs[v]
+                 if inst.producer[d] in fgroup and inst.can_recompute[inst.producer[d]]]
         if not bp and not fdata:
-            free.append(v)
+            if any(inst.producer[d] in fgroup for d in inst.inputs[v]):
+                g_of[v] = k - 1  # reads only data that run once: as early as the backward allows
+            else:
+                free.append(v)
             continue
         U = min(bp) if bp else k - 1
         if not fdata:
@@ -107,6 +113,31 @@ class Chain:
     base: list[int] = field(default_factory=list)        # base[t], t = -1..k-1 stored at t + 1
     first_base: list[int] = field(default_factory=list)  # first_base[s], s = 0..k
     order: tuple[int, ...] = ()
+
+    # ------------------------------------------------------------- sets
+    def xset(self, g: int) -> frozenset[int]:
+        """``X[g]`` as a set (empty for g < 0)."""
+        return self._sets("x")[g] if g >= 0 else frozenset()
+
+    def xbset(self, g: int) -> frozenset[int]:
+        return self._sets("xb")[g] if g >= 0 else frozenset()
+
+    def crossing_made(self, g: int) -> list[int]:
+        """The crossing data ``B_g`` makes (gradients of earlier groups, results)."""
+        return self._sets("cross")[g]
+
+    def _sets(self, what: str):
+        cache = self.__dict__.setdefault("_cache", {})
+        if not cache:
+            cache["x"] = [frozenset(x) for x in self.X]
+            cache["xb"] = [frozenset(x) for x in self.XB]
+            cross: list[list[int]] = [[] for _ in range(self.k)]
+            for d in self.release:
+                p = self.inst.producer[d]
+                if self.side[p] == B_SIDE:
+                    cross[self.group[p]].append(d)
+            cache["cross"] = cross
+        return cache[what]
 
     # ------------------------------------------------------------- sizes
     def x(self, g: int) -> int:
@@ -183,7 +214,10 @@ def build_chain(inst: Instance, structure: Structure) -> Chain:
         cons = inst.consumers[d]
         if side[p] == F_SIDE:
             if pinned[p]:
-                release[d] = -1 if not cons else min([g] + [group[c] for c in cons])
+                # kept until the last run of a reader: the backward of the least group of the readers that
+                # may run again (readers that run once do so in the first pass); a result: to the end
+                again = [group[c] for c in cons if not (side[c] == F_SIDE and pinned[c])]
+                release[d] = -1 if not cons else (min(again) if again else k - 1)
             elif any(group[c] == g + 1 for c in cons):
                 X[g].append(d)
                 if any(group[c] == g and side[c] == B_SIDE for c in cons):

@@ -42,10 +42,12 @@ memory of :func:`conventional_plan` exactly, and its value the plan's
 makespan: **the DP is exact for its class** (the rotor sequences over the
 given options), which the tests check against an enumeration of the class.
 
-**Memory grid.** Sizes are counted in units of ``unit`` bytes, each term
-rounded up and the budget down (conservative: every plan the DP returns
-fits); ``unit`` = the gcd of the sizes makes it exact. Arrays over m
-(numpy): O(k² · (options + k) · M/unit) time, O(k² · M/unit) memory.
+**Step functions.** Each table entry, a function of m, is nonincreasing
+and piecewise constant: it is kept as its breakpoints (:class:`Step`),
+exactly — memory is never rounded. Combining entries is a merge of
+breakpoints (numpy): O(k² · (options + k) · B log B) for B breakpoints per
+entry (B is the number of memory/time trade-offs of a sub-chain: tens to
+a few hundred on the networks measured).
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ from memopt.strategies.hierarchical.chain import Chain
 from memopt.strategies.hierarchical.options import GroupOps, backward_context, forward_context
 from memopt.strategies.hierarchical.sequence import simulate
 
-INF = np.int64(2 ** 62)
+INF = np.int64(2 ** 61)  # INF + INF + a time stays below 2**63
 
 
 @dataclass(frozen=True)
@@ -85,16 +87,76 @@ class DPInterrupted(Exception):
     """The deadline expired while the tables were filled."""
 
 
-class ChainDP:
-    """The tables A and Fst of one chain, budget and menu of options (module docstring)."""
+class Step:
+    """A nonincreasing step function of the memory m: f(m) = ``ts[i]`` for ``ms[i]`` ≤ m < ``ms[i+1]``,
+    infinite below ``ms[0]`` (``ms`` increasing, ``ts`` strictly decreasing; numpy int64)."""
 
-    def __init__(self, ch: Chain, ops: Sequence[GroupOps], budget: int, unit: int = 1,
-                 deadline: Deadline | None = None):
-        self.ch, self.ops, self.unit = ch, list(ops), max(1, int(unit))
+    __slots__ = ("ms", "ts")
+
+    def __init__(self, ms: np.ndarray, ts: np.ndarray):
+        self.ms, self.ts = ms, ts
+
+    def at(self, x: np.ndarray | int) -> np.ndarray | int:
+        i = np.searchsorted(self.ms, x, side="right") - 1
+        if np.ndim(i) == 0:
+            return int(self.ts[i]) if i >= 0 else int(INF)
+        return np.where(i >= 0, self.ts[np.maximum(i, 0)], INF) if len(self.ms) else np.full(len(x), INF)
+
+
+EMPTY = Step(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+
+
+def _envelope(cands: list[tuple[np.ndarray, np.ndarray]], eps: float, cap: int = 0) -> Step:
+    """The lower envelope of nonincreasing step functions given as (breakpoints, values) lists.
+
+    A nonincreasing step function's value at m is the least value of its
+    breakpoints at or below m, so the envelope's is the least of *all*
+    breakpoints at or below m: one sort of the pooled breakpoints and a
+    running minimum, O(N log N). ``eps`` > 0 drops the decreases smaller
+    than that fraction; ``cap`` > 0 keeps at most that many breakpoints (the
+    least memory that fits, and the largest decreases). Dropping a
+    breakpoint only raises the function: every plan the DP builds still fits.
+    """
+    if not cands:
+        return EMPTY
+    ms = np.concatenate([c[0] for c in cands])
+    ts = np.concatenate([c[1] for c in cands])
+    order = np.lexsort((ts, ms))
+    ms, ts = ms[order], ts[order]
+    run = np.minimum.accumulate(ts)
+    prev = np.concatenate([[INF], run[:-1]])
+    keep = (ts < prev) & (ts < INF)
+    if eps > 0 and keep.any():
+        first = int(np.argmax(keep))
+        keep &= ts < prev * (1.0 - eps)
+        keep[first] = True  # the least memory that fits always stays
+    ms, ts = ms[keep], ts[keep]
+    if cap and len(ms) > cap:
+        drop = np.concatenate([[INF], ts[:-1] - ts[1:]])  # the first (least memory) always stays
+        idx = np.sort(np.argsort(-drop, kind="stable")[:cap])
+        ms, ts = ms[idx], ts[idx]
+    return Step(ms, ts)
+
+
+class ChainDP:
+    """The tables A and Fst of one chain, budget and menu of options (module docstring).
+
+    Each table entry is a :class:`Step` function of the memory m — exact:
+    memory is never rounded (``unit`` only divides every size by a common
+    factor, 1 by default). ``eps`` > 0 drops breakpoints that gain less
+    than that fraction of time (an approximation for very long chains).
+    """
+
+    def __init__(self, ch: Chain, ops: Sequence[GroupOps], budget: int, unit: int | None = None,
+                 deadline: Deadline | None = None, eps: float = 0.0, cap: int = 0):
+        self.ch, self.ops = ch, list(ops)
         k = ch.k
         self.k = k
-        u = self.unit
-        self.M = budget // u
+        self.eps, self.cap = eps, cap
+        b0 = min(min(ch.base), min(ch.first_base))
+        self.unit = u = max(1, int(unit or 1))
+        self.offset = b0
+        self.M = (budget - b0) // u if budget >= b0 else -1
 
         def up(x: int) -> int:
             return -(-int(x) // u)
@@ -102,15 +164,16 @@ class ChainDP:
         self.up = up
         self.x = [up(ch.x(g)) for g in range(k)]
         self.xb = [up(ch.xb(g)) for g in range(k)]
-        self.base = [up(b) for b in ch.base]           # base(t) at t + 1
-        self.first_base = [up(b) for b in ch.first_base]
+        self.base = [up(b - b0) for b in ch.base]           # base(t) at t + 1
+        self.first_base = [up(b - b0) for b in ch.first_base]
         self.deadline = deadline
-        S = self.M + 1
-        self.S = S
-        self.A: dict[tuple[int, int], np.ndarray] = {}
-        self.F: dict[int, np.ndarray] = {}
+        self.A: dict[tuple[int, int], Step] = {}
+        self.F: dict[int, Step] = {}
+        self.breakpoints = 0
         if self.M < 0:
             return
+        self._tapes = [self._tape_list(s) for s in range(k)]
+        self._splits = {first: [self._split_list(s, first) for s in range(k)] for first in (False, True)}
         for length in range(k):
             for s in range(k - length):
                 if deadline is not None and deadline.expired():
@@ -123,79 +186,83 @@ class ChainDP:
     def xin(self, s: int) -> int:
         return self.x[s - 1] if s > 0 else 0
 
-    def _shift(self, a: np.ndarray, c: int) -> np.ndarray:
-        out = np.full(self.S, INF, dtype=np.int64)
-        if c <= 0:
-            return a.copy() if c == 0 else out  # (c < 0 never happens: sizes are >= 0)
-        if c < self.S:
-            out[c:] = a[: self.S - c]
-        return out
-
-    def _sub(self, s: int, t: int, first: bool) -> np.ndarray:
-        """The groups s..t after the current one: A(s, t) or, in the first pass, Fst(s)."""
+    def _sub(self, s: int, t: int, first: bool) -> Step | None:
+        """The groups s..t after the current one: A(s, t) or, in the first pass, Fst(s) (``None``: none)."""
         if s > t:
-            z = np.zeros(self.S, dtype=np.int64)
-            return z
+            return None
         return self.F[s] if first else self.A[s, t]
 
-    def _tape_terms(self, s: int, t: int, first: bool):
-        """(cost array without the sub-call, shift of the sub-call, threshold) per option of group s."""
-        g = self.ops[s]
-        xin = self.xin(s)
-        fwd_base = self.first_base[s] if first else self.base[t + 1]
+    def _tape_list(self, s: int):
+        """Per option of group s: (index, time again, time first, shift, forward peak again/first, threshold of B)."""
+        up, xin = self.up, self.xin(s)
         out = []
-        for i, o in enumerate(g.options):
-            cf = o.cost_ft1 if first else o.cost_ft
-            tape = self.up(o.tape_size)
-            thr = max(xin + fwd_base + self.up(cf.peak),
-                      xin + tape + self.xb[s] + self.base[s + 1] + self.up(o.cost_b.peak))
-            out.append((i, cf.time + o.cost_b.time, xin + tape, thr))
+        for i, o in enumerate(self.ops[s].options):
+            tape = up(o.tape_size)
+            thr_b = xin + tape + self.xb[s] + self.base[s + 1] + up(o.cost_b.peak)
+            out.append((i, o.cost_ft.time + o.cost_b.time, o.cost_ft1.time + o.cost_b.time, xin + tape,
+                        xin + up(o.cost_ft.peak), xin + up(o.cost_ft1.peak), thr_b))
         return out
 
-    def _split_terms(self, s: int, t: int, first: bool):
-        """(s', Σ FN time, threshold) for every split point s < s' ≤ t."""
-        g_ops = self.ops
-        xin = self.xin(s)
+    def _tape_terms(self, s: int, t: int, first: bool):
+        """(option, time without the sub-call, shift of the sub-call, threshold) per option of group s."""
+        fwd_base = self.first_base[s] if first else self.base[t + 1]
+        for i, ta, tf, shift, pa, pf, thr_b in self._tapes[s]:
+            yield i, (tf if first else ta), shift, max((pf if first else pa) + fwd_base, thr_b)
+
+    def _split_list(self, s: int, first: bool):
+        """Per split point s' (s < s' < k): (s', Σ FN time, threshold without base(t) when not ``first``)."""
+        g_ops, up, xin = self.ops, self.up, self.xin(s)
         out = []
-        time = 0
-        thr = 0
-        for j in range(s, t):
+        time = thr = 0
+        for j in range(s, self.k - 1):
             if j == s:  # the split's checkpoint X[s-1] stays
                 c = g_ops[j].keep_fn1 if first else g_ops[j].keep_fn
             else:
                 c = g_ops[j].cost_fn1 if first else g_ops[j].cost_fn
-            fb = self.first_base[j] if first else self.base[t + 1]
-            thr = max(thr, xin + (self.xin(j) if j > s else 0) + fb + self.up(c.peak))
+            thr = max(thr, xin + (self.xin(j) if j > s else 0) + (self.first_base[j] if first else 0) + up(c.peak))
             time += c.time
             out.append((j + 1, time, thr))
         return out
 
-    def _solve(self, s: int, t: int, first: bool) -> np.ndarray:
-        best = np.full(self.S, INF, dtype=np.int64)
-        idx = np.arange(self.S)
+    def _split_terms(self, s: int, t: int, first: bool):
+        """(s', Σ FN time, threshold) for every split point s < s' ≤ t."""
+        add = 0 if first else self.base[t + 1]
+        for sp, time, thr in self._splits[first][s]:
+            if sp > t:
+                break
+            yield sp, time, thr + add
+
+    def _solve(self, s: int, t: int, first: bool) -> Step:
+        M = self.M
+        cands: list[tuple[np.ndarray, np.ndarray]] = []
         for _, cost, shift, thr in self._tape_terms(s, t, first):
-            if thr >= self.S:
+            lo = max(thr, shift)
+            if lo > M:
                 continue
-            cand = self._shift(self._sub(s + 1, t, first), shift) if s < t else np.zeros(self.S, dtype=np.int64)
-            cand = np.where((idx >= thr) & (cand < INF), cand + cost, INF)
-            np.minimum(best, cand, out=best)
+            sub = self._sub(s + 1, t, first)
+            if sub is None:
+                cands.append((np.array([lo], dtype=np.int64), np.array([cost], dtype=np.int64)))
+            else:
+                cands.append(_shifted(sub, shift, lo, M, cost))
         xin = self.xin(s)
         for sp, time, thr in self._split_terms(s, t, first):
-            if thr >= self.S:
+            lo = max(thr, xin)
+            if lo > M:
                 continue
-            a = self._shift(self._sub(sp, t, first), xin)
-            b = self.A[s, sp - 1]
-            ok = (idx >= thr) & (a < INF) & (b < INF)
-            cand = np.where(ok, a + b + time, INF)
-            np.minimum(best, cand, out=best)
-        return best
+            a, b = self._sub(sp, t, first), self.A[s, sp - 1]
+            bp = np.concatenate([[lo], a.ms + xin, b.ms])
+            bp = bp[(bp >= lo) & (bp <= M)]
+            cands.append((bp, a.at(bp - xin) + b.at(bp) + time))
+        f = _envelope(cands, self.eps, self.cap)
+        self.breakpoints += len(f.ms)
+        return f
 
     # ------------------------------------------------------------ answers
     def value(self) -> int | None:
         """The least makespan of the class (``None``: no rotor sequence fits)."""
         if self.M < 0 or 0 not in self.F:
             return None
-        v = self.F[0][self.M]
+        v = self.F[0].at(self.M)
         return None if v >= INF else int(v)
 
     def sequence(self) -> list[Op]:
@@ -207,11 +274,11 @@ class ChainDP:
         return out
 
     def _rebuild(self, s: int, t: int, m: int, first: bool, free_all: bool, out: list[Op]) -> None:
-        target = (self.F[s] if first else self.A[s, t])[m]
+        target = (self.F[s] if first else self.A[s, t]).at(m)
         for i, cost, shift, thr in self._tape_terms(s, t, first):
-            if m < thr:
+            if m < max(thr, shift):
                 continue
-            sub = int(self._sub(s + 1, t, first)[m - shift]) if s < t and m - shift >= 0 else (0 if s >= t else INF)
+            sub = self._sub(s + 1, t, first).at(m - shift) if s < t else 0
             if sub >= INF or sub + cost != target:
                 continue
             out.append(Op("FT", s, i, first))
@@ -223,8 +290,8 @@ class ChainDP:
         for sp, time, thr in self._split_terms(s, t, first):
             if m < thr or m - xin < 0:
                 continue
-            a = int(self._sub(sp, t, first)[m - xin])
-            b = int(self.A[s, sp - 1][m])
+            a = self._sub(sp, t, first).at(m - xin)
+            b = self.A[s, sp - 1].at(m)
             if a >= INF or b >= INF or a + b + time != target:
                 continue
             for j in range(s, sp):
@@ -233,6 +300,13 @@ class ChainDP:
             self._rebuild(s, sp - 1, m, False, free_all, out)
             return
         raise RuntimeError(f"chain DP: no choice reaches the table's value at ({s}, {t}, {m})")
+
+
+def _shifted(f: Step, shift: int, lo: int, M: int, add: int) -> tuple[np.ndarray, np.ndarray]:
+    """Breakpoints and values of m -> f(m − shift) + add on [lo, M]."""
+    bp = f.ms + shift
+    bp = np.concatenate([[lo], bp[(bp > lo) & (bp <= M)]])
+    return bp, f.at(bp - shift) + add
 
 
 # ------------------------------------------------------------ plans of a rotor sequence
@@ -273,15 +347,15 @@ def conventional_plan(ch: Chain, ops: Sequence[GroupOps], seq: Sequence[Op]) -> 
         lead: list[int] = []
         after: list[int] = []
         if op.kind == "FN":
-            ext, keep, drop = forward_context(ch, g, op.first, ch.X[g], free_input=not op.flag)
+            ext, keep, drop = forward_context(ch, g, op.first, ch.X[g], body, free_input=not op.flag)
             if not op.flag and g > 0:
                 after = list(ch.X[g - 1])
         elif op.kind == "FT":
             o = ops[g].options[op.option]
-            ext, keep, drop = forward_context(ch, g, op.first, set(ch.X[g]) | set(o.tape))
+            ext, keep, drop = forward_context(ch, g, op.first, set(ch.X[g]) | set(o.tape), body)
         else:
             o = ops[g].options[op.option]
-            ext, keep, drop = backward_context(ch, g, o.tape)
+            ext, keep, drop = backward_context(ch, g, o.tape, body)
             xbg = set(ch.XB[g])
             lead = [d for d in ch.X[g] if d not in xbg]
             after = list(o.tape) + list(ch.XB[g])

@@ -32,33 +32,24 @@ from memopt.core.method import Context, MethodOutput
 from memopt.core.params import Params, option
 from memopt.core.request import Request
 from memopt.core.status import Objective, Status
-from memopt.formulations.stage.plans import prune_plan
-from memopt.graph.structure import detect_structure
-from memopt.strategies.hierarchical.chain import build_chain, check_chain
-from memopt.strategies.hierarchical.dp import ChainDP, DPInterrupted, compute_sequence, grid_unit
 from memopt.strategies.hierarchical.lns import polish
-from memopt.strategies.hierarchical.options import (
-    group_classes,
-    group_ops,
-    heuristic_options,
-    map_option,
-    prune_options,
-)
-from memopt.strategies.hierarchical.sequence import plan_from_sequence
+from memopt.strategies.hierarchical.options import subset_options
+from memopt.strategies.hierarchical.run import ChainRun
 
 PLANNER_SHARE, PLANNER_SECONDS = 0.15, 10.0
 """Share of the time (and most seconds) for the flat planner."""
+OPTIONS_SHARE, OPTIONS_SECONDS = 0.25, 20.0
+"""Share of the time (and most seconds) for the richer menus of options."""
 BOUND_SHARE, BOUND_SECONDS = 0.05, 5.0
 
 
 @dataclass(frozen=True)
 class HierarchicalParams(Params):
     segments: str = option("16,32", "forward segments the chain aims at, one DP per value (comma-separated)")
-    slots: int = option(2000, "memory units of the DP's grid (exact when the sizes' gcd gives fewer)")
     annotations: bool = option(True, "cut the forward pass where the tasks' group annotation changes")
     planner: bool = option(True, "also run the flat budget planner for a share of the time")
-    window: int = option(120, "computes per window of the polishing search (0: no polishing)")
-    lns_model: Literal["checkmate", "moccasin", "both"] = option("both", "the model of each window")
+    window: int = option(24, "tasks per window of the polishing search (0: no polishing)")
+    lns_model: Literal["checkmate", "moccasin", "both"] = option("checkmate", "the model of each window")
     bound_tasks: int = option(3000, "largest graph given the recomputation bound (a CP-SAT per critical task)")
 
 
@@ -76,23 +67,31 @@ def run_hierarchical(req: Request, ctx: Context) -> MethodOutput:
     inst = req.instance
     stats = ctx.stats
     t0 = time.perf_counter()
-    best_value = math.inf
-    best_seq: list[int] | None = None
+    chains = stats.setdefault("chains", {})
+    runs: list[ChainRun] = []
+    # 1. the first plan: each segmentation with the quick menus
     for target in _targets(p.segments):
         if ctx.deadline.expired():
             break
-        got = _chain_plan(req, ctx, target)
-        if got is None:
-            continue
-        seq, value = got
-        if value < best_value:
-            best_value, best_seq = value, seq
-    if best_seq is not None:
+        run = ChainRun(req, target, p.annotations, chains.setdefault(str(target), {}))
+        if run.start(ctx.deadline):
+            run.solve(ctx, "first menus")
+            runs.append(run)
+    if ctx.incumbent.plan is not None:
         stats["first_plan_seconds"] = round(time.perf_counter() - t0, 3)
+    # 2. richer menus on the best segmentation: every tape (the exact Pareto set of tapes when a block has
+    # few candidates; greedy on marginal recomputation time otherwise)
+    runs.sort(key=lambda r: math.inf if r.value is None else r.value)
+    for run in runs[:1]:
+        dl = ctx.deadline.share(OPTIONS_SHARE, OPTIONS_SECONDS)
+        if run.enrich(lambda g, r=run, d=dl: subset_options(r.chain, g, r.pos, deadline=d), dl):
+            run.solve(ctx, "every tape")
+    # 3. the flat planner: the better start where the chain is poor (long skips pinned)
     if p.planner and not ctx.deadline.expired():
         out = ctx.run("planner", req, share=PLANNER_SHARE, cap=PLANNER_SECONDS)
         stats["planner"] = "plan" if out.plan is not None else "none"
-    if req.recompute and not req.offload and inst.n <= p.bound_tasks and not ctx.deadline.expired():
+    # 4. bounds
+    if not req.offload and inst.n <= p.bound_tasks and not ctx.deadline.expired():
         from memopt.exact.recompute_bound import recompute_bound
 
         rb = recompute_bound(inst, req.budget, max_tasks=4, threads=ctx.threads,
@@ -110,6 +109,7 @@ def run_hierarchical(req: Request, ctx: Context) -> MethodOutput:
         return MethodOutput(message="no plan found: the chain DP has no rotor sequence within the budget")
     if ctx.incumbent.proven:
         return MethodOutput(status=Status.OPTIMAL)
+    # 5. polish the best plan window by window
     if p.window > 0:
         polish(req, ctx, window=p.window, model=p.lns_model)
     return MethodOutput(status=Status.OPTIMAL if ctx.incumbent.proven else Status.FEASIBLE)
@@ -122,59 +122,6 @@ def _targets(text: str) -> list[int]:
         if x:
             out.append(max(1, int(x)))
     return out or [32]
-
-
-def _chain_plan(req: Request, ctx: Context, target: int) -> tuple[list[int], float] | None:
-    """The chain DP's plan on ``target`` forward segments, offered; ``(sequence, makespan)`` or ``None``."""
-    p: HierarchicalParams = ctx.params
-    inst = req.instance
-    stats = ctx.stats.setdefault("chains", {})
-    t0 = time.perf_counter()
-    st = detect_structure(inst, target_segments=target, use_annotations=p.annotations)
-    ch = build_chain(inst, st)
-    bad = check_chain(ch)
-    info: dict = {"structure": st.describe(), "chain": ch.describe()}
-    stats[str(target)] = info
-    if bad:  # cannot happen by construction; a bug is reported, not a plan
-        info["error"] = bad[0]
-        return None
-    pos = {v: i for i, v in enumerate(st.order)}
-    classes = group_classes(ch)
-    ops = []
-    for g in range(ch.k):
-        go = group_ops(ch, g, pos)
-        rep, f = classes[g]
-        if f is None:
-            go.options = prune_options(heuristic_options(ch, g, pos))
-        else:
-            go.options = [map_option(ch, g, o, f, pos) for o in ops[rep].options]
-        ops.append(go)
-        if ctx.deadline.expired():
-            return None
-    info["distinct_groups"] = sum(1 for _, f in classes if f is None)
-    info["options"] = sum(len(o.options) for o in ops)
-    unit = grid_unit(inst, req.budget, p.slots)
-    try:
-        dp = ChainDP(ch, ops, req.budget, unit, deadline=ctx.deadline)
-    except DPInterrupted:
-        info["dp"] = "interrupted"
-        return None
-    info["unit"] = unit
-    info["seconds"] = round(time.perf_counter() - t0, 3)
-    value = dp.value()
-    if value is None:
-        info["dp"] = "no rotor sequence fits"
-        return None
-    seq = compute_sequence(ops, dp.sequence())
-    plan = prune_plan(inst, plan_from_sequence(inst, seq))
-    ev = req.evaluate(plan)
-    info["dp_value"] = value
-    if not ev.valid:  # the DP's accounting is conservative: a bug if this happens
-        info["error"] = f"invalid plan: {ev.violation}"
-        return None
-    info["value"] = ev.makespan
-    ctx.offer(plan, f"hierarchical (chain DP, {ch.k} groups)", evaluation=ev)
-    return seq, ev.makespan
 
 
 __all__ = ["HierarchicalParams", "check_hierarchical", "run_hierarchical"]

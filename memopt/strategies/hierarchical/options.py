@@ -82,51 +82,63 @@ class GroupOps:
 
 
 # ------------------------------------------------------------ contexts
-def _pinned_data(ch: Chain) -> set[int]:
-    return {d for d, _ in ch.release.items() if ch.side[ch.inst.producer[d]] != B_SIDE}
+Context = tuple[set[int], set[int], set[int]]
 
 
-def forward_context(ch: Chain, g: int, first: bool, keep: Iterable[int], free_input: bool = False
-                    ) -> tuple[set[int], set[int], set[int]]:
-    """(external, keep, drop) of a forward operation of g (:func:`.sequence.simulate`).
+def _touched(inst: Instance, seq: Iterable[int]) -> set[int]:
+    out: set[int] = set()
+    for v in seq:
+        out.update(inst.inputs[v])
+        out.update(inst.outputs[v])
+    return out
+
+
+def _pinned_f(ch: Chain, d: int) -> bool:
+    return d in ch.release and ch.side[ch.inst.producer[d]] != B_SIDE
+
+
+def forward_context(ch: Chain, g: int, first: bool, keep: Iterable[int], seq: Sequence[int],
+                    free_input: bool = False) -> Context:
+    """(external, keep, drop) of a forward operation of g running ``seq`` (:func:`.sequence.simulate`).
 
     Resident before it: ``X[g−1]`` and the pinned forward data (first pass:
     those made before g). It leaves ``keep`` (and, first pass, g's pinned
-    data); ``free_input``: ``X[g−1]`` is freed at its last read.
+    data); ``free_input``: ``X[g−1]`` is freed at its last read. Only the
+    data ``seq`` touches are listed.
     """
     inst = ch.inst
-    xin = set(ch.X[g - 1]) if g > 0 else set()
-    ext = set(xin)
-    for d in _pinned_data(ch):
-        if not first or ch.group[inst.producer[d]] < g:
+    xin = ch.xset(g - 1)
+    ext = set()
+    for d in _touched(inst, seq):
+        if d in xin or (_pinned_f(ch, d) and (not first or ch.group[inst.producer[d]] < g)):
             ext.add(d)
     kp = set(keep) | (_own_pinned(ch, g) if first else set())
-    return ext, kp, (xin if free_input else set())
+    return ext, kp, ({d for d in ext if d in xin} if free_input else set())
 
 
-def backward_context(ch: Chain, g: int, tape: Iterable[int]) -> tuple[set[int], set[int], set[int]]:
-    """(external, keep, drop) of ``B_g``.
+def backward_external(ch: Chain, g: int, tape: frozenset[int] | set[int], d: int) -> bool:
+    """Whether datum d is resident before ``B_g`` (:func:`backward_context`)."""
+    p = ch.inst.producer[d]
+    return (d in tape or d in ch.xset(g - 1) or d in ch.xbset(g)
+            or (d in ch.release and (ch.side[p] != B_SIDE or ch.group[p] > g)))
+
+
+def backward_context(ch: Chain, g: int, tape: Iterable[int], seq: Sequence[int]) -> Context:
+    """(external, keep, drop) of ``B_g`` running ``seq``.
 
     Resident before it: ``X[g−1]``, the tape, ``XB[g]``, the pinned forward
     data, the crossing data made after g. It leaves its crossing data
     (gradients of earlier groups, results) and frees at their last read
     the tape, ``XB[g]``, ``X[g−1]`` except what ``B_{g−1}`` reads, and the
-    data released at g (nothing reads them later).
+    data released at g (nothing reads them later). Only the data ``seq``
+    touches are listed.
     """
     inst = ch.inst
-    tape = set(tape)
-    xin = set(ch.X[g - 1]) if g > 0 else set()
-    ext = xin | tape | set(ch.XB[g])
-    rel = set()
-    for d, r in ch.release.items():
-        p = inst.producer[d]
-        if ch.side[p] != B_SIDE or ch.group[p] > g:
-            ext.add(d)
-            if r == g:
-                rel.add(d)
-    keep = {d for d in ch.release if ch.side[inst.producer[d]] == B_SIDE and ch.group[inst.producer[d]] == g}
-    xbp = set(ch.XB[g - 1]) if g > 0 else set()
-    drop = tape | set(ch.XB[g]) | (xin - xbp) | rel
+    tape = frozenset(tape)
+    ext = {d for d in _touched(inst, seq) if backward_external(ch, g, tape, d)}
+    keep = set(ch.crossing_made(g))
+    xin, xbp, xbg = ch.xset(g - 1), ch.xbset(g - 1), ch.xbset(g)
+    drop = {d for d in ext if d in tape or d in xbg or (d in xin and d not in xbp) or ch.release.get(d) == g}
     return ext, keep, drop
 
 
@@ -169,36 +181,46 @@ def group_ops(ch: Chain, g: int, pos: dict[int, int]) -> GroupOps:
     fn1 = first_prefix(ch, g, pos) + fn
 
     def cost(seq: list[int], first: bool, free: bool) -> OpCost:
-        return measure(ch, seq, forward_context(ch, g, first, xg, free))
+        return measure(ch, seq, forward_context(ch, g, first, xg, seq, free))
 
     return GroupOps(fn, fn1, cost(fn, False, True), cost(fn1, True, True), cost(fn, False, False),
                     cost(fn1, True, False))
 
 
 def make_option(ch: Chain, g: int, ft: list[int], tape: Iterable[int], b: list[int], pos: dict[int, int],
-                source: str) -> Option:
-    """An option from its forward sequence, tape and backward sequence, measured (first-pass version derived)."""
+                source: str, first: bool = True) -> Option:
+    """An option from its forward sequence, tape and backward sequence, measured (first-pass version derived;
+    ``first=False``: measured later by :func:`measure_first` — the first pass of a group holding the
+    parameters is long)."""
     inst = ch.inst
     tape = frozenset(tape)
     keep = set(ch.X[g]) | tape
-    ft1 = first_prefix(ch, g, pos) + ft
-    o = Option(ft, ft1, b, tape, source=source)
-    o.cost_ft = measure(ch, ft, forward_context(ch, g, False, keep))
-    o.cost_ft1 = measure(ch, ft1, forward_context(ch, g, True, keep))
-    o.cost_b = measure(ch, b, backward_context(ch, g, tape))
+    o = Option(ft, [], b, tape, source=source)
+    o.cost_ft = measure(ch, ft, forward_context(ch, g, False, keep, ft))
+    o.cost_b = measure(ch, b, backward_context(ch, g, tape, b))
     o.tape_size = sum(inst.size[d] for d in tape)
+    if first:
+        measure_first(ch, g, o, pos)
+    return o
+
+
+def measure_first(ch: Chain, g: int, o: Option, pos: dict[int, int]) -> Option:
+    """Fill in the first-pass forward of option ``o`` (the pinned tasks first) and its cost."""
+    o.ft1 = first_prefix(ch, g, pos) + o.ft
+    o.cost_ft1 = measure(ch, o.ft1, forward_context(ch, g, True, set(ch.X[g]) | o.tape, o.ft1))
     return o
 
 
 def backward_sequence(ch: Chain, g: int, tape: set[int]) -> list[int]:
     """``B_g`` in the base order, each missing forward datum recomputed (with what it needs) when first read."""
     inst = ch.inst
-    avail = backward_context(ch, g, tape)[0]
+    tape = frozenset(tape)
+    avail: set[int] = set()
     fwd = set(ch.F[g])
     seq: list[int] = []
 
     def ensure(d: int) -> None:
-        if d in avail:
+        if d in avail or backward_external(ch, g, tape, d):
             return
         p = inst.producer[d]
         if p not in fwd:
@@ -261,19 +283,16 @@ def heuristic_options(ch: Chain, g: int, pos: dict[int, int],
 
 
 def prune_options(opts: list[Option]) -> list[Option]:
-    """The options no other option dominates (time, forward peaks, tape, backward peak all ≤)."""
-    keys = [o.key() for o in opts]
-    out = []
-    for i, o in enumerate(opts):
-        ki = keys[i]
-        dominated = False
-        for j, kj in enumerate(keys):
-            if j != i and all(a <= b for a, b in zip(kj, ki)) and (kj != ki or j < i):
-                dominated = True
-                break
-        if not dominated:
-            out.append(o)
-    return out
+    """The options no other option dominates (time, forward peaks, tape, backward peak all ≤).
+
+    Lexicographic order first: an option is dominated iff one kept before it
+    dominates it (domination is transitive). O(n log n + n · kept).
+    """
+    kept: list[tuple[tuple, Option]] = []
+    for key, o in sorted(((o.key(), o) for o in opts), key=lambda x: x[0]):
+        if not any(all(a <= b for a, b in zip(k, key)) for k, _ in kept):
+            kept.append((key, o))
+    return [o for _, o in kept]
 
 
 # ------------------------------------------------------------ identical groups
@@ -328,17 +347,94 @@ def group_classes(ch: Chain) -> list[tuple[int, dict[int, int] | None]]:
     return out
 
 
-def map_option(ch: Chain, g: int, o: Option, f: dict[int, int], pos: dict[int, int]) -> Option:
-    """Option ``o`` of a representative group mapped to group g by the task map ``f`` (re-measured)."""
+def map_option(ch: Chain, g: int, o: Option, f: dict[int, int], pos: dict[int, int], measure: bool = False
+               ) -> Option:
+    """Option ``o`` of a representative group mapped to group g by the task map ``f``.
+
+    The groups are isomorphic with the same data roles (:func:`group_classes`),
+    so the costs are ``o``'s; ``measure`` measures them again (the caller
+    does when a plan built on copied costs is refused by the evaluator).
+    """
     inst = ch.inst
     dmap = {}
     for v, w in f.items():
         for a, b in zip(inst.outputs[v], inst.outputs[w]):
             dmap[a] = b
-    return make_option(ch, g, [f[v] for v in o.ft], [dmap[d] for d in o.tape], [f[v] for v in o.b], pos,
-                       o.source)
+    ft, tape, b = [f[v] for v in o.ft], [dmap[d] for d in o.tape], [f[v] for v in o.b]
+    if measure:
+        return make_option(ch, g, ft, tape, b, pos, o.source)
+    return Option(ft, first_prefix(ch, g, pos) + ft, b, frozenset(tape), o.cost_ft, o.cost_ft1, o.cost_b, o.source,
+                  o.tape_size)
 
 
-__all__ = ["GroupOps", "OpCost", "Option", "backward_context", "backward_sequence", "first_prefix",
+
+
+def recompute_time(ch: Chain, g: int, tape: set[int]) -> int:
+    """The time ``B_g`` spends recomputing when it keeps ``tape`` (:func:`backward_sequence`'s policy:
+    each missing forward datum once, with what it needs). O(size of the group)."""
+    inst = ch.inst
+    tape = frozenset(tape)
+    fwd = set(ch.F[g])
+    done: set[int] = set()
+    total = 0
+    stack = [d for v in ch.B[g] for d in inst.inputs[v]]
+    while stack:
+        d = stack.pop()
+        p = inst.producer[d]
+        if p in done or p not in fwd or backward_external(ch, g, tape, d):
+            continue
+        done.add(p)
+        total += inst.time[p]
+        stack.extend(inst.inputs[p])
+    return total
+
+
+def subset_options(ch: Chain, g: int, pos: dict[int, int], max_candidates: int = 10, levels: int = 16,
+                   deadline=None) -> list[Option]:
+    """Every tape that keeps a subset of the full tape's data (when it has at most ``max_candidates``),
+    measured and pruned to the non-dominated ones: O(2^c) options for c candidates. Otherwise the
+    marginal greedy: repeatedly drop the datum whose recomputation adds the least time per byte freed
+    (:func:`recompute_time`), with ``levels`` options measured along the way."""
+    inst = ch.inst
+    ft = list(ch.F[g])
+    full = full_tape(ch, g)
+
+    def option(tape: list[int]) -> Option:
+        return make_option(ch, g, ft, tape, backward_sequence(ch, g, set(tape)), pos, f"tape {len(tape)}/{len(full)}",
+                           first=False)
+
+    def done(opts: list[Option]) -> list[Option]:
+        # pruned on the again-costs first, then the survivors' first passes measured and pruned again
+        return prune_options([measure_first(ch, g, o, pos) for o in prune_options(opts)])
+
+    out: list[Option] = []
+    if len(full) <= max_candidates:
+        for mask in range(1 << len(full)):
+            if deadline is not None and deadline.expired():
+                break
+            out.append(option([d for i, d in enumerate(full) if mask >> i & 1]))
+        return done(out)
+    kept = list(full)
+    path: list[list[int]] = [list(kept)]
+    base = recompute_time(ch, g, set(kept))
+    while kept and not (deadline is not None and deadline.expired()):
+        best = None
+        for d in kept:
+            t = recompute_time(ch, g, set(kept) - {d})
+            key = ((t - base) / max(1, inst.size[d]), pos[inst.producer[d]])
+            if best is None or key < best[0]:
+                best = (key, d, t)
+        _, d, base = best
+        kept.remove(d)
+        path.append(list(kept))
+    step = max(1, len(path) // levels)
+    for i in sorted(set(range(0, len(path), step)) | {len(path) - 1}):
+        if deadline is not None and deadline.expired():
+            break
+        out.append(option(path[i]))
+    return done(out)
+
+
+__all__ = ["GroupOps", "OpCost", "Option", "backward_context", "backward_external", "backward_sequence", "first_prefix",
            "forward_context", "full_tape", "group_classes", "group_ops", "heuristic_options", "make_option",
-           "map_option", "measure", "prune_options"]
+           "map_option", "measure", "measure_first", "prune_options", "recompute_time", "subset_options"]

@@ -1,0 +1,303 @@
+"""Hierarchical solving (issue 16): structure detection, the chain DP against its class, windows, the method.
+
+- the ``group`` annotation survives YAML and JSON, and the training graph;
+- detection finds the planted blocks of generated chains of blocks, from
+  the annotations and from the graph alone;
+- the chain DP is exact for its class: its optimum equals the least
+  makespan, judged by the evaluator, over an explicit enumeration of every
+  rotor sequence over the same options, and its plan has that makespan;
+  the class is a restriction of the problem (never below the brute-force
+  optimum of tests/brute_budget.py);
+- a compute sequence's simulated memory is the evaluator's;
+- a window's warm start is a plan of the window, splices back to the same
+  sequence, and every window plan the models return splices into a valid
+  plan;
+- every plan :func:`memopt.solve` returns with ``hierarchical`` passes the
+  evaluator with the reported value.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from brute_budget import brute_time
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from strategies import instances
+
+import memopt
+from memopt import Datum, Instance, Task
+from memopt.core.bounds import task_footprint_bound
+from memopt.core.deadline import Deadline
+from memopt.core.evaluate import evaluate
+from memopt.core.request import Request
+from memopt.core.status import Objective
+from memopt.generators import chain, repeated_blocks
+from memopt.graph.structure import Structure, detect_structure, find_period, find_turn, repeat_runs
+from memopt.heuristics.orders import best_baseline
+from memopt.io import load_instance, save_instance
+from memopt.strategies.hierarchical.chain import build_chain, check_chain
+from memopt.strategies.hierarchical.dp import ChainDP, Op, compute_sequence, conventional_plan
+from memopt.strategies.hierarchical.lns import neighbourhoods, solve_window
+from memopt.strategies.hierarchical.options import group_ops, heuristic_options
+from memopt.strategies.hierarchical.sequence import plan_from_sequence, sequence_of, simulate
+from memopt.strategies.hierarchical.window import build_window, splice
+from memopt.training import training_graph
+
+SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck))
+
+
+# ------------------------------------------------------------ annotation
+def test_group_round_trips_through_yaml_and_json(tmp_path):
+    inst = repeated_blocks(20, block_size=4, seed=3)
+    assert inst.task("b2.t1").group == "blocks.2" and inst.task("in").group is None
+    for ext in ("yaml", "json"):
+        path = tmp_path / f"i.{ext}"
+        save_instance(inst, path)
+        back = load_instance(path)
+        assert [t.group for t in back.tasks] == [t.group for t in inst.tasks]
+        assert back == inst
+    raw = json.loads((tmp_path / "i.json").read_text())
+    assert raw["tasks"][3]["group"] == "blocks.0"
+
+
+def test_training_graph_keeps_the_groups():
+    tr = training_graph(repeated_blocks(20, block_size=4))
+    assert tr.task("b1.t2.bwd").group == "blocks.1" and tr.task("loss").group is None
+
+
+def test_a_group_that_is_not_a_name_is_an_input_error(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("tasks:\n  - {id: a, time: 1, size: 1, group: [1, 2]}\n")
+    with pytest.raises(memopt.MemoptError, match="group"):
+        load_instance(path)
+
+
+# ------------------------------------------------------------ detection
+@pytest.mark.parametrize("annotate", [True, False])
+@pytest.mark.parametrize("train", [False, True])
+@pytest.mark.parametrize("seed,k,b", [(0, 8, 6), (1, 6, 9), (2, 10, 5)])
+def test_detection_finds_the_planted_blocks(annotate, train, seed, k, b):
+    inst = repeated_blocks(2 + k * b, block_size=b, seed=seed, annotate=annotate)
+    if train:
+        inst = training_graph(inst)
+    s = detect_structure(inst, target_segments=k)
+    assert s.source == ("annotation" if annotate else "graph")
+    pos = {v: i for i, v in enumerate(s.order)}
+    planted = {pos[inst.task_index[f"b{i}.t0"]] for i in range(1, k)}
+    assert planted <= set(s.starts)
+    assert s.turn == (len(s.order) if not train else pos[inst.task_index["loss"]])
+    # blocks 1..k-2 at least are one repeat class (block 0 reads the stem, the last feeds the head)
+    seg_of = {st: i for i, st in enumerate(s.starts)}
+    cls = {s.classes[seg_of[p]] for p in planted if pos[inst.task_index[f"b{k - 1}.t0"]] != p}
+    assert len(cls) == 1
+    assert any(count >= k - 2 for _, _, count in s.runs)
+
+
+def test_find_period_and_runs():
+    assert find_period([9] + [1, 2, 3] * 5 + [7]) == (1, 3, 5)
+    assert find_period([1, 2, 3, 4, 5]) is None
+    assert repeat_runs([0, 1, 2, 1, 2, 1, 2, 3]) == [(1, 2, 3)]
+
+
+def test_no_loss_means_no_backward():
+    inst = repeated_blocks(20, block_size=4)
+    assert find_turn(inst, inst.topological_order) == inst.n
+
+
+# ------------------------------------------------------------ the chain DP against its class
+def rotor_sequences(k: int, nopts: list[int]):
+    """Every rotor sequence over groups 0..k-1 (the class of :mod:`memopt.strategies.hierarchical.dp`)."""
+
+    def sub(s, t, first, free_all):
+        for o in range(nopts[s]):
+            for inner in (sub(s + 1, t, first, False) if s < t else [[]]):
+                yield [Op("FT", s, o, first)] + inner + [Op("B", s, o, False, free_all)]
+        for sp in range(s + 1, t + 1):
+            fns = [Op("FN", j, -1, first, j == s) for j in range(s, sp)]
+            for a in sub(sp, t, first, True):
+                for b in sub(s, sp - 1, False, free_all):
+                    yield fns + a + b
+
+    yield from sub(0, k - 1, True, False)
+
+
+def chain_of(inst: Instance, starts: list[int], max_options: int):
+    order = tuple(inst.topological_order)
+    turn = find_turn(inst, order)
+    st_ = Structure(order, turn, starts, [0] * len(starts), [], "test")
+    ch = build_chain(inst, st_)
+    assert check_chain(ch) == []
+    pos = {v: i for i, v in enumerate(order)}
+    ops = []
+    for g in range(ch.k):
+        go = group_ops(ch, g, pos)
+        go.options = heuristic_options(ch, g, pos, levels=(0.5, 1.0))[:max_options]
+        ops.append(go)
+    return ch, ops
+
+
+@st.composite
+def training_cases(draw):
+    if draw(st.booleans()):  # a chain: the shape rotor was made for, where recomputation pays
+        fwd = chain(draw(st.integers(3, 6)), seed=draw(st.integers(0, 10**6)), sizes=(1, 6), times=(1, 4))
+    else:
+        fwd = draw(instances(min_tasks=3, max_tasks=6, form="tensor", max_size=6, max_time=4, shuffle=False))
+    inst = training_graph(fwd)
+    turn = find_turn(inst, inst.topological_order)
+    cuts = draw(st.lists(st.integers(1, max(1, turn - 1)), min_size=1, max_size=3, unique=True)) if turn > 1 else []
+    starts = sorted({0} | {c for c in cuts if c < turn})
+    _, peak, _ = best_baseline(inst)
+    lb, _ = task_footprint_bound(inst)
+    budget = draw(st.integers(lb, max(lb, peak)))  # below the footprint bound nothing fits
+    return inst, starts, budget
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(training_cases())
+def test_chain_dp_is_exact_for_its_class(case):
+    inst, starts, budget = case
+    ch, ops = chain_of(inst, starts, max_options=2)
+    dp = ChainDP(ch, ops, budget, unit=1)
+    best = None
+    for seq in rotor_sequences(ch.k, [len(g.options) for g in ops]):
+        ev = evaluate(inst, conventional_plan(ch, ops, seq), budget=budget)
+        # a rotor sequence is always a plan; only the budget may be broken
+        assert all(v.rule == "budget" for v in ev.violations), ev.violation
+        if ev.valid and (best is None or ev.makespan < best):
+            best = ev.makespan
+    assert dp.value() == best
+    if best is not None:
+        seq = dp.sequence()
+        ev = evaluate(inst, conventional_plan(ch, ops, seq), budget=budget)
+        assert ev.valid and ev.makespan == best
+        # the plan the method returns: the same computes, liveness frees — never more memory
+        live = evaluate(inst, plan_from_sequence(inst, compute_sequence(ops, seq)), budget=budget)
+        assert live.valid and live.makespan == best and live.peak <= ev.peak
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(st.integers(2, 3), st.integers(0, 100), st.data())
+def test_chain_dp_is_never_below_the_brute_force_optimum(n, frac, data):
+    fwd = data.draw(instances(min_tasks=n, max_tasks=n, form="tensor", max_size=5, max_time=3, workspace=False,
+                              shuffle=False))
+    inst = training_graph(fwd)
+    assume(inst.n <= 7 and inst.m <= 6)
+    _, peak, _ = best_baseline(inst)
+    budget = peak * frac // 100
+    turn = find_turn(inst, inst.topological_order)
+    starts = [0] + ([1] if turn > 1 and data.draw(st.booleans()) else [])
+    ch, ops = chain_of(inst, starts, max_options=3)
+    value = ChainDP(ch, ops, budget, unit=1).value()
+    brute = brute_time(inst, budget, recompute=True, offload=False)
+    if value is not None:
+        assert brute is not None and value >= brute[0]
+
+
+@pytest.mark.parametrize("r", [1.0, 0.8, 0.6, 0.45])
+def test_chain_dp_on_a_chain_of_blocks(r):
+    inst = training_graph(repeated_blocks(60, block_size=6, seed=4))
+    s = detect_structure(inst, target_segments=10)
+    ch = build_chain(inst, s)
+    pos = {v: i for i, v in enumerate(s.order)}
+    ops = []
+    for g in range(ch.k):
+        go = group_ops(ch, g, pos)
+        go.options = heuristic_options(ch, g, pos)
+        ops.append(go)
+    _, peak, _ = best_baseline(inst)
+    budget = int(r * peak)
+    dp = ChainDP(ch, ops, budget, unit=1)
+    assert dp.value() is not None
+    seq = dp.sequence()
+    ev = evaluate(inst, conventional_plan(ch, ops, seq), budget=budget)
+    assert ev.valid and ev.makespan == dp.value()
+    if r == 1.0:
+        assert dp.value() == inst.total_time  # the full tapes make a pure schedule of that peak
+
+
+# ------------------------------------------------------------ sequences
+@settings(max_examples=60, **SETTINGS)
+@given(instances(min_tasks=1, max_tasks=8))
+def test_simulated_memory_is_the_evaluators(inst):
+    seq = list(inst.topological_order)
+    # recompute a random-free but deterministic subset: every third task again right after its last reader
+    plan = plan_from_sequence(inst, seq)
+    ev = evaluate(inst, plan)
+    assert ev.valid
+    assert simulate(inst, seq, keep=inst.results).peak == ev.peak
+    assert sequence_of(inst, plan) == seq
+
+
+# ------------------------------------------------------------ windows
+def _dp_plan(inst, budget):
+    s = detect_structure(inst, target_segments=6)
+    ch = build_chain(inst, s)
+    pos = {v: i for i, v in enumerate(s.order)}
+    ops = []
+    for g in range(ch.k):
+        go = group_ops(ch, g, pos)
+        go.options = heuristic_options(ch, g, pos)
+        ops.append(go)
+    dp = ChainDP(ch, ops, budget, unit=1)
+    return compute_sequence(ops, dp.sequence())
+
+
+@pytest.mark.parametrize("r", [0.8, 0.6])
+def test_window_warm_start_and_splice(r):
+    inst = training_graph(repeated_blocks(26, block_size=4, seed=1))
+    _, peak, _ = best_baseline(inst)
+    req = Request(inst, Objective.TIME, budget=int(r * peak), recompute=True)
+    seq = _dp_plan(inst, req.budget)
+    base = req.evaluate(plan_from_sequence(inst, seq))
+    assert base.valid
+    tried = 0
+    for U in neighbourhoods(req, seq, 8, 0)[:4] + [set(seq[:10]), set(range(inst.n))]:
+        w = build_window(req, seq, U)
+        if w is None:
+            continue
+        tried += 1
+        assert w.request.evaluate(w.warm).valid
+        assert splice(inst, seq, w, w.warm) == list(seq)
+        for model in ("checkmate", "moccasin"):
+            sub = solve_window(w, model, Deadline(10), 2, 0)
+            if sub is None:
+                continue
+            sev = w.request.evaluate(sub)
+            assert sev.valid
+            full = req.evaluate(plan_from_sequence(inst, splice(inst, seq, w, sub)))
+            assert full.valid
+            assert full.makespan - base.makespan == sev.makespan - w.request.evaluate(w.warm).makespan
+    assert tried >= 2
+
+
+# ------------------------------------------------------------ the method
+@pytest.mark.parametrize("r", ["0.9x", "0.7x", "0.5x"])
+def test_hierarchical_plans_pass_the_evaluator(r):
+    inst = training_graph(repeated_blocks(40, block_size=5, seed=2))
+    res = memopt.solve(inst, "time", "hierarchical", budget=r, recompute=True, time_limit=8)
+    assert res.plan is not None
+    req = memopt.make_request(inst, "time", budget=r, recompute=True)
+    ev = req.evaluate(res.plan)
+    assert ev.valid and ev.makespan == res.value
+    assert res.bound is not None and res.bound <= res.value
+
+
+def test_hierarchical_refuses_what_it_cannot_solve():
+    inst = training_graph(repeated_blocks(12, block_size=4))
+    with pytest.raises(memopt.MemoptError, match="recompute"):
+        memopt.solve(inst, "time", "hierarchical", budget="0.9x", time_limit=2)
+    with pytest.raises(memopt.MemoptError, match="objective"):
+        memopt.solve(inst, "peak", "hierarchical", recompute=True, time_limit=2)
+
+
+def test_hierarchical_without_structure_still_answers():
+    # no loss, no repeated block: the DP degenerates, the planner and the windows carry the run
+    tasks = [Task(f"t{i}", 1 + i % 3) for i in range(8)]
+    data = [Datum(f"t{i}", f"t{i}", tuple(f"t{j}" for j in (i + 1, i + 3) if j < 8), 2 + i % 4) for i in range(8)]
+    inst = Instance(tasks, data)
+    res = memopt.solve(inst, "time", "hierarchical", budget="0.8x", recompute=True, time_limit=5)
+    if res.plan is not None:
+        req = memopt.make_request(inst, "time", budget="0.8x", recompute=True)
+        assert req.evaluate(res.plan).valid
