@@ -24,8 +24,8 @@ pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals and /proc ar
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory):
-    """A 300-layer training graph at 0.6x: no schedule fits, the planner finds a plan, models run for long."""
-    inst = training_graph(random_layered(300, seed=2))
+    """A 200-layer training graph at 0.6x: no schedule fits, the planner finds a plan, models run for long."""
+    inst = training_graph(random_layered(200, seed=2))
     p = tmp_path_factory.mktemp("contract") / "big.json"
     memopt.save_instance(inst, p)
     return p
@@ -37,7 +37,7 @@ def _start(big, out, *extra):
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for_plan(proc, seconds=60.0):
+def _wait_for_plan(proc, seconds=180.0):
     """Read the log until the first improvement with a plan ('best ...'), then return."""
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < seconds:
@@ -81,7 +81,9 @@ def test_a_second_ctrl_c_exits_at_once_and_still_writes_the_plan(big, tmp_path):
     time.sleep(0.2)  # two signals sent at once may arrive as one (POSIX signals are not queued)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    # 130 when the second signal found the solve still stopping (memopt exits at once, writing the best plan);
+    # killed by it (-SIGINT) when the first had already ended the run and written its answer
+    assert proc.returncode in (130, -signal.SIGINT)
     _check_written(big, out, "interrupted")
 
 
