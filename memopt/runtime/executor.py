@@ -55,6 +55,7 @@ class Run:
     trace: list[tuple[int, str, int]] = field(default_factory=list)   # (stage, task or "" at its start, bytes)
     task_ns: dict[str, int] = field(default_factory=dict)   # with timing: ns of each task's (last) compute
     outputs: list[Any] | None = None                 # the graph's outputs, taken when the sink task ran
+    probed: list[tuple[int, str, int]] = field(default_factory=list)  # the same points, by the probe
     seconds: float = 0.0
 
 
@@ -102,13 +103,16 @@ class Executor:
 
     def run(self, memory: FastMemory, host: HostStore, batch: list[Any], *, timing: bool = False,
             buffers: dict[str, Any] | None = None, scratch: dict[str, Any] | None = None,
-            sync: Callable[[], Any] | None = None) -> Run:
+            sync: Callable[[], Any] | None = None, probe: Any = None) -> Run:
         """Run the plan: ``batch`` are the graph's inputs then targets; returns what was measured.
 
         ``scratch`` (one tensor per written buffer, made before the step)
         lets a recomputation restore the buffers it writes. ``timing``
         records each task's compute time (``sync`` waits for the device
-        before the clock stops).
+        before the clock stops). ``probe`` (an independent measure with
+        ``current``, ``window`` and ``open_window()``) is read at the same
+        points: the live bytes at each stage start, the most held during
+        each compute.
         """
         sg = self.sg
         res = Run()
@@ -136,11 +140,15 @@ class Executor:
             reloading += sum(self.size[d] for d, _ in reloaded)
             mem = held()
             res.trace.append((k, "", mem))
+            if probe is not None:
+                res.probed.append((k, "", probe.current + memory.virtual))
             res.peak = max(res.peak, mem)
             for is_compute, target in st.body:
                 if not is_compute:
                     self._free(memory, virtual_live, target)
                     continue
+                if probe is not None:
+                    probe.open_window()
                 t0 = clock() if timing else 0
                 n = runs.get(target, 0)
                 transient = self._compute(memory, target, batch, guard if n else None)
@@ -157,6 +165,8 @@ class Executor:
                         sync()
                     res.task_ns[target] = clock() - t0
                 res.trace.append((k, target, mem))
+                if probe is not None:
+                    res.probed.append((k, target, probe.window + memory.virtual))
                 res.peak = max(res.peak, mem)
             host.wait()
             reloading -= _land(memory, reloaded, self.size)

@@ -19,7 +19,10 @@ slow-memory copies made by the transfer thread (another thread: dispatch
 modes are thread-local; on CUDA, any storage not on the device).
 
 The peak is taken after every op, i.e. at every allocation: the largest
-live total at any moment.
+live total at any moment. A *window* (:meth:`open_window`) gives the most
+held over a span: the executor opens one before each task and reads it
+after, which gives the measure at the evaluator's points (the memory at a
+compute is the most the task holds while it runs).
 
 On CUDA, :func:`cuda_peak` also reads ``torch.cuda.max_memory_allocated``:
 it adds the caching allocator's rounding (blocks of 512 bytes), kernels'
@@ -51,7 +54,12 @@ def _tracker_class():
             self.live: dict[int, int] = {}
             self.current = 0
             self.peak = 0
+            self.window = 0          # the most held since open_window()
             self.allocations = 0
+
+        def open_window(self) -> None:
+            """Start a new window: :attr:`window` is the most held from now on."""
+            self.window = self.current
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             out = func(*args, **(kwargs or {}))
@@ -75,6 +83,7 @@ def _tracker_class():
             self.allocations += 1
             self.current += n
             self.peak = max(self.peak, self.current)
+            self.window = max(self.window, self.current)
             weakref.finalize(st, self._gone, k)
 
         def _gone(self, k: int) -> None:

@@ -37,7 +37,7 @@ class Measurement:
     predicted_peak: int
     measured_peak: int            # independent: live storages allocated during the step (+ counted parameters)
     accounted_peak: int           # the runtime's own accounting
-    trace_equal: bool             # own accounting == evaluator at every stage start and every compute
+    trace_equal: bool             # both measures == evaluator at every stage start and every compute
     cuda_peak: int | None = None  # torch.cuda.max_memory_allocated over the step, minus what was allocated before
     seconds: float = 0.0
     allocations: int = 0
@@ -90,7 +90,8 @@ class PlannedStep:
             with torch.no_grad():
                 if tracker is not None:
                     with tracker:
-                        run = self.executor.run(memory, host, batch, buffers=params, scratch=scratch)
+                        run = self.executor.run(memory, host, batch, buffers=params, scratch=scratch,
+                                                probe=tracker)
                 else:
                     run = self.executor.run(memory, host, batch, buffers=params, scratch=scratch)
                 values = run.outputs if run.outputs is not None else [self._final(memory, host, t)
@@ -165,10 +166,12 @@ class PlannedStep:
         peak_cuda = cuda_peak(dev)
         expected = [(p.stage, p.target if p.kind else "", p.memory) for p in self.evaluation.memory
                     if p.kind in ("compute", "")]
-        first = next((f"stage {a[0]} {a[1] or 'start'}: runtime {a[2]} B, evaluator {b[2]} B"
-                      for a, b in zip(run.trace, expected) if a != b), None)
-        if first is None and len(run.trace) != len(expected):
-            first = f"{len(run.trace)} measure points, the evaluator has {len(expected)}"
+        first = None
+        for what, trace in (("measured", run.probed), ("accounted", run.trace)):
+            first = first or next((f"stage {a[0]} {a[1] or 'start'}: {what} {a[2]} B, evaluator {b[2]} B"
+                                   for a, b in zip(trace, expected) if a != b), None)
+            if first is None and len(trace) != len(expected):
+                first = f"{len(trace)} {what} points, the evaluator has {len(expected)}"
         return Measurement(
             predicted_peak=self.evaluation.peak,
             measured_peak=tracker.peak + self.parameter_bytes,
