@@ -417,6 +417,22 @@ def detect_structure(inst: Instance, order: Sequence[int] | None = None, *, targ
     return Structure(order, turn, starts, classes, repeat_runs(classes), source, list(crossing))
 
 
+def structure_of(inst: Instance, target_segments: int = 16, use_annotations: bool = True) -> Structure:
+    """:func:`detect_structure` with the default order, computed once per instance and arguments."""
+    return inst.memo(f"structure:{target_segments}:{use_annotations}",
+                     lambda: detect_structure(inst, target_segments=target_segments, use_annotations=use_annotations))
+
+
+def has_repeated_blocks(inst: Instance, min_count: int = 4, min_cover: float = 0.5) -> bool:
+    """A training graph (a loss is known) whose forward segments are mostly a block repeated at least
+    ``min_count`` times (transformer layers, ResNet stages) — where the chain DP pays. O(structure)."""
+    s = structure_of(inst)
+    if s.turn >= len(s.order) or not s.runs:
+        return False
+    covered = sum(p * c for _, p, c in s.runs if c >= min_count)
+    return covered >= min_cover * len(s.starts)
+
+
 def _classes(inst: Instance, order: Sequence[int], starts: list[int], turn: int) -> list[int]:
     """Repeat classes of the segments: equal WL hashes and an explicit isomorphism."""
     ends = starts[1:] + [turn]
@@ -499,5 +515,5 @@ def _graph_cuts(inst: Instance, order: Sequence[int], L: int, crossing: Sequence
 
 
 __all__ = ["Structure", "annotated_cuts", "crossing_sizes", "detect_structure", "find_period", "find_turn",
-           "group_key", "label_sequence", "lazy_sources", "merge_segments", "narrow_cuts", "prelude", "repeat_runs",
-           "segment_mapping", "task_label", "wl_hash"]
+           "group_key", "has_repeated_blocks", "label_sequence", "lazy_sources", "merge_segments", "narrow_cuts",
+           "prelude", "repeat_runs", "segment_mapping", "structure_of", "task_label", "wl_hash"]

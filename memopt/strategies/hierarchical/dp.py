@@ -274,32 +274,38 @@ class ChainDP:
         return out
 
     def _rebuild(self, s: int, t: int, m: int, first: bool, free_all: bool, out: list[Op]) -> None:
+        """The choice of least time at memory m (with ``eps``/``cap`` the stored entry may exceed it: any
+        choice at or below the entry is a plan no longer than the DP's value)."""
         target = (self.F[s] if first else self.A[s, t]).at(m)
+        best = None  # (time, kind, data)
         for i, cost, shift, thr in self._tape_terms(s, t, first):
             if m < max(thr, shift):
                 continue
             sub = self._sub(s + 1, t, first).at(m - shift) if s < t else 0
-            if sub >= INF or sub + cost != target:
-                continue
-            out.append(Op("FT", s, i, first))
-            if s < t:
-                self._rebuild(s + 1, t, m - shift, first, False, out)
-            out.append(Op("B", s, i, False, free_all))
-            return
+            if sub < INF and (best is None or sub + cost < best[0]):
+                best = (sub + cost, "tape", (i, shift))
         xin = self.xin(s)
         for sp, time, thr in self._split_terms(s, t, first):
             if m < thr or m - xin < 0:
                 continue
             a = self._sub(sp, t, first).at(m - xin)
             b = self.A[s, sp - 1].at(m)
-            if a >= INF or b >= INF or a + b + time != target:
-                continue
-            for j in range(s, sp):
-                out.append(Op("FN", j, -1, first, j == s))
-            self._rebuild(sp, t, m - xin, first, True, out)
-            self._rebuild(s, sp - 1, m, False, free_all, out)
+            if a < INF and b < INF and (best is None or a + b + time < best[0]):
+                best = (a + b + time, "split", sp)
+        if best is None or best[0] > target:
+            raise RuntimeError(f"chain DP: no choice reaches the table's value at ({s}, {t}, {m})")
+        if best[1] == "tape":
+            i, shift = best[2]
+            out.append(Op("FT", s, i, first))
+            if s < t:
+                self._rebuild(s + 1, t, m - shift, first, False, out)
+            out.append(Op("B", s, i, False, free_all))
             return
-        raise RuntimeError(f"chain DP: no choice reaches the table's value at ({s}, {t}, {m})")
+        sp = best[2]
+        for j in range(s, sp):
+            out.append(Op("FN", j, -1, first, j == s))
+        self._rebuild(sp, t, m - xin, first, True, out)
+        self._rebuild(s, sp - 1, m, False, free_all, out)
 
 
 def _shifted(f: Step, shift: int, lo: int, M: int, add: int) -> tuple[np.ndarray, np.ndarray]:

@@ -50,7 +50,7 @@ class HierarchicalParams(Params):
     planner: bool = option(True, "also run the flat budget planner for a share of the time")
     window: int = option(24, "tasks per window of the polishing search (0: no polishing)")
     lns_model: Literal["checkmate", "moccasin", "both"] = option("checkmate", "the model of each window")
-    bound_tasks: int = option(3000, "largest graph given the recomputation bound (a CP-SAT per critical task)")
+    bound_tasks: int = option(50000, "largest graph given the recomputation bound (a CP-SAT per critical task)")
 
 
 def check_hierarchical(req: Request) -> str | None:
@@ -74,6 +74,10 @@ def run_hierarchical(req: Request, ctx: Context) -> MethodOutput:
         if ctx.deadline.expired():
             break
         run = ChainRun(req, target, p.annotations, chains.setdefault(str(target), {}))
+        if any(r.structure.starts == run.structure.starts for r in runs):
+            chains[str(target)] = {"same segments as": str(runs[0].info.get("target"))}
+            continue
+        run.info["target"] = target
         if run.start(ctx.deadline):
             run.solve(ctx, "first menus")
             runs.append(run)
