@@ -23,7 +23,7 @@ read from the pickle, outside the timed part, except for ``load``):
 - ``lifetime`` / ``retention`` / ``cut`` / ``recompute``: the lower bounds
   (``cut``: 60 s limit, from the best baseline order; ``recompute``: at 0.9x, 30 s);
 - ``auto``: ``memopt.solve(objective="time", budget="0.9x", recompute=True, time_limit=60)``;
-- ``curve``: ``memopt.strategies.curve.trade_off_curve`` at 1.0x, 0.9x, 0.8x and ``auto``, 60 s in total.
+- ``curve``: ``memopt.bench.curve.trade_off_curve`` at 1.0x, 0.9x, 0.8x and ``auto``, 60 s in total.
 
 Rows are appended to ``results/scale.csv`` (one per label, instance and
 component; a rerun replaces its rows) and ``results/scale.md`` puts the
@@ -39,6 +39,7 @@ import json
 import os
 import pickle
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -152,9 +153,9 @@ def worker(component: str, json_path: str, pkl_path: str) -> dict:
         value = "" if res.value is None else f"{100 * (res.value / inst.total_time - 1):.2f}"
         note = f"{res.status} overhead %, bound {res.bound}"
     elif component == "curve":
-        from memopt.strategies.curve import trade_off_curve
+        from memopt.bench.curve import trade_off_curve
 
-        cv = trade_off_curve(inst, ["1.0x", "0.9x", "0.8x", "auto"], recompute=True, time_limit=60)
+        cv = trade_off_curve(inst, ["1.0x", "0.9x", "0.8x", "auto"], recompute=True, time_limit=None, total_time=60)
         value = len(cv.points)
         note = " ".join(f"{p.label}:{p.status}" for p in cv.points)[:80]
     else:
@@ -166,10 +167,15 @@ def run_one(component: str, kind: str, n: int, code: str, timeout: float) -> dic
     js, pk = cached(kind, n)
     env = dict(os.environ, PYTHONPATH=code)
     cmd = ["/usr/bin/time", "-v", sys.executable, os.path.abspath(__file__), "--worker", component, js, pk]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd="/tmp",
+                            start_new_session=True)
     try:
-        p = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env, cwd="/tmp")
+        out_text, err_text = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the worker too, not only /usr/bin/time
+        proc.communicate()
         return {"seconds": timeout, "value": "", "note": "timeout", "peak_mib": ""}
+    p = subprocess.CompletedProcess(cmd, proc.returncode, out_text, err_text)
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
     peak = round(int(m.group(1)) / 1024) if m else ""
     line = [x for x in p.stdout.splitlines() if x.startswith("{")]

@@ -89,9 +89,9 @@ class CutNetwork:
         ga = graph_arrays(inst)
         n = inst.n
         self.n = n
-        total = int(ga.size.sum()) + 1
+        total = ga.total_size + 1
         self.inf = total
-        nz = np.flatnonzero(ga.size != 0)
+        nz = np.flatnonzero(ga.sized)
         cnt = (ga.rd_ptr[nz + 1] - ga.rd_ptr[nz])
         many = nz[cnt >= 2]
         xid = np.full(ga.m, -1, dtype=np.int64)
@@ -180,10 +180,10 @@ def interval_cut(ga: GraphArrays, v: int, *, flow_down_set: bool = False) -> tup
     ent = row_entries(ga.in_ptr, f_idx)
     r_dat = ga.in_data[ent]
     r_task = np.repeat(np.arange(k, dtype=np.int64), ga.in_ptr[f_idx + 1] - ga.in_ptr[f_idx])
-    keep = ga.size[r_dat] != 0
+    keep = ga.sized[r_dat]
     r_dat, r_task = r_dat[keep], r_task[keep]
     made = ga.out_data[row_entries(ga.out_ptr, f_idx)]
-    made = made[ga.size[made] != 0]
+    made = made[ga.sized[made]]
     a_read = r_dat[anc[ga.prod[r_dat]] & ~later[r_dat]]  # made in A, read in F, not paid by every S
     rel = np.unique(np.concatenate((a_read, made)))
     if not len(rel):
@@ -202,7 +202,7 @@ def interval_cut(ga: GraphArrays, v: int, *, flow_down_set: bool = False) -> tup
     xid = np.full(len(rel), -1, dtype=np.int64)
     xid[need_x] = k + np.arange(nx, dtype=np.int64)
     source, sink = k + nx, k + nx + 1
-    inf = int(ga.size.sum()) + 1
+    inf = ga.total_size + 1
     tails = np.where(from_src, source, local[ga.prod[rel]])
     heads = np.where(to_sink, sink, np.where(need_x, xid, one))
     caps = ga.size[rel].astype(np.int64)

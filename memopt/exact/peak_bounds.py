@@ -122,7 +122,7 @@ def held_bound(inst: Instance, *, fixed_only: bool = False, deadline: Deadline |
     extra = ga.out_size + ga.workspace
     data = None
     if fixed_only:
-        data = ~np.asarray(inst.can_recompute, dtype=bool)[ga.prod] & (ga.size != 0)
+        data = ~np.asarray(inst.can_recompute, dtype=bool)[ga.prod] & ga.sized
         extra = extra + ga.in_size
     est = held_estimates(ga, inst, data)
     if fixed_only:  # v's own inputs are in its footprint, not in held(v)

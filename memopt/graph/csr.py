@@ -75,6 +75,8 @@ class GraphArrays:
         big = sum(inst.size) >= EXACT_INT64 or sum(inst.workspace) >= EXACT_INT64
         self.dtype = object if big else np.int64
         self.size = np.array(inst.size, dtype=self.dtype)
+        self.sized = self.size != 0  # data that take memory
+        self.total_size = int(sum(inst.size))
         ncons = np.fromiter((len(c) for c in inst.consumers), dtype=np.int64, count=m)
         self.result = ncons == 0
         self.rd_datum = np.repeat(np.arange(m, dtype=np.int64), ncons)
@@ -122,7 +124,7 @@ class GraphArrays:
         """The data of nonzero size made before v in the instance's order and read at v or later (or results):
         a superset of what every order holds at v. O(m)."""
         p = self.pos[v]
-        return np.flatnonzero((self.born < p) & (self.last >= p) & (self.size != 0))
+        return np.flatnonzero((self.born < p) & (self.last >= p) & self.sized)
 
     def any_reader(self, data: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """For each datum of the index array ``data``: is one of its readers in the boolean ``mask``?
@@ -163,7 +165,7 @@ class GraphArrays:
         np.maximum.at(last, self.rd_datum, pos[self.rd_task])
         last[self.result] = n - 1
         start = pos[self.prod] + 1
-        keep = (self.size != 0) & (last >= start)
+        keep = self.sized & (last >= start)
         if data is not None:
             keep &= data
         diff = np.zeros(n + 1, dtype=self.dtype)
