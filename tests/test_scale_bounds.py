@@ -174,3 +174,18 @@ def test_the_bounds_build_nothing_of_size_n_squared():
     assert 0 < lt <= cb.value <= peak
     memo = inst.__dict__.get("_memo", {})
     assert "descendant_masks" not in memo and "ancestor_masks" not in memo
+
+
+@pytest.mark.slow
+def test_bounds_on_twenty_thousand_tasks():
+    """The bounds at scale, within their limits, valid against the best schedule found, without n² memory."""
+    from memopt.heuristics.orders import best_baseline
+
+    inst = training_graph(random_layered(10_000, seed=0))
+    order, peak, _ = best_baseline(inst)
+    lt = lifetime_bound(inst)[0]
+    cb = cut_bound(inst, [order], deadline=Deadline(60))
+    rb = recompute_bound(inst, peak * 7 // 10, deadline=Deadline(30))
+    assert 0 < lt <= peak and cb.value <= peak and rb.infeasible_at is None
+    memo = inst.__dict__.get("_memo", {})
+    assert "descendant_masks" not in memo and "ancestor_masks" not in memo
