@@ -301,3 +301,31 @@ def test_hierarchical_without_structure_still_answers():
     if res.plan is not None:
         req = memopt.make_request(inst, "time", budget="0.8x", recompute=True)
         assert req.evaluate(res.plan).valid
+
+
+def test_the_pytorch_importer_records_module_paths():
+    torch = pytest.importorskip("torch")
+    import os
+
+    from memopt.commands.build import load_zoo
+    from memopt.importers.pytorch import import_module
+
+    zoo = load_zoo(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models"))
+    m = zoo.gpt2.GPT2(vocab=50, n_ctx=8, d=16, n_layer=3, n_head=2)
+    x = torch.zeros(1, 8, dtype=torch.long)
+    inst = import_module(m, x, train=True, keep_views=False,
+                         loss=lambda out, t: torch.nn.functional.cross_entropy(out.flatten(0, 1), t.flatten()),
+                         targets=(torch.zeros(1, 8, dtype=torch.long),))
+    assert {t.group for t in inst.tasks if t.group and t.group.startswith("blocks.1")} >= {"blocks.1.attn"}
+    s = detect_structure(inst, target_segments=3)
+    assert s.source == "annotation" and len(s.starts) == 3
+
+
+def test_auto_routes_large_graphs_of_repeated_blocks_only():
+    big = training_graph(repeated_blocks(502, block_size=10, seed=5))
+    assert big.n >= 1000
+    res = memopt.solve(big, "time", "auto", budget="0.6x", recompute=True, time_limit=6)
+    assert "hierarchical" in res.method and res.plan is not None
+    assert memopt.make_request(big, "time", budget="0.6x", recompute=True).evaluate(res.plan).valid
+    flat = memopt.solve(big, "time", "auto-time", budget="0.6x", recompute=True, time_limit=3, hierarchical=False)
+    assert "hierarchical" not in (flat.method or "")

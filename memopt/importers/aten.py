@@ -42,6 +42,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from memopt.core.errors import MemoptError
+from memopt.importers.module_path import current_path
 from memopt.importers.nn import NNGraph, Op, Tensor
 
 _SEEDED = torch.Tag.nondeterministic_seeded
@@ -217,7 +218,7 @@ class AtenTracer(TorchDispatchMode):
         if not tensors:
             return  # a size, a shape, a Python number, an in-place call returning nothing: no task
         self.ops.append(Op(node.name, inputs, tensors, op=op, flops=flops, recompute=not (random or written),
-                           inplace=bool(written), time_ns=time_ns))
+                           inplace=bool(written), time_ns=time_ns, group=current_path()))
         self.mutated |= written
 
     def leaf(self, fn: Callable[..., Any], *args: Any, name: str, op: str, flops: int = 0,

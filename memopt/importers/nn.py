@@ -129,6 +129,7 @@ class Op:
     workspace: int = 0
     inplace: bool = False
     time_ns: int | None = None
+    group: str | None = None  # the module path the op ran in (memopt.importers.module_path): the task's group
 
 
 @dataclass
@@ -432,7 +433,7 @@ def to_instance(
                     t.nbytes if (op.inplace and t.alias_of is not None) else t.owned for t in op.outputs)
             time = cost.time_ns(op.flops, moved)
         meta = {"op": op.op} if op_meta and op.op else None
-        tasks.append(Task(op.id, time, sz(ws), op.recompute, meta))
+        tasks.append(Task(op.id, time, sz(ws), op.recompute, meta, op.group))
         for t in outs:
             datum_of.append((t.id, op.id, sz(t.owned)))
             consumers[t.id] = []

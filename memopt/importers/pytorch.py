@@ -43,6 +43,7 @@ from typing import Any
 
 from memopt.core.errors import MemoptError, SolverUnavailableError
 from memopt.core.instance import Instance
+from memopt.importers.module_path import module_paths
 from memopt.importers.nn import NNGraph, Op, Tensor, make_cost, to_instance
 
 TORCH_VERSION = "2.13.0"
@@ -125,7 +126,7 @@ def trace_inference(module, example_inputs: Any, *, level: str = "fx", name: str
         call_args: tuple = (params, buffers, list(inputs))
         kinds = [[("param", k, "") for k in params], [("param", k, "") for k in buffers],
                  [("input", None, "")] * len(inputs)]
-        with torch.no_grad():
+        with torch.no_grad(), module_paths(m):
             g, _ = trace_aten(forward, call_args, ["params", "buffers", "inputs"], kinds, name)
     else:
         raise MemoptError(f"{name}: unknown tracing level {level!r} (known: fx, aten)")
@@ -223,7 +224,8 @@ def trace_training(
                       for k in states for s in opt.states])
     kinds += [[("input", None, "")] * len(inputs), [("input", None, "")] * len(tgts)]
     try:
-        g, _ = trace_aten(step, args, argnames, kinds, name)
+        with module_paths(m):  # forward ops get their module path as the task's group
+            g, _ = trace_aten(step, args, argnames, kinds, name)
     except (RuntimeError, TypeError) as e:  # e.g. a loss that does not fit the output or the targets
         raise MemoptError(f"{name}: tracing the training step failed ({type(e).__name__}: {e})") from None
     if g.outputs:
