@@ -54,6 +54,15 @@ RANDOM_OPS = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "Ra
 METADATA_OPS = frozenset({"Shape", "Size"})  # read only the input's shape
 
 
+def module_path(node_name: str) -> str | None:
+    """The module path in an exported node's name: ``/blocks.3/attn/MatMul`` → ``blocks.3.attn`` (the
+    task's group); ``None`` for a name without one."""
+    parts = [p for p in node_name.split("/") if p]
+    if not node_name.startswith("/") or len(parts) < 2:
+        return None
+    return ".".join(parts[:-1])
+
+
 def _onnx():
     try:
         import onnx
@@ -376,7 +385,7 @@ def onnx_graph(
             raise MemoptError(f"{where}: tensor {op_id!r} is written twice ({label})")
         taken_ids.add(op_id)
         ops.append(Op(op_id, ins, tensors, op=node.op_type, flops=math.ceil(flops * scale), moved=moved,
-                      recompute=node.op_type not in RANDOM_OPS))
+                      recompute=node.op_type not in RANDOM_OPS, group=module_path(node.name)))
     outputs = [o.name for o in graph.output]
     base = name or os.path.splitext(os.path.basename(where))[0] or (graph.name or "onnx")
     meta = {"source": "onnx", "graph": "inference", "model": os.path.basename(where),
