@@ -47,6 +47,15 @@ class Improvement:
     source: str
 
 
+def relative_gap(value: float | None, bound: float | None) -> float | None:
+    """(value − bound) / value, the relative optimality gap (0 when optimal; ``None`` without both)."""
+    if value is None or bound is None:
+        return None
+    if value == 0:
+        return 0.0
+    return max(0.0, (value - bound) / value)
+
+
 def _close(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
 
@@ -139,11 +148,7 @@ class Incumbent:
 
     @property
     def gap(self) -> float | None:
-        if self.value is None or self.bound is None:
-            return None
-        if self.value == 0:
-            return 0.0
-        return max(0.0, (self.value - self.bound) / self.value)
+        return relative_gap(self.value, self.bound)
 
     def meets(self, value: int | float) -> bool:
         """``value`` is at (or below) the best proven bound: no plan can do better."""
@@ -183,4 +188,4 @@ class Incumbent:
             fn(self)
 
 
-__all__ = ["Improvement", "Incumbent", "InvalidPlanError"]
+__all__ = ["Improvement", "Incumbent", "InvalidPlanError", "relative_gap"]

@@ -21,7 +21,7 @@ from typing import Any
 
 from memopt.core.errors import PlanFormatError
 from memopt.core.files import Flow, FlowDict, read_raw, write_raw
-from memopt.core.incumbent import Improvement
+from memopt.core.incumbent import Improvement, relative_gap
 from memopt.core.plan import Plan
 from memopt.core.status import Status, StopReason
 from memopt.core.units import Units
@@ -107,11 +107,7 @@ class Result:
     @property
     def gap(self) -> float | None:
         """(value − bound) / value, the relative optimality gap; 0 when optimal."""
-        if self.value is None or self.bound is None:
-            return None
-        if self.value == 0:
-            return 0.0
-        return max(0.0, (self.value - self.bound) / self.value)
+        return relative_gap(self.value, self.bound)
 
     @property
     def overhead(self) -> float | None:
