@@ -440,6 +440,9 @@ def repeated_blocks(n: int, *, seed: int = 0, block_size: int = 8, sizes: Range 
         elif rng.random() < 0.2:
             r.append(-1)
         reads.append(sorted(set(r)))
+    for j in range(block_size - 1):  # every task but the last is read inside the block (no dead ends)
+        if not any(j in reads[i] for i in range(j + 1, block_size)):
+            reads[j + 1] = sorted(set(reads[j + 1]) | {j})
     cost = [(crng.randint(*times), crng.randint(*sizes), crng.randint(*workspace) if workspace else 0)
             for _ in range(block_size)]
     tasks = [Task("in", 0, 0, False)]
@@ -479,5 +482,5 @@ GENERATORS: dict[str, Callable[..., Instance]] = {
     "blocks": repeated_blocks,
 }
 
-__all__ = ["chain", "in_tree", "out_tree", "random_series_parallel", "random_layered", "repeated_blocks", "series_parallel_arcs",
-           "layered_structure", "layered_size", "build", "GENERATORS", "FORMS"]
+__all__ = ["chain", "in_tree", "out_tree", "random_series_parallel", "random_layered", "repeated_blocks",
+           "series_parallel_arcs", "layered_structure", "layered_size", "build", "GENERATORS", "FORMS"]

@@ -81,8 +81,8 @@ def run_hierarchical(req: Request, ctx: Context) -> MethodOutput:
         if run.start(ctx.deadline):
             run.solve(ctx, "first menus")
             runs.append(run)
-    if ctx.incumbent.plan is not None:
-        stats["first_plan_seconds"] = round(time.perf_counter() - t0, 3)
+        if ctx.incumbent.plan is not None and "first_plan_seconds" not in stats:
+            stats["first_plan_seconds"] = round(time.perf_counter() - t0, 3)
     # 2. richer menus on the best segmentation: every tape (the exact Pareto set of tapes when a block has
     # few candidates; greedy on marginal recomputation time otherwise)
     runs.sort(key=lambda r: math.inf if r.value is None else r.value)
