@@ -419,7 +419,10 @@ def repeated_blocks(n: int, *, seed: int = 0, block_size: int = 8, sizes: Range 
     first block, the ``head`` reads the last block's output. Every task of
     block ``i`` carries ``group: blocks.{i}`` when ``annotate`` is true (the
     annotation :mod:`memopt.graph.structure` reads); the planted blocks are
-    ``meta.generator.blocks``. Tensor form only. O(n).
+    ``meta.generator.blocks``. Tensor form only; tasks are named by block,
+    and the instance has 2 + k·``block_size`` tasks — so it is not one of the
+    :data:`GENERATORS` (which make exactly n tasks ``v0..v{n-1}`` in every
+    form). O(n).
     """
     _check_n(n, 3)
     if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 2:
@@ -479,7 +482,6 @@ GENERATORS: dict[str, Callable[..., Instance]] = {
     "out-tree": out_tree,
     "series-parallel": random_series_parallel,
     "layered": random_layered,
-    "blocks": repeated_blocks,
 }
 
 __all__ = ["chain", "in_tree", "out_tree", "random_series_parallel", "random_layered", "repeated_blocks",

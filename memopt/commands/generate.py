@@ -15,7 +15,6 @@ KINDS = {
     "out-tree": "random out-tree (random recursive tree, arcs away from the root)",
     "series-parallel": "random two-terminal series-parallel DAG (random series/parallel compositions)",
     "layered": "random layered graph after Gagrani et al. 2022, Appendix A (NN-like, skip connections)",
-    "blocks": "a chain of identical random blocks with residual connections (a network's layers)",
 }
 # options that only some kinds take: dest -> kinds
 _KIND_ONLY = {
@@ -25,7 +24,6 @@ _KIND_ONLY = {
     "nlv": ("layered",),
     "edge_density": ("layered",),
     "skip_density": ("layered",),
-    "block_size": ("blocks",),
 }
 
 
@@ -89,8 +87,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="layered: density of the arcs between consecutive layers (default 0.2)")
     k.add_argument("--skip-density", type=float, default=None, metavar="SCD",
                    help="layered: share of skip connections (default 0.14)")
-    k.add_argument("--block-size", type=positive_int, default=None, metavar="B",
-                   help="blocks: tasks per block (default 8; n // B blocks)")
     t = p.add_argument_group("training graph")
     t.add_argument("--train", action="store_true",
                    help="write the training graph: forward + loss + backward (memopt.training.training_graph)")
