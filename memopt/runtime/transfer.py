@@ -68,7 +68,8 @@ class HostStore:
             with _disable_current_modes():   # slow memory: not the fast memory the modes measure
                 self.copies[d] = (_host_copy(src), shape)
             return
-        fut = self._worker().submit(_host_copy, src)
+        fut = self._worker().submit(_take_and_clone, [src])
+        del src
         self.pending.append(fut)
         self.copies[d] = (fut, shape)
 
@@ -89,7 +90,8 @@ class HostStore:
         elif host.numel() < INLINE_BYTES:
             buf.copy_(host)
         else:
-            self.pending.append(self._worker().submit(buf.copy_, host))
+            self.pending.append(self._worker().submit(_take_and_copy, [buf, host]))
+            del buf
         return x
 
     def host_tensor(self, d: str) -> Any:
@@ -123,6 +125,20 @@ class HostStore:
         if self.pool is None:
             self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memopt-transfer")
         return self.pool
+
+
+# The pool's work item keeps its arguments until the worker thread drops it, which may be after the
+# caller saw the result: the tensors go in a list that the job empties, so no reference outlives the copy
+# (else a datum freed right after its transfer would live on, and the independent measure would see it).
+def _take_and_clone(box: list) -> Any:
+    src = box.pop()
+    return src.clone()
+
+
+def _take_and_copy(box: list) -> None:
+    host = box.pop()
+    dst = box.pop()
+    dst.copy_(host)
 
 
 def _host_copy(src: Any) -> Any:
