@@ -61,7 +61,8 @@ from memopt.heuristics.orders import best_baseline
 from memopt.transforms.reduction import reduce_peak
 
 DP_MAX_CLUSTERS = 4000     # beyond this the down-set search has no chance
-CUT_MAX_TASKS = 200_000    # the min-cut network (a few arcs per arc of the graph)
+CUT_MAX_TASKS = 200_000    # the min-cut bound (interval networks, O(n + e) memory)
+JOINT_NETWORK_MAX_TASKS = 20_000  # the joint bound's whole-graph network: a flow on it takes seconds beyond
 TARGET_MAX_CLUSTERS = 4000  # target searches: a state is a bitmask over the clusters
 MAX_SPLIT_DEPTH = 2        # splits of splits of the instance
 JOINT_SIZES = (4, 8, 12, 16, 24)  # critical sets of the joint min-cut bound, tried in turn
@@ -209,9 +210,8 @@ def _search(req: Request, ctx: Context, start: list[int] | None = None, depth: i
 
     # 3. min-cut bound: one max-flow per task whose memory in the best order exceeds the bound
     if inst.n <= CUT_MAX_TASKS and not dl.expired() and sum(inst.size) + max(inst.workspace, default=0) < 2**62:
-        net = CutNetwork(inst)  # int64 capacities: skipped when the sizes are beyond int64
-        cb = cut_bound(inst, [best.order], floor=best.bound, min_flows=JOINT_SIZES[-1], network=net,
-                       deadline=dl.share(0.2, 30.0))
+        # int64 capacities: skipped when the sizes are beyond int64; one small network per task (its interval)
+        cb = cut_bound(inst, [best.order], floor=best.bound, min_flows=JOINT_SIZES[-1], deadline=dl.share(0.2, 30.0))
         stats["cut_flows"] = cb.flows
         best.lower(cb.value, "min-cut bound")
         if done():
@@ -226,9 +226,11 @@ def _search(req: Request, ctx: Context, start: list[int] | None = None, depth: i
         # 3c. the critical tasks together: their order is searched, each step costs a max-flow
         crit = sorted(cb.values, key=lambda v: -cb.values[v])
         jdl = dl.share(0.15, 20.0)
+        net = None
         for k in JOINT_SIZES:
-            if k > len(crit) or jdl.expired():
+            if k > len(crit) or jdl.expired() or inst.n > JOINT_NETWORK_MAX_TASKS:
                 break
+            net = net or CutNetwork(inst)
             jb = joint_cut_bound(inst, crit[:k], network=net, upper=int(best.peak), deadline=jdl,
                                  max_flows=JOINT_MAX_FLOWS)
             best.lower(jb.value, f"joint min-cut bound ({k} tasks)")
