@@ -38,6 +38,8 @@ from memopt.strategies.hierarchical.run import ChainRun
 
 PLANNER_SHARE, PLANNER_SECONDS = 0.15, 10.0
 """Share of the time (and most seconds) for the flat planner."""
+FIRST_SHARE = 0.3
+"""Share of the time left that each first chain DP may take."""
 OPTIONS_SHARE, OPTIONS_SECONDS = 0.25, 20.0
 """Share of the time (and most seconds) for the richer menus of options."""
 BOUND_SHARE, BOUND_SECONDS = 0.05, 5.0
@@ -79,7 +81,7 @@ def run_hierarchical(req: Request, ctx: Context) -> MethodOutput:
             continue
         run.info["target"] = target
         if run.start(ctx.deadline):
-            run.solve(ctx, "first menus")
+            run.solve(ctx, "first menus", ctx.deadline.share(FIRST_SHARE))
             runs.append(run)
         if ctx.incumbent.plan is not None and "first_plan_seconds" not in stats:
             stats["first_plan_seconds"] = round(time.perf_counter() - t0, 3)
@@ -89,7 +91,7 @@ def run_hierarchical(req: Request, ctx: Context) -> MethodOutput:
     for run in runs[:1]:
         dl = ctx.deadline.share(OPTIONS_SHARE, OPTIONS_SECONDS)
         if run.enrich(lambda g, r=run, d=dl: subset_options(r.chain, g, r.pos, deadline=d), dl):
-            run.solve(ctx, "every tape")
+            run.solve(ctx, "every tape", dl)
     # 3. the flat planner: the better start where the chain is poor (long skips pinned)
     if p.planner and not ctx.deadline.expired():
         out = ctx.run("planner", req, share=PLANNER_SHARE, cap=PLANNER_SECONDS)

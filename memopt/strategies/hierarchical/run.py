@@ -31,10 +31,11 @@ from memopt.strategies.hierarchical.options import (
 )
 from memopt.strategies.hierarchical.sequence import plan_from_sequence
 
-DP_EPS, DP_CAP, DP_EXACT_GROUPS = 1e-4, 128, 32
-"""The chain DP's approximation in a run of more than 32 groups: decreases of less than 0.01 % of the time
-dropped, at most 128 breakpoints per table entry (Llama-2-70B's shape, 42 groups: 3.4 s instead of minutes; the
-plans still fit). Up to 32 groups the DP is exact (GPT-2 small with Adam, 25 groups: 2-4 s)."""
+DP_EPS, DP_CAP, DP_EXACT_GROUPS, DP_EXACT_OPTIONS = 1e-4, 128, 32, 300
+"""The chain DP's approximation in a run of more than 32 groups or 300 options: decreases of less than 0.01 %
+of the time dropped, at most 128 breakpoints per table entry (Llama-2-70B's shape, 42 groups: 3.4 s instead of
+minutes; MobileNetV2 with every tape, 18 groups and 748 options: 69 s exact; the plans still fit). Smaller
+chains get the exact DP (GPT-2 small, 25 groups: under a second)."""
 
 
 class ChainRun:
@@ -81,9 +82,11 @@ class ChainRun:
                 self.ops[g].options = [map_option(self.chain, g, o, f, self.pos, measure=measured)
                                        for o in self.menus[rep]]
 
-    def solve(self, ctx: Context, label: str) -> float | None:
-        """Run the chain DP on the current menus; offer its plan; the plan's makespan (``None``: none)."""
+    def solve(self, ctx: Context, label: str, deadline=None) -> float | None:
+        """Run the chain DP on the current menus (within ``deadline``, default the run's); offer its plan;
+        the plan's makespan (``None``: none)."""
         req, ch, info = self.req, self.chain, self.info
+        deadline = deadline or ctx.deadline
         if self.error:
             info["error"] = self.error
             return None
@@ -92,8 +95,8 @@ class ChainRun:
             if measured:
                 self._map(measured=True)
             try:
-                exact = ch.k <= DP_EXACT_GROUPS
-                dp = ChainDP(ch, self.ops, req.budget, deadline=ctx.deadline, eps=0.0 if exact else DP_EPS,
+                exact = ch.k <= DP_EXACT_GROUPS and sum(len(o.options) for o in self.ops) <= DP_EXACT_OPTIONS
+                dp = ChainDP(ch, self.ops, req.budget, deadline=deadline, eps=0.0 if exact else DP_EPS,
                              cap=0 if exact else DP_CAP)
             except DPInterrupted:
                 info["dp"] = "interrupted"
