@@ -182,7 +182,8 @@ def make_report(csv_path: str, out_dir: str | None = None, *, formats: Sequence[
     ``overwrite=False`` an existing ``report.md`` without that mark is an
     error (nothing is written): the command's guard for committed reports.
     """
-    from memopt.plots import method_styles, plot_overhead, plot_profile, plot_value_ratio
+    from memopt.bench.figures import plot_overhead, plot_profile, plot_value_ratio
+    from memopt.plots import method_styles
 
     rows = read_rows(csv_path)
     if not rows:

@@ -52,7 +52,8 @@ def solve_window(w: Window, model: str, deadline: Deadline, threads: int, seed: 
         out = solve_stage_model(sm, deadline, threads=threads, seed=seed, warm=cut, cutoff=upper)
         return out.plan
     from memopt.backends.cpsat import run_cpsat, status_name
-    from memopt.formulations.moccasin import LNS_MIN_COMPUTATIONS, moccasin_model
+    from memopt.formulations.moccasin import LNS_MIN_COMPUTATIONS
+    from memopt.formulations.moccasin_model import moccasin_model
 
     m = moccasin_model(wreq, hint=w.warm)
     params = {"use_lns_only": True, "cp_model_probing_level": 0} if m.T >= LNS_MIN_COMPUTATIONS else {}
