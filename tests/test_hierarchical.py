@@ -195,10 +195,9 @@ def test_chain_dp_is_never_below_the_brute_force_optimum(n, frac, data):
         assert brute is not None and value >= brute[0]
 
 
-@pytest.mark.parametrize("r", [1.0, 0.8, 0.6, 0.45])
-def test_chain_dp_on_a_chain_of_blocks(r):
-    inst = training_graph(repeated_blocks(60, block_size=6, seed=4))
-    s = detect_structure(inst, target_segments=10)
+def detected_chain(inst: Instance, target: int):
+    """The chain of the detected structure and the first menus of its groups."""
+    s = detect_structure(inst, target_segments=target)
     ch = build_chain(inst, s)
     pos = {v: i for i, v in enumerate(s.order)}
     ops = []
@@ -206,6 +205,13 @@ def test_chain_dp_on_a_chain_of_blocks(r):
         go = group_ops(ch, g, pos)
         go.options = heuristic_options(ch, g, pos)
         ops.append(go)
+    return ch, ops
+
+
+@pytest.mark.parametrize("r", [1.0, 0.8, 0.6, 0.45])
+def test_chain_dp_on_a_chain_of_blocks(r):
+    inst = training_graph(repeated_blocks(60, block_size=6, seed=4))
+    ch, ops = detected_chain(inst, 10)
     _, peak, _ = best_baseline(inst)
     budget = int(r * peak)
     dp = ChainDP(ch, ops, budget, unit=1)
@@ -222,7 +228,6 @@ def test_chain_dp_on_a_chain_of_blocks(r):
 @given(instances(min_tasks=1, max_tasks=8))
 def test_simulated_memory_is_the_evaluators(inst):
     seq = list(inst.topological_order)
-    # recompute a random-free but deterministic subset: every third task again right after its last reader
     plan = plan_from_sequence(inst, seq)
     ev = evaluate(inst, plan)
     assert ev.valid
@@ -232,14 +237,7 @@ def test_simulated_memory_is_the_evaluators(inst):
 
 # ------------------------------------------------------------ windows
 def _dp_plan(inst, budget):
-    s = detect_structure(inst, target_segments=6)
-    ch = build_chain(inst, s)
-    pos = {v: i for i, v in enumerate(s.order)}
-    ops = []
-    for g in range(ch.k):
-        go = group_ops(ch, g, pos)
-        go.options = heuristic_options(ch, g, pos)
-        ops.append(go)
+    ch, ops = detected_chain(inst, 6)
     dp = ChainDP(ch, ops, budget, unit=1)
     return compute_sequence(ops, dp.sequence())
 

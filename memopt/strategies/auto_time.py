@@ -174,16 +174,9 @@ def run_auto_time(req: Request, ctx: Context) -> MethodOutput:
         if req.recompute and not req.offload:
             # no schedule fits: how much recomputation the budget forces at one moment (a bound;
             # after the planner, whose first plan comes in a fraction of a second)
-            rb = recompute_bound(inst, req.budget, max_tasks=4, threads=ctx.threads,
-                                 deadline=ctx.deadline.share(BOUND_SHARE, BOUND_SECONDS))
-            stats.update(recompute_bound=rb.extra, recompute_bound_seconds=round(rb.seconds, 3))
-            if rb.infeasible_at is not None:
-                return MethodOutput(status=Status.INFEASIBLE, message=(
-                    f"no plan fits the budget {req.budget}: at the first computation of task "
-                    f"{inst.tasks[rb.infeasible_at].id!r} no set of data held in memory and recomputed later "
-                    "fits (recomputation bound)"))
-            if rb.extra:
-                ctx.prove(inst.total_time + rb.extra, "recomputation bound")
+            proof = recomputation_bound(req, ctx)
+            if proof is not None:
+                return proof
     else:
         plan, peak, proven, source = best_pure_schedule(req, ctx)
         if req.evaluate(plan).valid:
@@ -217,6 +210,23 @@ def run_auto_time(req: Request, ctx: Context) -> MethodOutput:
     stats["model"] = name
     return MethodOutput(status=Status.OPTIMAL if ctx.incumbent.proven else Status.FEASIBLE, stats=out.stats,
                         message=out.message if ctx.incumbent.plan is None else None, method=f"auto-time/{name}")
+
+
+def recomputation_bound(req: Request, ctx: Context) -> MethodOutput | None:
+    """The recomputation bound (:mod:`memopt.exact.recompute_bound`) for a share of the time: offered as a
+    bound; the ``infeasible`` answer when it proves that no plan fits the budget, else ``None``."""
+    inst = req.instance
+    rb = recompute_bound(inst, req.budget, max_tasks=4, threads=ctx.threads,
+                         deadline=ctx.deadline.share(BOUND_SHARE, BOUND_SECONDS))
+    ctx.stats.update(recompute_bound=rb.extra, recompute_bound_seconds=round(rb.seconds, 3))
+    if rb.infeasible_at is not None:
+        return MethodOutput(status=Status.INFEASIBLE, message=(
+            f"no plan fits the budget {req.budget}: at the first computation of task "
+            f"{inst.tasks[rb.infeasible_at].id!r} no set of data held in memory and recomputed later "
+            "fits (recomputation bound)"))
+    if rb.extra:
+        ctx.prove(inst.total_time + rb.extra, "recomputation bound")
+    return None
 
 
 def _hierarchical_route(req: Request, p: AutoTimeParams) -> bool:
@@ -258,4 +268,4 @@ def _planner(req: Request, ctx: Context) -> Plan | None:
 
 
 __all__ = ["HIERARCHICAL_MIN_TASKS", "JOINT_MAX_TASKS", "MODELS", "AutoTimeParams", "best_pure_schedule",
-           "check_auto_time", "run_auto_time"]
+           "check_auto_time", "recomputation_bound", "run_auto_time"]

@@ -32,6 +32,7 @@ from memopt.core.method import Context, MethodOutput
 from memopt.core.params import Params, option
 from memopt.core.request import Request
 from memopt.core.status import Objective, Status
+from memopt.strategies.auto_time import recomputation_bound
 from memopt.strategies.hierarchical.lns import polish
 from memopt.strategies.hierarchical.options import subset_options
 from memopt.strategies.hierarchical.run import ChainRun
@@ -42,7 +43,6 @@ FIRST_SHARE = 0.3
 """Share of the time left that each first chain DP may take."""
 OPTIONS_SHARE, OPTIONS_SECONDS = 0.25, 20.0
 """Share of the time (and most seconds) for the richer menus of options."""
-BOUND_SHARE, BOUND_SECONDS = 0.05, 5.0
 
 
 @dataclass(frozen=True)
@@ -98,18 +98,9 @@ def run_hierarchical(req: Request, ctx: Context) -> MethodOutput:
         stats["planner"] = "plan" if out.plan is not None else "none"
     # 4. bounds
     if not req.offload and inst.n <= p.bound_tasks and not ctx.deadline.expired():
-        from memopt.exact.recompute_bound import recompute_bound
-
-        rb = recompute_bound(inst, req.budget, max_tasks=4, threads=ctx.threads,
-                             deadline=ctx.deadline.share(BOUND_SHARE, BOUND_SECONDS))
-        stats["recompute_bound"] = rb.extra
-        if rb.infeasible_at is not None and ctx.incumbent.plan is None:
-            return MethodOutput(status=Status.INFEASIBLE, message=(
-                f"no plan fits the budget {req.budget}: at the first computation of task "
-                f"{inst.tasks[rb.infeasible_at].id!r} no set of data held in memory and recomputed later fits "
-                "(recomputation bound)"))
-        if rb.extra:
-            ctx.prove(inst.total_time + rb.extra, "recomputation bound")
+        proof = recomputation_bound(req, ctx)  # (a plan found proves the opposite: never both)
+        if proof is not None:
+            return proof
     ctx.prove(inst.total_time, "every task runs once")
     if ctx.incumbent.plan is None:
         return MethodOutput(message="no plan found: the chain DP has no rotor sequence within the budget")
