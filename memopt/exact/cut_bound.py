@@ -25,13 +25,27 @@ layered graphs it is 10–25 % higher.
 
 A minimum s–t cut is min L(S) over the interval (Picard & Queyranne's
 closure formulation; L is submodular on the lattice of down-sets). One
-max-flow per task (OR-Tools' push-relabel), O(n) flows of O((n + m)²·√e)
-worst case, milliseconds each on a thousand tasks.
+max-flow per task (OR-Tools' push-relabel; O((n + m)²·√e) worst case).
+
+**At scale: interval networks** (:func:`interval_cut`, the default). For
+task v only its incomparable tasks F are free (anc(v) is in S, {v} ∪
+desc(v) out): the data made in anc(v) and needed in {v} ∪ desc(v) or at
+the end are a constant, the other data become arcs of a network on F (plus
+a node per datum with several readers in F). Per task: two breadth-first
+searches and vectorised passes over the inputs and outputs of the tasks
+involved, O(n + e + m) at most, and a flow on |F| nodes — |F| is a few
+hundred on layered training graphs of 20,000 tasks, where the
+whole-graph network (:class:`CutNetwork`, kept for :func:`joint_cut_bound`
+and :class:`CutGuard`) has 5·10⁶ arcs. Nothing is built once per instance
+but the arrays of :mod:`memopt.graph.csr` (O(n + e + m) memory).
 
 **Pruning.** Any order σ gives an upper estimate: cut(v) <= the memory at v
-in σ. Tasks are examined by decreasing estimate (the least over the orders
-given) and the loop stops when no remaining estimate exceeds the best bound
-found, so only the tasks near the peak of a good order cost a flow.
+in σ; so does a minimising down-set S found for another task, for every
+task w it is a down-set for (preds(w) ⊆ S, w ∉ S): cut(w) <= L(S) + out(w)
++ w(w). Tasks are examined by decreasing estimate (a lazy heap) and the
+loop stops when no remaining estimate exceeds the best bound found, so only
+the tasks near the peak of a good order cost a flow; a task comparable to
+every other one costs none (its interval is one down-set).
 
 References: J.-C. Picard, M. Queyranne, "Selected applications of minimum
 cuts in networks", INFOR 20(4), 1982 (closures and cuts); the interval
