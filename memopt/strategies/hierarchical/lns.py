@@ -10,7 +10,8 @@ order (Checkmate, Jain et al. 2020) or Moccasin (free order, Bartan et al.
 window's computes is spliced in; the whole plan is rebuilt with liveness
 frees, pruned of useless recomputations, judged by the evaluator and
 offered. Rounds repeat (windows shifted by half a window) until the
-deadline or until a round improves nothing with both models.
+deadline; when two rounds improve nothing the windows double (up to
+:data:`MAX_WINDOW` tasks), and the search ends when even those do not.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from memopt.strategies.hierarchical.window import Window, build_window, splice
 
 log = logging.getLogger("memopt")
 
+MAX_WINDOW = 192
+"""Windows double (from the method's ``window``) each time two rounds improve nothing, up to this size."""
 WINDOW_SECONDS = 5.0
 """Most seconds one window's model may take (on GPT-2 training graphs, windows of 20 tasks: Checkmate ends
 in 1-4 s; Moccasin proves nothing in 20 s)."""
@@ -138,7 +141,12 @@ def polish(req: Request, ctx: Context, *, window: int, model: str = "both") -> i
         rnd += 1
         idle_rounds = 0 if gained else idle_rounds + 1
         if idle_rounds >= 2 * len(models):
-            break
+            # nothing moves at this size: larger windows (their models are larger, their moves too)
+            if window >= MAX_WINDOW or window >= inst.n // 2:
+                break
+            window *= 2
+            stats["window"] = window
+            idle_rounds = 0
     return improved_total
 
 

@@ -14,6 +14,9 @@
 5. **Polish** (:mod:`.window`): windows of the best plan re-solved by the
    stage model on their order (Checkmate) or Moccasin (free order), warm-
    started from the window's computes; each improvement is offered.
+6. **The flat models** when the windows stall with time left (graphs of up
+   to ``flat_tasks`` tasks): Checkmate on the best plan's order, then
+   Moccasin, both warm-started from it — ``auto``'s last steps.
 
 Bounds: Σ c(v) and, for graphs up to ``bound_tasks`` tasks, the
 recomputation bound (:mod:`memopt.exact.recompute_bound`). Objective
@@ -39,6 +42,8 @@ from memopt.strategies.hierarchical.run import ChainRun
 
 PLANNER_SHARE, PLANNER_SECONDS = 0.15, 10.0
 """Share of the time (and most seconds) for the flat planner."""
+CHECKMATE_SHARE = 0.3
+"""Share of the time left for Checkmate (on the best plan's order) when the windows stall, before Moccasin."""
 FIRST_SHARE = 0.3
 """Share of the time left that each first chain DP may take."""
 OPTIONS_SHARE, OPTIONS_SECONDS = 0.25, 20.0
@@ -53,6 +58,8 @@ class HierarchicalParams(Params):
     window: int = option(24, "tasks per window of the polishing search (0: no polishing)")
     lns_model: Literal["checkmate", "moccasin", "both"] = option("checkmate", "the model of each window")
     bound_tasks: int = option(50000, "largest graph given the recomputation bound (a CP-SAT per critical task)")
+    flat_tasks: int = option(3000, "largest graph given the flat models (Checkmate, then Moccasin) when the "
+                                   "windows stall")
 
 
 def check_hierarchical(req: Request) -> str | None:
@@ -109,6 +116,15 @@ def run_hierarchical(req: Request, ctx: Context) -> MethodOutput:
     # 5. polish the best plan window by window
     if p.window > 0:
         polish(req, ctx, window=p.window, model=p.lns_model)
+    # 6. time left (the windows stall): the flat models from the best plan, as auto's route runs them
+    if not ctx.incumbent.proven and not ctx.deadline.expired() and ctx.deadline.remaining() > 2 \
+            and inst.n <= p.flat_tasks and ctx.incumbent.plan is not None and not req.offload:
+        if ctx.catalog.fits("checkmate", req):
+            ctx.run("checkmate", req, share=CHECKMATE_SHARE)
+        if not ctx.incumbent.proven and not ctx.deadline.expired() and ctx.catalog.fits("moccasin", req):
+            floor = ctx.incumbent.bound if ctx.incumbent.bound and ctx.incumbent.bound > inst.total_time else None
+            ctx.run("moccasin", req, **({"floor": int(floor)} if floor is not None else {}))
+        stats["flat_models"] = True
     return MethodOutput(status=Status.OPTIMAL if ctx.incumbent.proven else Status.FEASIBLE)
 
 
