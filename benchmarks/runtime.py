@@ -57,7 +57,7 @@ COLUMNS = ["arch", "size", "batch", "tasks", "budget_ratio", "budget", "lower_bo
 
 
 def worker(arch: str, size: str, batch: int, budgets: list[float], method: str, time_limit: float, runs: int,
-           threads: int) -> None:
+           threads: int, offload: bool = True) -> None:
     """One (architecture, size): print one JSON row per budget."""
     import torch
 
@@ -73,7 +73,7 @@ def worker(arch: str, size: str, batch: int, budgets: list[float], method: str, 
     prep = prepare_step(t.module, t.inputs, t.targets, t.loss, cost="profile")
     inst = prep.instance
     traced_peak = prep.traced_peak
-    lb = budget_lower_bound(inst, recompute=True, offload=True)[0]
+    lb = budget_lower_bound(inst, recompute=True, offload=offload)[0]
     traced = prep.traced_step()
     print(f"# {arch} {size} b{batch}: {inst.n} tasks, traced peak {traced_peak}, lower bound {lb}, prepared in "
           f"{time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
@@ -89,7 +89,7 @@ def worker(arch: str, size: str, batch: int, budgets: list[float], method: str, 
         row = {"arch": arch, "size": size, "batch": batch, "tasks": inst.n, "budget": budget, "lower_bound": lb,
                "budget_ratio": round(budget / traced_peak, 4), "traced_peak": traced_peak, "note": note}
         try:
-            step = prep.plan(budget, method, time_limit=time_limit)
+            step = prep.plan(budget, method, time_limit=time_limit, offload=offload)
         except MemoptError as e:
             row.update({"status": "no plan", "note": (note + "; " if note else "") + str(e)[:160]})
             print(json.dumps(row), flush=True)
@@ -149,10 +149,12 @@ def _yes(x) -> str:
 
 def write_md(path: str, rows: list[dict], command: str) -> None:
     lines = [
-        "# Plans run in PyTorch: predicted against measured",
+        "# Plans run in PyTorch: predicted against measured" + (" (recomputation only)" if "--no-offload" in command
+                                                                 else ""),
         "",
         (f"`{command}` (`benchmarks/runtime.py`). Each row: the training step of one architecture planned by "
-         "`memopt.solve` (objective `time`, recomputation and offloading to host memory) under a budget (a ratio of "
+         "`memopt.solve` (objective `time`, recomputation and, unless said, offloading to host memory) under a "
+         "budget (a ratio of "
          "the traced order's peak; below the proven lower bound the bound itself), run by `memopt.runtime` on this "
          "machine's CPU. Costs profiled on this machine (`cost=\"profile\"`). Peaks in MiB of live storages "
          "allocated by the step (parameters excluded, as in the instance)."),
@@ -206,6 +208,9 @@ def main() -> int:
                     help="torch intra-op threads (default 1: the other core is the transfer channel's)")
     ap.add_argument("--batch", action="append", default=[], metavar="NAME=N",
                     help="batch of the real size (default 8), e.g. --batch unet=1 --batch gpt2=1")
+    ap.add_argument("--no-offload", action="store_true",
+                    help="recomputation only (writes runtime-recompute.csv/.md): the model's time without the "
+                         "host copies a CPU-only machine cannot run beside its computes")
     ap.add_argument("--fresh", action="store_true")
     ap.add_argument("--out", default=os.path.join(ROOT, "results"))
     ap.add_argument("--worker", nargs=2, metavar=("ARCH", "SIZE"), help=argparse.SUPPRESS)
@@ -213,11 +218,13 @@ def main() -> int:
     a = ap.parse_args()
     budgets = [float(x) for x in a.budgets.split(",")]
     if a.worker:
-        worker(a.worker[0], a.worker[1], a.worker_batch, budgets, a.method, a.time_limit, a.runs, a.threads)
+        worker(a.worker[0], a.worker[1], a.worker_batch, budgets, a.method, a.time_limit, a.runs, a.threads,
+               offload=not a.no_offload)
         return 0
     real_batch = {k: int(v) for k, v in (b.split("=", 1) for b in a.batch)}
     os.makedirs(a.out, exist_ok=True)
-    csv_path, md_path = os.path.join(a.out, "runtime.csv"), os.path.join(a.out, "runtime.md")
+    stem = "runtime-recompute" if a.no_offload else "runtime"
+    csv_path, md_path = os.path.join(a.out, f"{stem}.csv"), os.path.join(a.out, f"{stem}.md")
     rows = [] if a.fresh else read_rows(csv_path)
     done = {(r["arch"], r["size"]) for r in rows}
     sizes = a.sizes.split(",")
@@ -228,7 +235,7 @@ def main() -> int:
             batch = 2 if size == "small" else real_batch.get(arch, 8)
             cmd = [sys.executable, os.path.abspath(__file__), "--worker", arch, size, "--worker-batch", str(batch),
                    "--budgets", a.budgets, "--method", a.method, "--time-limit", str(a.time_limit),
-                   "--runs", str(a.runs), "--threads", str(a.threads)]
+                   "--runs", str(a.runs), "--threads", str(a.threads)] + (["--no-offload"] if a.no_offload else [])
             t0 = time.perf_counter()
             proc = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT)
             got = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
