@@ -374,6 +374,8 @@ def run_downset_dp(req: Request, ctx: Context) -> MethodOutput:
         start = known.task_order(inst)
     elif ctx.warm is None or ctx.warm.enabled:
         start = best_baseline(inst)[0]
+    if start is not None:
+        _offer_order(ctx, req, start)  # a plan from the start: a stopped search still has one
     res = downset_search(inst, red, incumbent=start, budget=req.budget, lower_bound=lb, deadline=ctx.deadline,
                          max_states=p.max_states, lookahead=p.lookahead,
                          on_order=lambda order, _: _offer_order(ctx, req, order))

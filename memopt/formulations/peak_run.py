@@ -74,6 +74,9 @@ def run_peak_formulation(req: Request, ctx: Context, build: Build, backend: str)
     if cap is not None and cap < lb:
         return MethodOutput(status=Status.INFEASIBLE, bound=lb,
                             message=f"the lower bound {lb} exceeds the budget {req.budget}")
+    for o in (warm, hint):  # the starting orders are plans already: a stopped solver still has one
+        if o is not None and (req.budget is None or schedule_peak(inst, o) <= req.budget):
+            ctx.offer(Plan.from_order(inst, o), "warm start")
     model, pos = build(pg, lb, cap, hint)
     stats.update(vars=model.num_vars, rows=model.num_rows)
     sol = solve_linear(model, backend, deadline=ctx.deadline, threads=ctx.threads, seed=ctx.seed,
