@@ -17,8 +17,10 @@ explicitly with :meth:`Catalog.register`.
 from __future__ import annotations
 
 import importlib.util
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from memopt.core.errors import MemoptError
 from memopt.core.incumbent import Incumbent
@@ -166,8 +168,10 @@ class Catalog:
         if why:
             raise MemoptError(why)
         p = e.params.parse(params, name)
+        if ctx.deadline.stopped:  # interrupted or at the memory limit: start nothing new
+            return MethodOutput(message=f"{name}: not run ({ctx.deadline.stop.reason})")
         if req is not ctx.incumbent.request:
-            ctx = ctx.child(incumbent=Incumbent(req, ctx.deadline,
+            ctx = ctx.child(incumbent=Incumbent(req, ctx.deadline, level=logging.DEBUG,
                                                 formatter=Units.of(req.instance).formatter(str(req.objective))))
         return self.execute(e, req, ctx.child(params=p, name=name), p)
 

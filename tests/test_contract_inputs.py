@@ -349,7 +349,7 @@ def test_infeasible_exits_3_with_the_proof_and_no_plan(files, tmp_path):
     res = Result.load(out)
     assert res.status == "infeasible" and res.plan is None and "lower bound 17" in res.message
     assert "stages" not in out.read_text()
-    usage_error(["evaluate", files.path("tiny.yaml"), str(out)], "'stages'")
+    usage_error(["evaluate", files.path("tiny.yaml"), str(out)], "holds no plan", "status infeasible")
 
 
 def test_unknown_exits_1_and_writes_no_plan_file(files, tmp_path):

@@ -166,10 +166,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"memopt: best plan so far written to {args.out}", file=sys.stderr)
 
     memory = "default" if args.memory_limit is None else (None if args.memory_limit == NO_LIMIT else args.memory_limit)
-    res = solve_request(req, args.method, time_limit=args.time_limit, memory_limit=memory,
-                        warm_start=warm, threads=args.threads, seed=args.seed, solver_log=args.solver_log,
-                        on_second_interrupt=write_now, hard_exit=True, **extra)
-    with shielded():  # a second Ctrl-C arriving now must not lose the answer
+    with shielded():  # from the end of the search to the written answer, a second Ctrl-C is ignored
+        res = solve_request(req, args.method, time_limit=args.time_limit, memory_limit=memory,
+                            warm_start=warm, threads=args.threads, seed=args.seed, solver_log=args.solver_log,
+                            on_second_interrupt=write_now, hard_exit=True, **extra)
         print(res.summary())
         if args.out:
             if res.plan is not None or res.status == Status.INFEASIBLE:

@@ -128,7 +128,9 @@ def guard(*, memory_limit: int | None = None, on_second: Callable[[], None] | No
 
         def undo() -> None:
             for sig, h in old.items():
-                signal.signal(sig, h if h is not None else signal.SIG_DFL)
+                # the command line leaves them ignored: a second Ctrl-C between the end of the search and the
+                # written answer must not lose it (the caller's shielded() restores the handlers afterwards)
+                signal.signal(sig, signal.SIG_IGN if hard_exit else h if h is not None else signal.SIG_DFL)
             signal.set_wakeup_fd(old_fd)
             os.write(w, bytes([_QUIT]))
             threads[-1].join(2.0)
@@ -196,11 +198,16 @@ def _watch_memory(watch: Watch, done: threading.Event, memory_limit: int | None,
 
 @contextmanager
 def shielded() -> Iterator[None]:
-    """Ignore SIGINT and SIGTERM while the block runs (writing the answer: a second Ctrl-C must not lose it)."""
+    """Restore the SIGINT and SIGTERM handlers when the block ends, whatever it set them to.
+
+    The command line wraps the solve and the writing of its answer in it: ``guard(hard_exit=True)`` leaves the
+    signals ignored when the search ends, so that a second Ctrl-C cannot arrive between the search and the
+    written answer, and this puts the caller's handlers back afterwards.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _SIGNALS}
+    old = {sig: signal.getsignal(sig) for sig in _SIGNALS}
     try:
         yield
     finally:
