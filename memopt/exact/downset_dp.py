@@ -181,7 +181,7 @@ def downset_search(
     ``max_states``: stop when that many states are stored; ``lookahead``:
     True (or a :class:`~memopt.exact.lookahead.Lookahead`) orders and prunes
     states by max(g, h) with the lookahead bound h (A*); ``critical``: tasks
-    whose min-cut bound h_v(S) (:class:`~memopt.exact.cut_bound.CutGuard`,
+    whose min-cut bound h_v(S) (:class:`~memopt.exact.cut_guard.CutGuard`,
     over ``network`` if given) orders and prunes the states the same way.
     """
     t0 = time.perf_counter()
@@ -243,7 +243,7 @@ def downset_search(
     guard = None
     info0 = None
     if critical:
-        from memopt.exact.cut_bound import CutGuard
+        from memopt.exact.cut_guard import CutGuard
 
         guard = CutGuard(inst, red, critical, network)
         r = guard.root(thresh - 1 if thresh != INF else INF)

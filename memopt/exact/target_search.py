@@ -46,7 +46,8 @@ from typing import Any
 from memopt.core.deadline import Deadline, as_deadline
 from memopt.core.evaluate import schedule_peak
 from memopt.core.instance import Instance
-from memopt.exact.cut_bound import CutGuard, CutNetwork
+from memopt.exact.cut_bound import CutNetwork
+from memopt.exact.cut_guard import CutGuard
 from memopt.exact.downset_moves import DownsetMoves
 from memopt.graph.masks import iter_bits
 from memopt.transforms.clusters import Reduction, identity_reduction

@@ -45,29 +45,22 @@ starts — without having to be in memory together. **Results**
 reader, kept to the end in fast or slow memory (SPEC §1); a result that is
 read inside the graph or is an alias is kept by ``output`` instead.
 
-**Time** is the roofline of :class:`CostModel`: ``ceil(max(flops / F,
+**Time** is the roofline of :class:`~memopt.importers.costs.CostModel`: ``ceil(max(flops / F,
 bytes / B))`` in nanoseconds; views take 0 (an in-place op writes its
 alias: it takes time, and is never contracted).
 
-Complexity: O(ops + Σ inputs) after the importer's tracing. (Just over 500
-lines: :func:`to_instance` is one rule set, kept in one place.)
+Complexity: O(ops + Σ inputs) after the importer's tracing.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 from memopt.core.errors import MemoptError
 from memopt.core.instance import Datum, Instance, Machine, Task
-
-#: Default throughput of the cost model: a mid-range accelerator in FP32
-#: (10 TFLOP/s; 500 GB/s of memory bandwidth).
-DEFAULT_FLOPS_PER_SECOND = 10e12
-DEFAULT_BYTES_PER_SECOND = 500e9
+from memopt.importers.costs import DEFAULT_BYTES_PER_SECOND, DEFAULT_FLOPS_PER_SECOND, CostModel, make_cost
 
 SIZE_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}
 
@@ -146,44 +139,6 @@ class NNGraph:
     #: graph outputs that are *results* (SPEC §1: kept to the end, in fast or slow memory), never
     #: read by the ``output`` task: the updated parameters and optimizer states of a training step
     results: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class CostModel:
-    """The roofline time of an op, in integer nanoseconds.
-
-    ``time = ceil(max(flops / flops_per_second, bytes / bytes_per_second) · 1e9)``:
-    an op is bound either by its arithmetic (convolutions, matrix products)
-    or by the bytes it reads and writes (element-wise and data-movement ops)
-    — the roofline model of Williams, Waterman & Patterson (CACM 2009).
-    """
-
-    flops_per_second: float = DEFAULT_FLOPS_PER_SECOND
-    bytes_per_second: float = DEFAULT_BYTES_PER_SECOND
-
-    def __post_init__(self) -> None:
-        for name in ("flops_per_second", "bytes_per_second"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0) or math.isinf(v):
-                raise MemoptError(f"{name.replace('_', '-')} must be a positive number, got {v!r}")
-
-    def time_ns(self, flops: int | float, nbytes: int | float) -> int:
-        """Nanoseconds of an op doing ``flops`` and moving ``nbytes`` (exact ceiling)."""
-        giga = 10 ** 9
-        f, b = self.flops_per_second, self.bytes_per_second
-        if (type(flops) is int and type(nbytes) is int and float(f).is_integer() and float(b).is_integer()):
-            # integers throughout (the usual case): ceil(max(x, y)) = max(ceil(x), ceil(y))
-            return max(-(-flops * giga // int(f)), -(-nbytes * giga // int(b)))
-        t = max(Fraction(flops) * giga / Fraction(self.flops_per_second),
-                Fraction(nbytes) * giga / Fraction(self.bytes_per_second))
-        return math.ceil(t)
-
-
-def make_cost(flops_per_second: float | None = None, bytes_per_second: float | None = None) -> CostModel:
-    """The cost model with the given throughputs (``None``: the defaults)."""
-    return CostModel(
-        flops_per_second=DEFAULT_FLOPS_PER_SECOND if flops_per_second is None else flops_per_second,
-        bytes_per_second=DEFAULT_BYTES_PER_SECOND if bytes_per_second is None else bytes_per_second)
 
 
 def unique_name(base: str, taken: set[str]) -> str:

@@ -43,7 +43,8 @@ Choices (all documented in ``docs/formats.md``):
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from memopt.core.errors import MemoptError, Problem
 from memopt.core.instance import Datum, Instance, Task

@@ -41,8 +41,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from fractions import Fraction
-from typing import Any, Mapping
+from typing import Any
 
 from memopt.core.errors import MemoptError, SolverUnavailableError
 from memopt.core.instance import Instance

@@ -47,7 +47,8 @@ lists it as an output and read by every task that lists it as an input
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from memopt.core.errors import MemoptError, Problem
 from memopt.core.instance import Datum, Instance, Task

@@ -3,6 +3,11 @@
 See :mod:`memopt.heuristics.planner` for the eviction rules and scores.
 Its output, a :class:`LogicalPlan`, is packed into stages by
 :mod:`.packing`.
+
+Why this module is long: it is one state machine, :class:`Simulation`, whose
+methods share the residency, the reference counts and the memos of the
+regeneration costs; split across modules they would pass that state around
+in every call (the hot loop of the planner) for no reader's gain.
 """
 
 from __future__ import annotations
