@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from memopt.core.errors import MemoptError
-from memopt.core.instance import Datum, Instance, Task
 from memopt.core.files import Flow
+from memopt.core.instance import Datum, Instance, Task
 
 FORMS = ("tensor", "buffer", "general")
 Range = tuple[int, int]

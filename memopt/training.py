@@ -13,7 +13,7 @@ offloaded or recomputed until that backward task runs.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 from memopt.core.errors import MemoptError
 from memopt.core.instance import Datum, Instance, Task

@@ -66,7 +66,7 @@ def brute_time(inst: Instance, budget: int, *, recompute: bool, offload: bool, m
     popped = 0
     while heap:
         g, _, node = heapq.heappop(heap)
-        if best.get(node, None) != g:
+        if best.get(node) != g:
             continue
         popped += 1
         if popped > max_nodes:

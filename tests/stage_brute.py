@@ -23,9 +23,9 @@ import heapq
 import itertools
 
 from memopt import Plan
+from memopt.core.request import Request
 from memopt.formulations.stage.layout import FREE, StageLayout
 from memopt.formulations.stage.plans import build_plan
-from memopt.core.request import Request
 
 
 def _subsets(items):

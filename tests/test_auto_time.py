@@ -10,12 +10,12 @@ from strategies import instances
 
 import memopt
 from memopt import MemoptError
-from memopt.core.evaluate import schedule_peak
-from memopt.generators import random_layered
 from memopt.core.deadline import Deadline
+from memopt.core.evaluate import schedule_peak
 from memopt.core.incumbent import Incumbent
 from memopt.core.method import Context
 from memopt.core.request import Request
+from memopt.generators import random_layered
 from memopt.strategies.auto_peak import AutoPeakParams
 
 

@@ -9,15 +9,22 @@ import pytest
 from hypothesis import given, settings
 
 import memopt
-from memopt import Datum, Instance, Machine, Plan, Task
+from memopt import CATALOG, Datum, Instance, Machine, Plan, Task, methods
 from memopt.bench import (
-    COLUMNS, BenchSpec, LocalExecutor, SerialExecutor, build_grid, pool_size, read_rows, run_bench, run_job,
+    COLUMNS,
+    BenchSpec,
+    LocalExecutor,
+    SerialExecutor,
+    build_grid,
+    pool_size,
+    read_rows,
+    run_bench,
+    run_job,
 )
 from memopt.bench.table import ResultsTable, make_row, recheck
 from memopt.bench.worker import Outcome
 from memopt.cli import main
 from memopt.core.errors import MemoptError
-from memopt import CATALOG, methods
 from memopt.pipeline import make_request
 
 methods_for = CATALOG.for_request
@@ -476,7 +483,7 @@ def test_fit_only_leaves_out_methods_that_refuse(tmp_path, two):
 
 
 def test_rows_carry_the_run_statistics_with_their_real_types(tmp_path, two):
-    from memopt.bench.table import STATISTICS_COLUMNS, ResultsTable, typed_row
+    from memopt.bench.table import STATISTICS_COLUMNS, typed_row
 
     out = str(tmp_path / "r.csv")
     run_bench(spec_for(two, objective="peak", budgets=["none"], methods=["greedy"]), out, executor=SerialExecutor(),

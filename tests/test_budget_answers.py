@@ -9,12 +9,12 @@ from hypothesis import strategies as st
 from strategies import instances
 
 from memopt import MemoptError, from_tensors, load_plan, solve
-from memopt.core.bounds import end_bound, peak_lower_bound
-from memopt.exact.peak_bounds import budget_lower_bound, retention_bound
 from memopt.cli import main
+from memopt.core.bounds import end_bound, peak_lower_bound
 from memopt.core.evaluate import evaluate
-from memopt.heuristics.orders import best_baseline
 from memopt.core.instance import Task
+from memopt.exact.peak_bounds import budget_lower_bound, retention_bound
+from memopt.heuristics.orders import best_baseline
 from memopt.pipeline import parse_budget
 
 FLAGS = [(True, False), (False, True), (True, True), (False, False)]

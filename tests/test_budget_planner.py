@@ -10,12 +10,16 @@ from strategies import instances
 
 from memopt import MemoptError, Plan, evaluate, from_tensors, solve
 from memopt.core.bounds import peak_lower_bound, task_footprint_bound
-from memopt.heuristics.planner import (
-    PlannerConfig, candidate_orders, plan_portfolio, plan_under_budget, run_planner,
-)
-from memopt.heuristics.orders import best_baseline
 from memopt.core.deadline import Deadline
 from memopt.core.request import Request
+from memopt.heuristics.orders import best_baseline
+from memopt.heuristics.planner import (
+    PlannerConfig,
+    candidate_orders,
+    plan_portfolio,
+    plan_under_budget,
+    run_planner,
+)
 from memopt.pipeline import make_request
 
 FLAGS = [(True, False), (False, True), (True, True), (False, False)]

@@ -24,9 +24,10 @@ from strategies import instances
 
 import memopt
 from memopt import from_tensors, generators
-from memopt.core.bounds import peak_lower_bound
-from memopt.core.evaluate import schedule_peak
 from memopt.backends.linear import Relaxation, solve_linear
+from memopt.core.bounds import peak_lower_bound
+from memopt.core.deadline import Deadline
+from memopt.core.evaluate import schedule_peak
 from memopt.formulations.stage import (
     StageLayout,
     build_stage_model,
@@ -38,7 +39,6 @@ from memopt.formulations.stage.cuts import (
     chain_cut_needs,
     separate_chain_cuts,
 )
-from memopt.core.deadline import Deadline
 from memopt.pipeline import make_request
 
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck))

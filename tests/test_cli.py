@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from memopt import load_plan, evaluate, load_instance
+from memopt import evaluate, load_instance, load_plan
 from memopt.cli import build_parser, main
 
 TINY = """name: tiny

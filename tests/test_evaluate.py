@@ -8,12 +8,12 @@ import random
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-
-from memopt import Datum, Instance, Machine, Plan, Task, evaluate, instance_from_dict, schedule_peak
-from memopt.core.evaluate import RULES
-from memopt.heuristics.orders import BASELINES
-from memopt.core.plan import Event
 from strategies import instances
+
+from memopt import Instance, Plan, evaluate, instance_from_dict, schedule_peak
+from memopt.core.evaluate import RULES
+from memopt.core.plan import Event
+from memopt.heuristics.orders import BASELINES
 
 TINY = {
     "name": "tiny",

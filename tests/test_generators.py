@@ -11,6 +11,7 @@ import pytest
 
 from memopt import MemoptError, Plan, evaluate, load_instance
 from memopt.cli import main
+from memopt.core.instance_file import instance_to_dict
 from memopt.generators import (
     FORMS,
     GENERATORS,
@@ -20,7 +21,6 @@ from memopt.generators import (
     random_layered,
     random_series_parallel,
 )
-from memopt.core.instance_file import instance_to_dict
 
 
 def arcs(inst) -> set[tuple[int, int]]:

@@ -7,13 +7,24 @@ import math
 
 import pytest
 from hypothesis import given, settings
+from strategies import instances
 
 from memopt import (
-    InstanceError, MemoptError, Plan, PlanFormatError, Result, evaluate, instance_from_dict,
-    instance_to_dict, load_instance, load_plan, save_instance, save_plan, solve,
+    InstanceError,
+    MemoptError,
+    Plan,
+    PlanFormatError,
+    Result,
+    evaluate,
+    instance_from_dict,
+    instance_to_dict,
+    load_instance,
+    load_plan,
+    save_instance,
+    save_plan,
+    solve,
 )
 from memopt.core.instance import datum_form
-from strategies import instances
 
 MIXED = """
 name: mixed

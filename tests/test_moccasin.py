@@ -8,10 +8,10 @@ from strategies import instances
 
 from memopt import MemoptError, from_tensors, solve
 from memopt.core.bounds import peak_lower_bound
-from memopt.formulations.moccasin_model import moccasin_model, plan_computations, useful_computations
-from memopt.heuristics.planner import plan_under_budget
-from memopt.heuristics.orders import best_baseline
 from memopt.core.request import Request
+from memopt.formulations.moccasin_model import moccasin_model, plan_computations, useful_computations
+from memopt.heuristics.orders import best_baseline
+from memopt.heuristics.planner import plan_under_budget
 
 
 def budget_between(inst, frac):

@@ -5,14 +5,13 @@ from hypothesis import strategies as st
 from strategies import instances
 
 from memopt import Plan, evaluate, solve
-from memopt.exact.release_relaxation import release_relaxation
-from memopt.core.evaluate import schedule_peak
-from memopt.core.evaluate import memory_profile
+from memopt.core.evaluate import memory_profile, schedule_peak
 from memopt.exact.cut_bound import CutNetwork, cut_bound
 from memopt.exact.cut_split import join_orders, split_instance
 from memopt.exact.downset_dp import beam_search, downset_search
 from memopt.exact.exhaustive import exhaustive_peak, topological_orders
 from memopt.exact.peak_bounds import lifetime_bound
+from memopt.exact.release_relaxation import release_relaxation
 from memopt.exact.target_search import target_search, tighten
 from memopt.generators import random_layered, random_series_parallel
 from memopt.heuristics.orders import BASELINES, best_baseline
@@ -39,7 +38,7 @@ def test_cut_bound_lies_between_the_lifetime_bound_and_the_optimum(inst):
     # it contains the footprint bound: a task's inputs are resident in its whole interval
     assert all(full.values[v] >= inst.input_size[v] + inst.output_size[v] + inst.workspace[v] for v in range(inst.n))
     # per task: the least memory over the orders (the bound is exact for a single task)
-    least = {v: None for v in range(inst.n)}
+    least = dict.fromkeys(range(inst.n))
     for k, order in enumerate(topological_orders(inst)):
         if k >= 200:
             break

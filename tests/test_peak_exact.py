@@ -5,7 +5,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from strategies import instances
 
-from memopt import Datum, Instance, MemoptError, Plan, Task, evaluate, from_tensors, solve
+from memopt import CATALOG, Datum, Instance, MemoptError, Plan, Task, evaluate, from_tensors, solve
 from memopt.core.evaluate import schedule_peak
 from memopt.exact.downset_dp import beam_search, downset_search, greedy_cluster_order
 from memopt.exact.exhaustive import exhaustive_peak, topological_orders
@@ -15,7 +15,6 @@ from memopt.exact.release_relaxation import release_relaxation
 from memopt.exact.series_parallel import series_parallel_check, series_parallel_schedule
 from memopt.generators import in_tree, out_tree, random_layered, random_series_parallel
 from memopt.heuristics.orders import BASELINES, best_baseline
-from memopt import CATALOG
 from memopt.pipeline import make_request
 
 get_method = CATALOG.__getitem__

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from strategies import instances
 
 from memopt import Plan, from_tensors, instance_to_dict, solve
+from memopt.backends.linear import solve_linear
 from memopt.core.evaluate import schedule_peak
 from memopt.exact.exhaustive import exhaustive_peak
-from memopt.backends.linear import solve_linear
 from memopt.formulations.peak_common import PeakGraph, hint_positions, order_from_positions
 from memopt.formulations.peak_cp import peak_cp_model
 from memopt.formulations.peak_milp import peak_milp_model
@@ -107,7 +107,7 @@ def test_cli_solve_and_info_reduce(tmp_path):
 
 def test_plan_file_of_auto_is_valid(tmp_path):
     inst_path = "instances/out-tree-25.yaml"
-    from memopt import load_instance, evaluate
+    from memopt import evaluate, load_instance
 
     inst = load_instance(inst_path)
     res = solve(inst, "peak", "auto", time_limit=10)

@@ -16,8 +16,8 @@ from memopt.core.errors import MemoptError
 
 pytest.importorskip("matplotlib", reason="figures need matplotlib (optional extra: pip install 'memopt[plot]')")
 
-from memopt.bench.figures import budget_ratio, performance_profile, plot_overhead, plot_profile  # noqa: E402
-from memopt.plots import event_positions, plan_lanes, plot_plan  # noqa: E402
+from memopt.bench.figures import budget_ratio, performance_profile, plot_overhead, plot_profile
+from memopt.plots import event_positions, plan_lanes, plot_plan
 
 HERE = os.path.dirname(__file__)
 TINY = os.path.join(os.path.dirname(HERE), "instances", "tiny.yaml")

@@ -26,15 +26,21 @@ from strategies import instances
 
 import memopt
 from memopt import Plan, from_tensors
+from memopt.backends.linear import BACKENDS, solve_linear
 from memopt.core.bounds import peak_lower_bound, task_footprint_bound
+from memopt.core.deadline import Deadline
 from memopt.core.errors import MemoptError
 from memopt.core.evaluate import schedule_peak
-from memopt.backends.linear import BACKENDS, solve_linear
-from memopt.formulations.stage import (FREE, HintError, StageLayout, build_stage_model, extract_plan, plan_hint,
-                                       prune_plan, solve_stage_model)
+from memopt.formulations.stage import (
+    HintError,
+    StageLayout,
+    build_stage_model,
+    plan_hint,
+    prune_plan,
+    solve_stage_model,
+)
 from memopt.formulations.stage.layout import normalize_plan
 from memopt.formulations.stage.variables import Scale
-from memopt.core.deadline import Deadline
 from memopt.pipeline import make_request
 
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck))

@@ -10,11 +10,11 @@ from memopt import from_tensors
 from memopt.core.evaluate import schedule_peak
 from memopt.exact.exhaustive import exhaustive_peak
 from memopt.generators import chain, in_tree, random_series_parallel
-from memopt.transforms.reduction import reduce_peak
 from memopt.graph.blocks import Block, block_key, chain_peak, compose, merge_chains, normalize
 from memopt.graph.reach import Reachability
 from memopt.graph.release import AMBIGUOUS, RESULT, release_tasks, task_reachability
 from memopt.graph.series_parallel import SINK, SOURCE, expr_nodes, is_series_parallel, tt_reduce
+from memopt.transforms.reduction import reduce_peak
 
 
 def reduced_orders(red):

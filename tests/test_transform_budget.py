@@ -7,11 +7,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from strategies import instances
 
-from memopt import Datum, Instance, Machine, Task, evaluate, from_tensors
+from memopt import Datum, Instance, Machine, Task, from_tensors
 from memopt.core.bounds import peak_lower_bound
-from memopt.heuristics.planner import plan_under_budget
-from memopt.heuristics.orders import best_baseline
 from memopt.core.request import Request
+from memopt.heuristics.orders import best_baseline
+from memopt.heuristics.planner import plan_under_budget
 from memopt.transforms.fusion import fuse, fuse_request
 from memopt.transforms.scaling import gcd_scale, scale
 

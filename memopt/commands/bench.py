@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from memopt.core.status import EXIT_INTERRUPTED
 from memopt.commands._common import budget_text, exact_number, parse_kv, positive_int, seconds_or_none
 from memopt.core.errors import MemoptError
+from memopt.core.status import EXIT_INTERRUPTED
 
 
 def _seconds(text: str) -> float:

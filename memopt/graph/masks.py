@@ -31,7 +31,8 @@ lookahead (:mod:`memopt.exact.lookahead`) are sums over these sets.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from memopt.core.instance import Instance
