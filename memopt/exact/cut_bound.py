@@ -288,7 +288,7 @@ def cut_bound(inst: Instance, orders: list[list[int]] | None = None, *, floor: i
     done[list(values)] = True
     heap = [(-int(est[v]), v) for v in np.flatnonzero(~done).tolist()]
     heapq.heapify(heap)
-    indeg = np.diff(ga.pred.indptr)
+    indeg = np.bincount(ga.arc_dst, minlength=ga.n)
     extra = ga.out_size + ga.workspace
     complete = True
     flows = 0

@@ -41,6 +41,7 @@ Two order-based facts the bounds use (σ a topological order):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -55,8 +56,6 @@ class GraphArrays:
     """Numpy arrays of one instance (module docstring); build with :func:`graph_arrays`."""
 
     def __init__(self, inst: Instance):
-        from scipy.sparse import csr_matrix
-
         n, m = inst.n, inst.m
         self.n, self.m = n, m
         self.order = np.asarray(inst.topological_order, dtype=np.int64)
@@ -65,12 +64,9 @@ class GraphArrays:
         counts = np.fromiter((len(s) for s in inst.succs), dtype=np.int64, count=n)
         self.arc_src = np.repeat(np.arange(n, dtype=np.int64), counts)
         self.arc_dst = np.fromiter((w for s in inst.succs for w in s), dtype=np.int64, count=int(counts.sum()))
-        # float64 weights and int32 indices: the form scipy's graph routines take without copying
-        ones = np.ones(len(self.arc_src), dtype=np.float64)
-        self.succ = csr_matrix((ones, (self.arc_src, self.arc_dst)), shape=(n, n))
-        self.pred = csr_matrix((ones, (self.arc_dst, self.arc_src)), shape=(n, n))
-        self.succ_ptr = self.succ.indptr.astype(np.int64)  # the successors of u: succ_idx[succ_ptr[u]:succ_ptr[u+1]]
-        self.succ_idx = self.succ.indices.astype(np.int64)
+        # the successors of u: succ_idx[succ_ptr[u]:succ_ptr[u+1]] (arc_src is sorted: arcs are listed per task)
+        self.succ_ptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        self.succ_idx = self.arc_dst
         self.prod = np.asarray(inst.producer, dtype=np.int64)
         big = sum(inst.size) >= EXACT_INT64 or sum(inst.workspace) >= EXACT_INT64
         self.dtype = object if big else np.int64
@@ -96,6 +92,22 @@ class GraphArrays:
         self._universal: np.ndarray | None = None
 
     # ------------------------------------------------------------ reachability
+    # scipy's sparse matrices, built on first use: scipy costs ~0.2 s and 30 MB to import, which the bounds of
+    # a small instance never need (float64 weights and int32 indices: the form its graph routines take as is)
+    @cached_property
+    def succ(self):
+        from scipy.sparse import csr_matrix
+
+        ones = np.ones(len(self.arc_src), dtype=np.float64)
+        return csr_matrix((ones, (self.arc_src, self.arc_dst)), shape=(self.n, self.n))
+
+    @cached_property
+    def pred(self):
+        from scipy.sparse import csr_matrix
+
+        ones = np.ones(len(self.arc_src), dtype=np.float64)
+        return csr_matrix((ones, (self.arc_dst, self.arc_src)), shape=(self.n, self.n))
+
     def descendants(self, v: int) -> np.ndarray:
         """Boolean mask of the strict descendants of ``v``. O(n + e) time, O(n) memory."""
         from scipy.sparse.csgraph import breadth_first_order
