@@ -267,11 +267,14 @@ def summary(rows: list[dict[str, Any]]) -> list[str]:
             value, bound = float(best["value"]), _f(top.get("bound")) or 0.0
             gap = max(0.0, (value - bound) / value) if value else 0.0
             worst = max(worst, gap)
-            by = best["method"] + ("" if _f(top.get("bound")) == _f(best.get("bound")) else f" (bound: {top['method']})")
+            same_bound = _f(top.get("bound")) == _f(best.get("bound"))
+            by = best["method"] + ("" if same_bound else f" (bound: {top['method']})")
             a = next((r for r in sel if r["method"] == "auto"), None)
             ag = "" if a is None or _f(a.get("gap")) is None else f"{100 * float(a['gap']):.2f} %"
+            a_seconds = "" if a is None else fmt(a["seconds"])
+            a_first = "" if a is None else Schema.cell(a.get("first_plan"))
             out.append(f"| {inst} | {best['tasks']} | {ratio} | {100 * gap:.2f} % | {by} | "
-                       f"{ag} | {'' if a is None else fmt(a['seconds'])} | {'' if a is None else Schema.cell(a.get('first_plan'))} |")
+                       f"{ag} | {a_seconds} | {a_first} |")
         out += ["", f"Worst best gap: {100 * worst:.2f} % (target: within 5 %).", ""]
     # 3. time to the first plan on the largest networks
     big = [r for r in rows if r["instance"] in ("mobilenetv2-train-b8", "resnet50-train-b8")
@@ -302,7 +305,8 @@ def curve(args: argparse.Namespace, out: str) -> int:
     base = best_baseline(inst)[1]
     techniques = TECHNIQUES if inst.machine.bandwidth is not None else TECHNIQUES[:2]
     name = os.path.relpath(args.curve, ROOT)
-    ratios = [float(x) for x in (args.curve_ratios or ("1.0,0.8" if args.quick else "1.0,0.9,0.8,0.7,0.6,0.5")).split(",")]
+    default_ratios = "1.0,0.8" if args.quick else "1.0,0.9,0.8,0.7,0.6,0.5"
+    ratios = [float(x) for x in (args.curve_ratios or default_ratios).split(",")]
     table = ResultsCSV(os.path.join(out, "budget-curve.csv"), CURVE_SCHEMA, ("instance", "ratio", "technique"))
     cases = []
     for r in ratios:

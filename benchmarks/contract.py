@@ -197,7 +197,8 @@ def markdown(rows: list[dict[str, Any]], limit: float, tolerance: float) -> str:
     errors = [r for r in rows if r.get("status") in ("error", "killed")]
     lines.append(f"- errors or kills: {len(errors)}")
     if over:
-        lines += ["", "## Over the limit", "", md_table(cols, [[r.get(c) for c in cols] for r in over], "lrll" + "r" * 9)]
+        lines += ["", "## Over the limit", "",
+                  md_table(cols, [[r.get(c) for c in cols] for r in over], "lrll" + "r" * 9)]
     lines += ["", "## Every run", "", md_table(cols, [[r.get(c) for c in cols] for r in rows], "lrll" + "r" * 9)]
     return "\n".join(lines)
 
@@ -207,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared", "benchmarks"))
     ap.add_argument("--time-limit", type=float, default=None, help="-t of every run (default 60; --quick: 5)")
     ap.add_argument("--tolerance", type=float, default=5.0, help="seconds over the limit that still keep the contract")
-    ap.add_argument("--only", default=None, help="only instances whose name contains one of these texts (comma separated)")
+    ap.add_argument("--only", default=None,
+                    help="only instances whose name contains one of these texts (comma separated)")
     ap.add_argument("--methods", default=None, help="only these methods (comma separated)")
     ap.add_argument("--problems", default=None, help="comma separated, of: " + ", ".join(PROBLEMS))
     add_common_args(ap)

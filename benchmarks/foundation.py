@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             "best_over_bound", "load_seconds", "max_rss_mb"]
     md = ["# Foundation benchmark", "", ("Every graph: size, lower bound max(max_v(inputs + outputs + workspace), "
           "Σ results), peak of each baseline order, load time (seconds), peak memory of the process that loaded "
-          "it and computed the rest (MiB)."), "", md_table(cols, [[r.get(c) for c in cols] for r in rows], cell=Schema.cell)]
+          "it and computed the rest (MiB)."), "",
+          md_table(cols, [[r.get(c) for c in cols] for r in rows], cell=Schema.cell)]
     print()
     print(format_table(rows, GRAPH_NAMES))
     if not args.no_large:

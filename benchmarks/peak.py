@@ -190,7 +190,8 @@ def markdown(rows: list[dict]) -> str:
         if a.get("value") not in (None, "") and a["best_baseline"]:
             saving = f"{100 * (a['best_baseline'] - a['value']) / a['best_baseline']:.1f}%"
         gap = "" if a.get("gap") in ("", None) else f"{100 * a['gap']:.2f}%"
-        out.append(f"| {a['group']} | {name} | {a['tasks']} | {a['reduced']} | {a['best_baseline']} ({a['baseline_name']}) "
+        out.append(f"| {a['group']} | {name} | {a['tasks']} | {a['reduced']} "
+                   f"| {a['best_baseline']} ({a['baseline_name']}) "
                    f"| {_fmt(a.get('value'))} | {_fmt(a.get('bound'))} | {a['status']} | {gap} | {a['seconds']:.2f} "
                    f"| {saving} | {_fmt(a.get('plan_by'))} | {_fmt(a.get('bound_by'))} | {_fmt(a.get('max_rss_mb'))} |")
     out += ["", "## every method: status and seconds", "",
@@ -214,9 +215,9 @@ def markdown(rows: list[dict]) -> str:
     out += ["", "## targets", ""]
     shared = [by[n]["auto"] for n in order if by[n].get("auto") and by[n]["auto"]["group"] == "shared"]
     ok = [a for a in shared if a["status"] == "optimal" and a["seconds"] < 10]
+    not_ok = ", ".join(f"{a['instance']} {a['status']} gap {100 * (a['gap'] or 0):.2f}%" for a in shared if a not in ok)
     out.append(f"- shared graphs proven optimal by `auto` in under 10 s: {len(ok)} of {len(shared)}"
-               + ("" if len(ok) == len(shared) else " (not: " + ", ".join(
-                   f"{a['instance']} {a['status']} gap {100 * (a['gap'] or 0):.2f}%" for a in shared if a not in ok) + ")"))
+               + ("" if len(ok) == len(shared) else " (not: " + not_ok + ")"))
     sp = [by[n]["auto"] for n in order if by[n].get("auto") and by[n]["auto"]["group"] == "sp-50k"]
     for form in ("buffer", "tensor", "general"):
         xs = [a for a in sp if f"-{form}-" in a["instance"]]
@@ -246,7 +247,8 @@ def savings(order: list[str], by: dict[str, dict[str, dict]]) -> list[str]:
         v = a["value"]
         mark = " ✓" if a["status"] == "optimal" else f" (gap {100 * (a['gap'] or 0):.1f}%)"
         out.append(f"| {name} | {a['tasks']} | {a['peak_given']} | {a['peak_dfs']} | {a['peak_rpo']} | "
-                   f"{a['peak_greedy']} | {v}{mark} | {_saving(a['peak_given'], v)} | {_saving(a['best_baseline'], v)} |")
+                   f"{a['peak_greedy']} | {v}{mark} | {_saving(a['peak_given'], v)} "
+                   f"| {_saving(a['best_baseline'], v)} |")
     return out
 
 

@@ -69,7 +69,8 @@ NAMES = {"instance": "row", "method": lambda r: "old → new", "status": lambda 
          "seconds": lambda r: f"{fmt(r['old_seconds'])}→{fmt(r['new_seconds'])}",
          "wall_seconds": lambda r: f"{fmt(r['old_wall'])}→{fmt(r['new_wall'])}",
          "max_rss_mb": lambda r: f"{fmt(r['old_mb'], 0)}→{fmt(r['new_mb'], 0)}"}
-QUICK = {"peak": [("tiny", "auto"), ("fcn8-train", "downset-dp")], "budget": [("free", "vgg16-train", "0.9", "planner")]}
+QUICK = {"peak": [("tiny", "auto"), ("fcn8-train", "downset-dp")],
+         "budget": [("free", "vgg16-train", "0.9", "planner")]}
 
 #: what each side runs: load or generate the instance, solve, print one JSON line (old and new API alike)
 CHILD = r"""
@@ -193,7 +194,8 @@ def budget_specs(args: argparse.Namespace) -> list[tuple[dict, dict]]:
     with open(os.path.join(ROOT, "results", "budget.csv"), newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["status"] not in ("refused", "error")]
     if args.quick:
-        rows = [r for want in QUICK["budget"] for r in rows if (r["set"], r["instance"], r["ratio"], r["method"]) == want]
+        rows = [r for want in QUICK["budget"] for r in rows
+                if (r["set"], r["instance"], r["ratio"], r["method"]) == want]
     out = []
     limit = args.budget_time_limit
     for r in rows:
@@ -277,7 +279,8 @@ def _checks(rows: list[dict], col: str) -> str:
 def markdown(rows: list[dict], commit: str, new: str) -> str:
     lines = ["# The spine against the code before it", "",
              (f"`python benchmarks/versions.py`: rows of `results/peak.csv` and `results/budget.csv`, solved by the "
-              f"code of {commit} (old) and by {'this tree' if new == ROOT else new} (new), alternately in fresh processes with the same time "
+              f"code of {commit} (old) and by {'this tree' if new == ROOT else new} (new), "
+              "alternately in fresh processes with the same time "
               "limit. `ratio` = new / old solve seconds (floor 0.01 s); `wall`: the whole process (start-up, "
               "loading, solving); MB: its peak resident memory. Timings are provisional when other jobs shared "
               "the machine."), "", "## Per benchmark", ""]

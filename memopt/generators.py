@@ -319,8 +319,8 @@ def layered_structure(n: int, rng: random.Random, width: float, nlv: float, edge
     for s in sizes:
         start.append(start[-1] + s)
     arcs: set[tuple[int, int]] = set()
-    for l in range(len(sizes) - 1):
-        na, nb = sizes[l], sizes[l + 1]
+    for layer in range(len(sizes) - 1):
+        na, nb = sizes[layer], sizes[layer + 1]
         e = _round_half_up(edge_density * na * nb + (1 - edge_density) * max(na, nb))
         e = max(max(na, nb), min(e, na * nb))
         big_is_a = na >= nb
@@ -334,9 +334,9 @@ def layered_structure(n: int, rng: random.Random, width: float, nlv: float, edge
             s0 = min(max(c - (k - 1) // 2, 0), nsmall - k)
             for j in range(s0, s0 + k):
                 if big_is_a:
-                    arcs.add((start[l] + i, start[l + 1] + j))
+                    arcs.add((start[layer] + i, start[layer + 1] + j))
                 else:
-                    arcs.add((start[l] + j, start[l + 1] + i))
+                    arcs.add((start[layer] + j, start[layer + 1] + i))
     lx = len(sizes) - 1  # layers other than the sink's
     if lx >= 3 and skip_density > 0:
         extra = math.ceil(len(arcs) * skip_density / (1 - skip_density))

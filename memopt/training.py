@@ -127,7 +127,8 @@ def training_graph(
         for j in inst.inputs[v]:
             extra[j].append(bwd[v])
 
-    data: list[Datum] = [Datum(d.id, d.producer, d.consumers + tuple(extra[j]), d.size) for j, d in enumerate(inst.data)]
+    data: list[Datum] = [Datum(d.id, d.producer, d.consumers + tuple(extra[j]), d.size)
+                         for j, d in enumerate(inst.data)]
     link_id: dict[int, str] = {}
     for v in sink_links:
         link_id[v] = fresh(f"{ids[v]}->{loss_id}")

@@ -1,7 +1,7 @@
 """Brute-force optimum of the ``time`` objective on tiny instances (tests only).
 
 Dijkstra over every SPEC plan (§2), stage by stage: at a stage boundary
-choose the stage's offloads O, reloads R and leading frees; inside the
+choose the stage's offloads Off, reloads R and leading frees; inside the
 stage take computes and frees one at a time, in any order (a task may even
 run twice in a stage); a stage costs max(Σ c, X) with X = Σ s/β of its
 transfers. A node's priority is the cost of the closed stages plus the
@@ -43,7 +43,10 @@ def brute_time(inst: Instance, budget: int, *, recompute: bool, offload: bool, m
     beta = inst.machine.bandwidth
     if offload and beta is None:
         raise ValueError("offload needs a bandwidth")
-    bw = None if beta is None else (None if math.isinf(beta) else Fraction(repr(beta)) if isinstance(beta, float) else Fraction(beta))
+    if beta is None or math.isinf(beta):
+        bw = None
+    else:
+        bw = Fraction(repr(beta)) if isinstance(beta, float) else Fraction(beta)
     ins_mask = [sum(1 << d for d in inst.inputs[v]) for v in range(n)]
     out_list = [inst.outputs[v] for v in range(n)]
     all_done = (1 << n) - 1
@@ -57,7 +60,7 @@ def brute_time(inst: Instance, budget: int, *, recompute: bool, offload: bool, m
             return Fraction(0)
         return Fraction(mem(bits)) / bw
 
-    # node: ("B", fast, slow, done) or ("S", fast, slow, done, O, R, csum)
+    # node: ("B", fast, slow, done) or ("S", fast, slow, done, Off, R, csum)
     start = ("B", 0, 0, 0)
     counter = itertools.count()
     heap = [(Fraction(0), next(counter), start)]
@@ -77,26 +80,26 @@ def brute_time(inst: Instance, budget: int, *, recompute: bool, offload: bool, m
                 return g, _plan(inst, node, parent)
             offs = fast & ~slow if offload else 0
             rels = slow & ~fast if offload else 0
-            for O in _subsets(offs):
+            for Off in _subsets(offs):
                 for R in _subsets(rels):
-                    X = xfer(O | R)
-                    for L in _subsets(fast & ~(O | R)):
+                    X = xfer(Off | R)
+                    for L in _subsets(fast & ~(Off | R)):
                         f2 = fast & ~L
                         if mem(f2) + mem(R) > budget:
                             continue
-                        nxt = ("S", f2, slow, done, O, R, Fraction(0))
+                        nxt = ("S", f2, slow, done, Off, R, Fraction(0))
                         ng = g + X
-                        _push(heap, best, parent, counter, nxt, ng, node, ("open", O, R, L))
+                        _push(heap, best, parent, counter, nxt, ng, node, ("open", Off, R, L))
             continue
-        _, fast, slow, done, O, R, csum = node  # csum: the stage's compute time, capped at X
-        X = xfer(O | R)
+        _, fast, slow, done, Off, R, csum = node  # csum: the stage's compute time, capped at X
+        X = xfer(Off | R)
         # close the stage
-        nb = ("B", fast | R, slow | O, done)  # (an empty stage closes back to where it started: harmless)
+        nb = ("B", fast | R, slow | Off, done)  # (an empty stage closes back to where it started: harmless)
         _push(heap, best, parent, counter, nb, g, node, ("close",))
         # free a datum
         for d in range(m):
-            if fast >> d & 1 and not ((O | R) >> d & 1):
-                nxt = ("S", fast & ~(1 << d), slow, done, O, R, csum)
+            if fast >> d & 1 and not ((Off | R) >> d & 1):
+                nxt = ("S", fast & ~(1 << d), slow, done, Off, R, csum)
                 _push(heap, best, parent, counter, nxt, g, node, ("free", d))
         # compute a task
         reloading = mem(R)
@@ -114,7 +117,7 @@ def brute_time(inst: Instance, budget: int, *, recompute: bool, offload: bool, m
                 f2 |= 1 << d
             # the stage lasts max(Σ c, X): a compute adds what exceeds X; capping csum at X keeps the graph finite
             c2 = csum + inst.time[v]
-            nxt = ("S", f2, slow, done | (1 << v), O, R, min(c2, X))
+            nxt = ("S", f2, slow, done | (1 << v), Off, R, min(c2, X))
             _push(heap, best, parent, counter, nxt, g + max(0, c2 - X), node, ("compute", v))
     return None
 
@@ -140,9 +143,9 @@ def _plan(inst: Instance, goal, parent) -> Plan:
     cur: list[Event] = []
     for mv in moves:
         if mv[0] == "open":
-            _, O, R, L = mv
+            _, Off, R, L = mv
             cur = [Event("free", dids[d]) for d in range(inst.m) if L >> d & 1]
-            cur += [Event("offload", dids[d]) for d in range(inst.m) if O >> d & 1]
+            cur += [Event("offload", dids[d]) for d in range(inst.m) if Off >> d & 1]
             cur += [Event("reload", dids[d]) for d in range(inst.m) if R >> d & 1]
         elif mv[0] == "compute":
             cur.append(Event("compute", tids[mv[1]]))

@@ -82,14 +82,14 @@ def brute_stage_time(req: Request, layout: StageLayout, max_states: int = 200_00
                 offers = [d for d in kept if d not in slow and size[d] > 0] if req.offload else []
                 reloads = ([d for d in slow if d not in fast_start and d not in made and d not in results
                             and size[d] > 0] if req.offload else [])
-                for O in _subsets(offers):
+                for Off in _subsets(offers):
                     for L in _subsets(reloads):
                         avail = kept | made | set(L)
-                        slow2 = slow | set(O)
+                        slow2 = slow | set(Off)
                         for K in _subsets(sorted(avail)):
                             K2 = frozenset(K)
                             c2 = comps + [comp]
-                            o2 = offl + [set(O)]
+                            o2 = offl + [set(Off)]
                             r2 = rel + [set(L)]
                             k2 = keep[:-1] + [set(kept), set(K2)]
                             try:
@@ -100,8 +100,8 @@ def brute_stage_time(req: Request, layout: StageLayout, max_states: int = 200_00
                             ev = req.evaluate(prefix)
                             if any(x.rule not in ("task-never-ran", "result-missing") for x in ev.violations):
                                 continue
-                            nxt = (t + 1, K2, frozenset(slow2), computed | {u for u in comp},
-                                   frozenset(set(O) | set(L)))
+                            nxt = (t + 1, K2, frozenset(slow2), computed | set(comp),
+                                   frozenset(set(Off) | set(L)))
                             if nxt in best:
                                 continue
                             heapq.heappush(heap, (ev.makespan, next(counter), nxt, (c2, o2, r2, k2)))

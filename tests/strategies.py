@@ -64,7 +64,8 @@ def instances(draw, min_tasks: int = 1, max_tasks: int = 7, form: str | None = N
                 if k == outs - 1:
                     cons = remaining
                 else:
-                    cons = draw(st.lists(st.sampled_from(succ[u]), unique=True, max_size=len(succ[u]))) if succ[u] else []
+                    cons = (draw(st.lists(st.sampled_from(succ[u]), unique=True, max_size=len(succ[u])))
+                            if succ[u] else [])
                     remaining = [v for v in remaining if v not in cons] or ([] if not cons else [])
                 data.append(Datum(f"{ids[u]}.{k}", ids[u], tuple(ids[v] for v in cons), draw(sizes)))
             # every arc must be carried by some datum

@@ -7,6 +7,7 @@ import os
 
 import pytest
 from hypothesis import given, settings
+from strategies import instances
 
 import memopt
 from memopt import CATALOG, Datum, Instance, Machine, Plan, Task, methods
@@ -28,8 +29,6 @@ from memopt.core.errors import MemoptError
 from memopt.pipeline import make_request
 
 methods_for = CATALOG.for_request
-
-from strategies import instances
 
 HERE = os.path.dirname(__file__)
 TINY = os.path.join(os.path.dirname(HERE), "instances", "tiny.yaml")
@@ -379,7 +378,8 @@ def _dask_runs(tmp_path, two, client):
 
 
 def test_dask_executor_unreachable_scheduler_is_a_clear_error():
-    pytest.importorskip("distributed", reason="Dask distributed is not installed (optional extra: pip install 'memopt[cluster]')")
+    pytest.importorskip("distributed",
+                        reason="Dask distributed is not installed (optional extra: pip install 'memopt[cluster]')")
     from memopt.bench import DaskExecutor
 
     with pytest.raises(MemoptError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
@@ -445,7 +445,8 @@ def test_budget_none_drops_the_machine_budget(tmp_path):
     assert none.request.instance.machine.budget is None  # else the evaluator would apply it
     assert machine.request.budget == inst.machine.budget == 10
     assert make_row(none, run_job(none))["status"] == "optimal"  # 17, with no budget in the way
-    (bad,), _ = build_grid(BenchSpec([TINY], objective="time", methods=["given"], budgets=["none"]), {TINY: inst}, str(tmp_path / "p"))
+    time_spec = BenchSpec([TINY], objective="time", methods=["given"], budgets=["none"])
+    (bad,), _ = build_grid(time_spec, {TINY: inst}, str(tmp_path / "p"))
     assert bad.error and "needs a budget" in bad.error
 
 

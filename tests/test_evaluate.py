@@ -331,7 +331,8 @@ def test_offload_everything_and_reload_plans(inst, rnd):
     ev = evaluate(inst, Plan(stages))
     assert ev.valid, ev.violation
     # the peak: largest of (inputs + outputs + workspace) over tasks, and the reloads/offloads
-    assert ev.peak >= max((inst.input_size[v] + inst.output_size[v] + inst.workspace[v] for v in range(inst.n)), default=0)
+    task_peak = max((inst.input_size[v] + inst.output_size[v] + inst.workspace[v] for v in range(inst.n)), default=0)
+    assert ev.peak >= task_peak
     assert ev.makespan >= inst.total_time
 
 

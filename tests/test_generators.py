@@ -118,7 +118,7 @@ def test_trees_are_trees(seed, k):
         # connected: n-1 arcs and one component make a tree
         parent = list(range(n))
 
-        def find(x):
+        def find(x, parent=parent):
             while parent[x] != x:
                 parent[x] = parent[parent[x]]
                 x = parent[x]
@@ -216,8 +216,8 @@ def test_series_parallel_50k_is_series_parallel():
 # -------------------------------------------------------------------- layered
 def layer_of(inst) -> list[int]:
     out = []
-    for l, s in enumerate(inst.meta["generator"]["layer_sizes"]):
-        out += [l] * s
+    for k, s in enumerate(inst.meta["generator"]["layer_sizes"]):
+        out += [k] * s
     return out
 
 
@@ -243,10 +243,10 @@ def test_layered_structure(n, seed, width):
             per_pair[layer[u]] += 1
         else:
             skips.append((u, v))
-    for l in range(len(sizes) - 1):
-        a, b = sizes[l], sizes[l + 1]
+    for k in range(len(sizes) - 1):
+        a, b = sizes[k], sizes[k + 1]
         want = int(math.floor(ed * a * b + (1 - ed) * max(a, b) + 0.5))
-        assert per_pair[l] == max(max(a, b), min(want, a * b))
+        assert per_pair[k] == max(max(a, b), min(want, a * b))
     sink_layer = len(sizes) - 1
     assert all(layer[v] != sink_layer for _, v in skips)
     assert len(skips) <= math.ceil(sum(per_pair.values()) * scd / (1 - scd))

@@ -57,8 +57,8 @@ def test_old_table_keeps_its_rows_and_columns(tmp_path):
 
 def test_solve_cases_run_isolated_measured_and_resume(tmp_path):
     inst = load_instance(TINY)
-    table = ResultsCSV(str(tmp_path / "r.csv"), Schema.of("instance method status value:num bound:num seconds:float message"),
-                       ("instance", "method"))
+    schema = Schema.of("instance method status value:num bound:num seconds:float message")
+    table = ResultsCSV(str(tmp_path / "r.csv"), schema, ("instance", "method"))
     cases = [solve_case({"instance": "tiny", "method": m}, inst, "peak", m, time_limit=10)
              for m in ("baseline", "liu", "no-such-method")]
     rows = run_cases(cases, table, stream=io.StringIO())

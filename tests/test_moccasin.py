@@ -132,7 +132,7 @@ def test_fixed_order_restriction_is_never_reported_optimal_by_its_bound():
 @settings(max_examples=30)
 @given(instances(max_tasks=5, no_recompute=True, max_size=5), st.integers(0, 100), st.booleans())
 def test_given_order_is_followed_and_matches_checkmate_on_it(inst, frac, warm):
-    """order=given (the literature's protocol): first computations in the instance's order; same optimum as checkmate."""
+    """order=given (the literature's protocol): first computations in instance order; same optimum as checkmate."""
     B = budget_between(inst, frac)
     r = solve(inst, "time", "moccasin", budget=B, recompute=True, warm_start=warm, order="given", intervals=8)
     c = solve(inst, "time", "checkmate", budget=B, recompute=True, warm_start=warm, order="given")

@@ -36,13 +36,18 @@ def _png(path) -> bool:
         return f.read(8) == PNG and os.path.getsize(path) > 5000
 
 
+def _text(path) -> str:
+    with open(path) as f:
+        return f.read()
+
+
 # -------------------------------------------------------------- plan plot
 def test_plot_plan_writes_png_and_svg(tmp_path):
     inst = memopt.load_instance(TINY)
     out = plot_plan(inst, OFFLOAD, [str(tmp_path / "p.png"), str(tmp_path / "p.svg")], budget=20)
     assert out == [str(tmp_path / "p.png"), str(tmp_path / "p.svg")]
     assert _png(out[0])
-    svg = open(out[1]).read()
+    svg = _text(out[1])
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg
     for text in ("budget 20", "peak 17", "offload", "reload", "copy in slow memory"):
         assert text in svg, text  # the legend names what is drawn
@@ -83,7 +88,7 @@ def test_plot_of_a_pure_schedule_and_of_an_invalid_plan(tmp_path):
     assert _png(plot_plan(inst, res.plan, str(tmp_path / "pure.png"))[0])
     bad = Plan([[("compute", "c")]])
     svg = plot_plan(inst, bad, str(tmp_path / "bad.svg"))[0]
-    assert "INVALID" in open(svg).read()
+    assert "INVALID" in _text(svg)
 
 
 def test_plot_rejects_an_unknown_format(tmp_path):
@@ -143,7 +148,7 @@ def test_overhead_and_profile_figures(tmp_path):
     rows = _fake_rows()
     assert _png(plot_overhead(rows, str(tmp_path / "o.png"))[0])
     svg = plot_profile(rows, str(tmp_path / "p.svg"))[0]
-    text = open(svg).read()
+    text = _text(svg)
     assert "fast" in text and "exact" in text and "6 problems; solved = with a plan" in text
     with pytest.raises(MemoptError, match="objective 'time'"):
         plot_overhead([dict(r, objective="peak") for r in rows], str(tmp_path / "none.png"))
@@ -162,7 +167,7 @@ def test_report_from_a_real_bench(tmp_path, capsys):
     for name in ("time-overhead.png", "time-profile.png", "peak-ratio.png", "peak-profile.png",
                  "time-profile-optimal.png", "peak-profile-optimal.png"):
         assert os.path.join(d, name) in printed and _png(os.path.join(d, name))
-    md = open(os.path.join(d, "report.md")).read()
+    md = _text(os.path.join(d, "report.md"))
     assert "## time" in md and "## peak" in md and "## Errors" in md
     assert "| greedy | 2 | 1 | 1 | 1 | 0 | 0 | 1 |" in md  # time: 2 runs, a plan at 1x, infeasible at 0.9x
     assert "| tiny | 3 | 0.9x | infeasible | infeasible | error |" in md
@@ -190,7 +195,7 @@ def test_the_readme_experiments_commands_parse():
     from memopt.cli import build_parser
 
     root = os.path.dirname(HERE)
-    readme = open(os.path.join(root, "README.md")).read()
+    readme = _text(os.path.join(root, "README.md"))
     section = readme.split("## Experiments", 1)[1].split("\n## ", 1)[0]
     block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
     block = block.replace("\\\n", " ")  # continuation lines

@@ -141,7 +141,8 @@ def instance_from_nodelink(raw: Any, where: str = "<node-link>", **options: Any)
     for k, nd in enumerate(good_nodes):
         key = _ident(nd.get(key_field))
         if key is None:
-            problems.append(Problem(where, f"nodes[{k}]", f"has no usable {key_field!r} (the node key), got {nd.get(key_field)!r}"))
+            problems.append(Problem(where, f"nodes[{k}]",
+                                    f"has no usable {key_field!r} (the node key), got {nd.get(key_field)!r}"))
             key = f"<nodes[{k}]>"
         if key in key_index:
             problems.append(Problem(where, f"node {key!r}", f"duplicate node {key_field!r}"))
@@ -167,13 +168,15 @@ def instance_from_nodelink(raw: Any, where: str = "<node-link>", **options: Any)
             elif "0" in ln and "1" in ln:
                 sk, tk = sk or "0", tk or "1"
             else:
-                problems.append(Problem(where, f"links[{k}]", f"has no 'source'/'target' (or '0'/'1') ends: {dict(ln)!r}"))
+                problems.append(Problem(where, f"links[{k}]",
+                                        f"has no 'source'/'target' (or '0'/'1') ends: {dict(ln)!r}"))
                 continue
         ends = []
         for end_key, what in ((sk, "source"), (tk, "target")):
             val = _ident(ln.get(end_key))
             if val is None or val not in key_index:
-                problems.append(Problem(where, f"links[{k}]", f"{what} {ln.get(end_key)!r} is not a node (unknown node {key_field!r})"))
+                problems.append(Problem(where, f"links[{k}]",
+                                        f"{what} {ln.get(end_key)!r} is not a node (unknown node {key_field!r})"))
                 ends.append(None)
             else:
                 ends.append(key_index[val])
@@ -267,8 +270,8 @@ def _order(order: Any, key_index: dict[str, int], problems: list[Problem], where
         out.append(i)
     missing = [k for k, i in key_index.items() if i not in seen]
     if missing:
-        problems.append(Problem(where, "graph.order", f"must list every node once; missing {', '.join(map(repr, missing[:10]))}"
-                                + (" ..." if len(missing) > 10 else "")))
+        shown = ", ".join(map(repr, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        problems.append(Problem(where, "graph.order", f"must list every node once; missing {shown}"))
         out += sorted(key_index[k] for k in missing)
     return out
 

@@ -246,7 +246,7 @@ def onnx_graph(
         try:
             # weights kept in external files are not needed (only their shapes): not read
             model = onnx.load(where, load_external_data=False)
-        except Exception as e:  # protobuf's DecodeError and friends
+        except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and friends: a clear input error
             raise MemoptError(f"{where}: not a readable ONNX model ({type(e).__name__}: {e})") from None
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
         raise MemoptError(f"{where}: batch must be a positive integer, got {batch!r}")
@@ -258,7 +258,7 @@ def onnx_graph(
     graph = model.graph
     real_inputs = [i for i in graph.input if i.name not in init_names]
     missing: dict[str, str] = {}
-    for k, vi in enumerate(real_inputs):
+    for vi in real_inputs:
         if not vi.type.HasField("tensor_type"):
             raise MemoptError(f"{where}: input {vi.name!r} is not a tensor (sequences and maps are not supported)")
         for a, d in enumerate(vi.type.tensor_type.shape.dim):
@@ -277,7 +277,7 @@ def onnx_graph(
                           f"e.g. -I dims={next(iter(missing))}=128")
     try:
         model = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - the C++ shape inference raises many types: a clear input error
         raise MemoptError(f"{where}: ONNX shape inference failed ({type(e).__name__}: {e})") from None
     graph = model.graph
 
@@ -441,7 +441,7 @@ def _copy_model(onnx, model):
 def _itemsize(onnx, elem_type: int, x: str, where: str) -> int:
     try:
         return int(onnx.helper.tensor_dtype_to_np_dtype(elem_type).itemsize)
-    except Exception:
+    except KeyError:  # the element type is not in onnx's TENSOR_TYPE_MAP
         raise MemoptError(f"{where}: tensor {x!r}: element type {elem_type} has no known size") from None
 
 

@@ -103,7 +103,8 @@ def instance_from_wfformat(raw: Any, where: str = "<wfformat>", **options: Any) 
         version_layout = "1.4-"
         tasks = _read_legacy(wf, where, problems, file_size)
     else:
-        raise MemoptError(f"{where}: 'workflow' has neither 'specification' (schema 1.5+) nor a 'tasks' list (1.4 and before)")
+        raise MemoptError(f"{where}: 'workflow' has neither 'specification' (schema 1.5+) "
+                          "nor a 'tasks' list (1.4 and before)")
 
     by_id: dict[str, _Task] = {}
     for t in tasks:
@@ -125,8 +126,9 @@ def instance_from_wfformat(raw: Any, where: str = "<wfformat>", **options: Any) 
         for f in t.outputs:
             if f in producer and producer[f] != t.id:
                 if dup_mode == "error":
-                    problems.append(Problem(where, f"file {f!r}", f"written by two tasks, {producer[f]!r} and {t.id!r} "
-                                                                   "(a datum has one producer; -I duplicate_outputs=first keeps the first)"))
+                    problems.append(Problem(where, f"file {f!r}",
+                                            f"written by two tasks, {producer[f]!r} and {t.id!r} (a datum has one "
+                                            "producer; -I duplicate_outputs=first keeps the first)"))
                 continue
             producer.setdefault(f, t.id)
 
@@ -150,7 +152,8 @@ def instance_from_wfformat(raw: Any, where: str = "<wfformat>", **options: Any) 
     for f in list(producer) + stage_in:
         if f not in file_size:
             who = producer.get(f) or consumers[f][0]
-            problems.append(Problem(where, f"file {f!r}", f"used by task {who!r} but has no size (not in the files list)"))
+            problems.append(Problem(where, f"file {f!r}",
+                                    f"used by task {who!r} but has no size (not in the files list)"))
 
     # dependencies: parents and children merged; arcs without a shared file get a size-0 datum
     arcs: list[tuple[str, str]] = []
@@ -228,7 +231,8 @@ def _read_spec(wf: Mapping, where: str, problems: list[Problem], file_size: dict
         raw_files = []
     for k, rf in enumerate(raw_files):
         if not isinstance(rf, Mapping) or rf.get("id") is None:
-            problems.append(Problem(where, f"workflow.specification.files[{k}]", f"must be a mapping with an 'id', got {rf!r}"))
+            problems.append(Problem(where, f"workflow.specification.files[{k}]",
+                                    f"must be a mapping with an 'id', got {rf!r}"))
             continue
         fid = str(rf["id"])
         if "sizeInBytes" not in rf:
@@ -247,7 +251,8 @@ def _read_spec(wf: Mapping, where: str, problems: list[Problem], file_size: dict
             if isinstance(et, Mapping) and et.get("id") is not None:
                 runtimes[str(et["id"])] = et.get("runtimeInSeconds")
             else:
-                problems.append(Problem(where, f"workflow.execution.tasks[{k}]", f"must be a mapping with an 'id', got {et!r}"))
+                problems.append(Problem(where, f"workflow.execution.tasks[{k}]",
+                                        f"must be a mapping with an 'id', got {et!r}"))
     raw_tasks = spec.get("tasks")
     if not isinstance(raw_tasks, list):
         problems.append(Problem(where, "workflow.specification.tasks", "must be a list"))
@@ -255,7 +260,8 @@ def _read_spec(wf: Mapping, where: str, problems: list[Problem], file_size: dict
     out: list[_Task] = []
     for k, rt in enumerate(raw_tasks):
         if not isinstance(rt, Mapping) or rt.get("id") is None:
-            problems.append(Problem(where, f"workflow.specification.tasks[{k}]", f"must be a mapping with an 'id', got {rt!r}"))
+            problems.append(Problem(where, f"workflow.specification.tasks[{k}]",
+                                    f"must be a mapping with an 'id', got {rt!r}"))
             continue
         t = _Task(str(rt["id"]), f"task {str(rt['id'])!r}")
         t.parents = _str_list(rt.get("parents"), problems, where, t.item, "parents")
@@ -301,7 +307,8 @@ def _read_legacy(wf: Mapping, where: str, problems: list[Problem], file_size: di
             fid = str(rf.get("path", "")) + str(rf["name"])
             link = str(rf.get("link", "")).lower()
             if link not in ("input", "output"):
-                problems.append(Problem(where, t.item, f"file {fid!r}: link must be 'input' or 'output', got {rf.get('link')!r}"))
+                problems.append(Problem(where, t.item,
+                                        f"file {fid!r}: link must be 'input' or 'output', got {rf.get('link')!r}"))
                 continue
             size = rf.get("sizeInBytes", rf.get("size"))
             if size is None:
