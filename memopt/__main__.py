@@ -1,5 +1,3 @@
-import sys
+from memopt.cli import entry
 
-from memopt.cli import main
-
-sys.exit(main())
+entry()

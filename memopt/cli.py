@@ -74,5 +74,18 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BUG
 
 
+def entry() -> None:
+    """The ``memopt`` command (and ``python -m memopt``): :func:`main`, then exit with its status."""
+    status = main()
+    if status == EXIT_INTERRUPTED:
+        # The answer is written and the status says "interrupted". CPython exits by SIGINT instead when a
+        # KeyboardInterrupt, even one caught long before, passed through certain frames (its
+        # _Py_UnhandledKeyboardInterrupt flag; seen with `memopt bench`): exit with the status as given.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

@@ -82,6 +82,11 @@ def run_bench(spec: BenchSpec, out: str, *, executor=None, instances: dict[str, 
     bar = Progress(len(todo), stream=stream, enabled=progress)
     try:
         for job, outcome in executor.run(todo):
+            res = outcome.result
+            if res is not None and str(res.statistics.stop_reason) == "interrupted":
+                # Ctrl-C reached a run of this process (the serial executor): it is not a finished run
+                # (no row: the same command runs it again), and the grid stops here
+                raise KeyboardInterrupt
             row = make_row(job, outcome)
             table.append(row)
             summary.rows.append(row)

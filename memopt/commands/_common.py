@@ -111,6 +111,20 @@ def check_output(path: str | None, what: str = "output") -> None:
         raise MemoptError(f"{path}: cannot be written (permission denied)")
 
 
+def make_output_folder(path: str, what: str = "output") -> None:
+    """Create the folder of an output file that a command writes at its end (as ``bench --out`` does), now,
+    before any work: a path that cannot be made is a one-line error, not a lost run."""
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as e:
+        raise MemoptError(f"{path}: cannot make the folder of the {what} ({e.strerror})") from None
+    if os.path.isdir(path):
+        raise MemoptError(f"{path}: is a directory; give a file name for the {what}")
+    if not os.access(parent, os.W_OK):
+        raise MemoptError(f"{path}: cannot be written (permission denied)")
+
+
 def parse_kv(items: list[str] | None, typed: bool = False) -> dict[str, Any]:
     """``key=value`` pairs (``-O``, ``-I``); values stay text unless ``typed`` (int, float, true/false, text)."""
     out: dict[str, Any] = {}

@@ -11,6 +11,7 @@ from memopt.commands._common import (
     add_import_args,
     bytes_or_none,
     load,
+    make_output_folder,
     natural,
     parse_kv,
     positive_int,
@@ -66,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
             raise MemoptError(f"curve: --plot {args.plot!r}: expected a .png, .svg or .pdf file")
         if importlib.util.find_spec("matplotlib") is None:  # say it now, not after the solves
             raise MemoptError("figures need matplotlib: pip install 'memopt[plot]'")
+    for path in (args.out, args.md, args.plot):
+        if path:
+            make_output_folder(path)
     budgets = [b for b in args.budgets.split(",") if b.strip()]
     inst = load(args.instance, args)
     memory = "default" if args.memory_limit is None else (None if args.memory_limit == NO_LIMIT else args.memory_limit)
