@@ -62,6 +62,7 @@ class Simulation:
     def __init__(self, req: Request, order: Sequence[int], cfg: PlannerConfig, deadline: Deadline | None = None):
         inst = req.instance
         self.deadline = deadline
+        self.ticks = 0
         self.inst = inst
         self.cfg = cfg
         self.M = req.budget if req.budget is not None else math.inf
@@ -379,9 +380,17 @@ class Simulation:
                 best_key, best = key, (d, mode)
         return best
 
+    def tick(self) -> None:
+        """Every 128th call: stop if the run's time is up (one first computation may set off thousands of
+        nested recomputations and evictions, seconds on thousands of tasks)."""
+        self.ticks += 1
+        if self.ticks & 127 == 0 and self.deadline is not None and self.deadline.run_expired():
+            raise Stuck("out of time")
+
     def ensure(self, need: int) -> None:
         """Evict until ``need`` more fits under the budget at the current gap."""
         while self.cur + need > self.M:
+            self.tick()
             v = self._victim()
             if v is None:
                 raise Stuck(f"no datum can be evicted to make room for {need} (memory {self.cur}, budget {self.M})")
@@ -471,6 +480,7 @@ class Simulation:
         self.pending_reload[d] = tr
 
     def compute(self, v: int, first: bool) -> None:
+        self.tick()
         inst = self.inst
         out = self.out
         self.depth += 1
@@ -546,8 +556,6 @@ class Simulation:
         inst = self.inst
         for t, v in enumerate(self.order):
             self.t = t
-            if t % 64 == 0 and self.deadline is not None and self.deadline.run_expired():
-                raise Stuck("out of time")
             self.compute(v, first=True)
         self.t = self.end
         # bring back the dropped results, the most demanding producer first (memory is then the emptiest);
