@@ -301,30 +301,35 @@ def run_call(call: Call) -> CallOutcome:
         return CallOutcome(error=describe_exception(e), user_error=isinstance(e, MemoptError))
 
 
-def _main(argv: list[str]) -> int:
-    # run as `python -m`, this module is __main__: pickle the outcome as memopt.bench.isolate.CallOutcome
-    from memopt.bench.isolate import run_call as run
-
-    call_file, out_file = argv
-    with open(call_file, "rb") as f:
-        call = pickle.load(f)
-    out = run(call)
+def child_main(argv: list[str], run: Callable[[Any], Any], failed: Callable[[str], Any]) -> int:
+    """The body of a measured child process: unpickle the task in ``argv[0]``, ``run`` it, pickle its outcome
+    into ``argv[1]`` (atomically: a killed child leaves no half-written file); an outcome that cannot be
+    pickled becomes ``failed(message)``."""
+    task_file, out_file = argv
+    with open(task_file, "rb") as f:
+        task = pickle.load(f)
+    out = run(task)
     tmp = out_file + ".tmp"
     try:
         with open(tmp, "wb") as f:
             pickle.dump(out, f)
     except Exception as e:  # noqa: BLE001 - e.g. an unpicklable value
-        from memopt.bench.isolate import CallOutcome as Out
-
         with open(tmp, "wb") as f:
-            pickle.dump(Out(error=f"cannot send the result back: {describe_exception(e)}"), f)
+            pickle.dump(failed(f"cannot send the result back: {describe_exception(e)}"), f)
     os.replace(tmp, out_file)
     return 0
 
 
-__all__ = ["Call", "CallOutcome", "Spawned", "call_isolated", "child_env", "describe_exception", "kill_live",
-           "kill_tree", "killed_message", "last_line", "load_script", "resolve", "rss_launcher", "run_call",
-           "script_target", "spawn_measured"]
+def _main(argv: list[str]) -> int:
+    # run as `python -m`, this module is __main__: pickle the outcome as memopt.bench.isolate.CallOutcome
+    from memopt.bench.isolate import CallOutcome, run_call
+
+    return child_main(argv, run_call, lambda message: CallOutcome(error=message))
+
+
+__all__ = ["Call", "CallOutcome", "Spawned", "call_isolated", "child_env", "child_main", "describe_exception",
+           "kill_live", "kill_tree", "killed_message", "last_line", "load_script", "resolve", "rss_launcher",
+           "run_call", "script_target", "spawn_measured"]
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 
 from memopt.bench.grid import Job
-from memopt.bench.isolate import child_env, describe_exception, killed_message, last_line, spawn_measured
+from memopt.bench.isolate import child_env, child_main, describe_exception, killed_message, last_line, spawn_measured
 from memopt.core.errors import MemoptError
 from memopt.core.result import Result
 
@@ -95,18 +95,10 @@ def run_isolated(job: Job) -> Outcome:
 
 
 def _main(argv: list[str]) -> int:
-    # run as `python -m`, this file is __main__; pickle the outcome as memopt.bench.worker.Outcome
-    from memopt.bench.worker import run_job as run
+    # run as `python -m`, this file is __main__: pickle the outcome as memopt.bench.worker.Outcome
+    from memopt.bench.worker import Outcome, run_job
 
-    job_file, out_file = argv
-    with open(job_file, "rb") as f:
-        job = pickle.load(f)
-    out = run(job)
-    tmp = out_file + ".tmp"
-    with open(tmp, "wb") as f:
-        pickle.dump(out, f)
-    os.replace(tmp, out_file)
-    return 0
+    return child_main(argv, run_job, lambda message: Outcome(error=message))
 
 
 if __name__ == "__main__":
