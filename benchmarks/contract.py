@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                      lock=args.lock, names=NAMES, runner=run_cli)
     print()
     print(format_table(rows, NAMES))
-    md = markdown(rows, limit, args.tolerance)
+    md = markdown(table.rows, limit, args.tolerance)  # every row of the table (earlier runs resumed included)
     write_text(os.path.join(out, "contract.md"), md)
     print()
     print("\n".join(md.split("\n## ")[0].splitlines()[4:]))
