@@ -189,3 +189,19 @@ def test_bounds_on_twenty_thousand_tasks():
     assert 0 < lt <= peak and cb.value <= peak and rb.infeasible_at is None
     memo = inst.__dict__.get("_memo", {})
     assert "descendant_masks" not in memo and "ancestor_masks" not in memo
+
+
+@pytest.mark.parametrize("scipy_from", [0, 10**9])
+def test_reachability_is_networkx_s_with_and_without_scipy(monkeypatch, scipy_from):
+    """Both searches of GraphArrays (scipy's from SCIPY_FROM tasks, Python's below) give networkx's sets."""
+    import memopt.graph.csr as csr
+    from memopt.graph.csr import GraphArrays
+
+    monkeypatch.setattr(csr, "SCIPY_FROM", scipy_from)
+    inst = training_graph(random_layered(40, seed=5))
+    ga = GraphArrays(inst)
+    g = nx.DiGraph([(u, w) for u in range(inst.n) for w in inst.succs[u]])
+    g.add_nodes_from(range(inst.n))
+    for v in range(inst.n):
+        assert set(np.flatnonzero(ga.descendants(v)).tolist()) == nx.descendants(g, v)
+        assert set(np.flatnonzero(ga.ancestors(v)).tolist()) == nx.ancestors(g, v)

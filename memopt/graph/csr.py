@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from memopt.core.instance import Instance
 
 EXACT_INT64 = 1 << 62
+#: from this many tasks, reachability runs in scipy's compiled search (below, a Python one: no scipy import)
+SCIPY_FROM = 2000
 
 
 class GraphArrays:
@@ -58,6 +60,7 @@ class GraphArrays:
     def __init__(self, inst: Instance):
         n, m = inst.n, inst.m
         self.n, self.m = n, m
+        self._succs, self._preds = inst.succs, inst.preds
         self.order = np.asarray(inst.topological_order, dtype=np.int64)
         self.pos = np.empty(n, dtype=np.int64)
         self.pos[self.order] = np.arange(n, dtype=np.int64)
@@ -110,19 +113,26 @@ class GraphArrays:
 
     def descendants(self, v: int) -> np.ndarray:
         """Boolean mask of the strict descendants of ``v``. O(n + e) time, O(n) memory."""
-        from scipy.sparse.csgraph import breadth_first_order
-
-        mask = np.zeros(self.n, dtype=bool)
-        mask[breadth_first_order(self.succ, v, directed=True, return_predecessors=False)] = True
-        mask[v] = False
-        return mask
+        return self._reach(v, self._succs, "succ")
 
     def ancestors(self, v: int) -> np.ndarray:
         """Boolean mask of the strict ancestors of ``v``. O(n + e) time, O(n) memory."""
+        return self._reach(v, self._preds, "pred")
+
+    def _reach(self, v: int, adj: Sequence[Sequence[int]], matrix: str) -> np.ndarray:
+        mask = np.zeros(self.n, dtype=bool)
+        if self.n < SCIPY_FROM:
+            # a small graph: a Python search costs less than importing scipy (~0.4 s)
+            stack = list(adj[v])
+            while stack:
+                u = stack.pop()
+                if not mask[u]:
+                    mask[u] = True
+                    stack.extend(adj[u])
+            return mask
         from scipy.sparse.csgraph import breadth_first_order
 
-        mask = np.zeros(self.n, dtype=bool)
-        mask[breadth_first_order(self.pred, v, directed=True, return_predecessors=False)] = True
+        mask[breadth_first_order(getattr(self, matrix), v, directed=True, return_predecessors=False)] = True
         mask[v] = False
         return mask
 
