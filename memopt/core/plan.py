@@ -129,12 +129,11 @@ class Plan:
                 frees[last].append(j)
         tids = [t.id for t in inst.tasks]
         dids = [d.id for d in inst.data]
-        stages = []
-        for k, v in enumerate(idx):
-            st = [Event(COMPUTE, tids[v])]
-            st.extend(Event(FREE, dids[j]) for j in sorted(frees[k]))
-            stages.append(st)
-        return cls(stages)
+        stages = tuple((Event(COMPUTE, tids[v]), *[Event(FREE, dids[j]) for j in sorted(frees[k])])
+                       for k, v in enumerate(idx))
+        plan = cls.__new__(cls)  # the events are made here: no second copy through __init__
+        object.__setattr__(plan, "stages", stages)
+        return plan
 
     # ----------------------------------------------------------------- file
     def to_list(self) -> list[list[dict[str, str]]]:
