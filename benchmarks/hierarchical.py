@@ -15,7 +15,7 @@ Instance sets (``--sets``):
   --optimizer adam``), built once into ``$MEMOPT_HIER_CACHE`` (default
   ``/tmp/memopt-hier``);
 - ``blocks``: a generated chain of 100 identical blocks, its training graph
-  (``memopt.generators.repeated_blocks``, 20,203 tasks) — the 20,000-task
+  (``memopt.generators.repeated_blocks``, 20,005 tasks) — the 20,000-task
   scale without a network.
 
 Budgets: r × the peak of the instance's own order (the traced order for
