@@ -63,15 +63,13 @@ def instance_path(model: str) -> str:
 
 def curve_rows(path: str, techniques: str, budgets: list[str], time_limit: float, bandwidth: float) -> dict:
     """In the child: the curve of one (model, techniques) pair, as rows (activation memory from inst.meta)."""
-    from fractions import Fraction
-
     from memopt import load_instance
     from memopt.bench.curve import trade_off_curve
 
     inst = load_instance(path)
     recompute, offload = TECHNIQUES[techniques]
     if offload:
-        inst = inst.with_machine(bandwidth=Fraction(str(bandwidth)))
+        inst = inst.with_machine(bandwidth=int(bandwidth) if float(bandwidth).is_integer() else bandwidth)
     state = sum(int(inst.meta.get(k, 0)) for k in ("parameter_bytes", "buffer_bytes", "optimizer_state_bytes"))
     curve = trade_off_curve(inst, budgets, recompute=recompute, offload=offload, time_limit=time_limit)
     points = [p for p in curve.points if p.peak is not None]
