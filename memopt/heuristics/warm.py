@@ -105,6 +105,13 @@ class WarmStarts:
         plan = Plan.from_order(inst, order if order is not None else base[0])
         if req.evaluate(plan).valid:
             return plan, "pure schedule" if order is not None else f"baseline:{base[2]}"
+        if order is None:
+            # no baseline order fits: the least-peak order may (a pure schedule is then optimal for the time)
+            po = self.peak_order(inst, ctx)
+            if po is not None:
+                plan = Plan.from_order(inst, po)
+                if req.evaluate(plan).valid:
+                    return plan, "auto-peak order"
         return None, "none (no heuristic plan fits)"
 
 
