@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from memopt.core.deadline import Deadline
 from memopt.core.instance import Instance
 from memopt.core.plan import COMPUTE, FREE, OFFLOAD, RELOAD, Event, Plan
 from memopt.heuristics.planner.simulation import LogicalPlan
@@ -21,8 +22,13 @@ class Stage:
     thi: int
 
 
-def pack_stages(lp: LogicalPlan, M: float, max_computes: int = 64, max_transfers: int = 8) -> list[Stage] | None:
-    """Choose stages minimising Σ max(Σ c, Σ s/β) — dynamic program over (computes, transfers) placed."""
+def pack_stages(lp: LogicalPlan, M: float, max_computes: int = 64, max_transfers: int = 8,
+                deadline: Deadline | None = None) -> list[Stage] | None:
+    """Choose stages minimising Σ max(Σ c, Σ s/β) — dynamic program over (computes, transfers) placed.
+
+    ``None`` when no packing fits, or when the run's time is up (``deadline.run_expired()``: thousands of
+    computes and transfers make the program a minute long, GPT-2 medium offloading at 0.2x).
+    """
     K = len(lp.computes)
     T = sorted(lp.transfers, key=lambda x: (x.deadline, 0 if x.kind == OFFLOAD else 1, x.release, x.seq))
     lp.transfers = T
@@ -63,6 +69,8 @@ def pack_stages(lp: LogicalPlan, M: float, max_computes: int = 64, max_transfers
     best: list[dict[int, tuple[float, tuple[int, int] | None, Stage | None]]] = [dict() for _ in range(K + 1)]
     best[0][0] = (0.0, None, None)
     for i in range(K + 1):
+        if deadline is not None and i & 15 == 0 and deadline.run_expired():
+            return None
         row = best[i]
         if not row:
             continue

@@ -48,7 +48,7 @@ def run_planner(req: Request, order: Sequence[int], cfg: PlannerConfig = DEFAULT
         lp = Simulation(req, order, cfg, deadline).run()
     except (Stuck, RecursionError):
         return None
-    stages = pack_stages(lp, req.budget)
+    stages = pack_stages(lp, req.budget, deadline=deadline)
     if stages is None:
         return None
     return build_plan(inst, lp, stages)
