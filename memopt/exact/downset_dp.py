@@ -362,12 +362,13 @@ def run_downset_dp(req: Request, ctx: Context) -> MethodOutput:
     """Best-first search over down-sets after the reduction (Serenity/HMCOS-style), exact."""
     p: DownsetParams = ctx.params
     inst = req.instance
-    lb, _ = lifetime_bound(inst)
     if p.reduce:
         red = reduce_peak(inst, deadline=ctx.deadline)
         ctx.stats["reduced_clusters"] = red.n
     else:
         red = identity_reduction(inst)
+    # one cluster: its order is the optimum (the reduction preserves it), no bound needed to prove it
+    lb = lifetime_bound(inst)[0] if red.n > 1 else 0
     start = None
     known, _ = ctx.best_known(req)
     if known is not None:
