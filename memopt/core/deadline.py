@@ -145,6 +145,13 @@ class Deadline:
         want = max(want, floor)
         return Deadline(start=now, end=min(self.end, now + want), stop=self.stop, hard=self.hard)
 
+    def strict_share(self, fraction: float, cap: float = math.inf, *, floor: float = 0.0) -> Deadline:
+        """:meth:`share`, whose end is also its ``run_expired()``: for a step that would otherwise go on past
+        its share to its first result, when something else can use the time after it."""
+        d = self.share(fraction, cap, floor=floor)
+        d.hard = min(d.hard, d.end)
+        return d
+
     def capped(self, seconds: float) -> Deadline:
         """A child deadline at most ``seconds`` from now."""
         now = time.perf_counter()

@@ -83,6 +83,9 @@ PLANNER_SHARE = 0.25
 PLANNER_SECONDS = 20.0
 PLANNER_SHARE_RECOMPUTE = 0.15
 """The planner's share without offloading (at most half of :data:`PLANNER_SECONDS`)."""
+RECOMPUTE_ONLY_SHARE = 0.5
+"""With offloading and recomputation, when the planner finds no plan: the share of the time left for the
+recomputation-only route (its plan is valid with offloading allowed; the offloading model then goes on)."""
 BOUND_SHARE, BOUND_SECONDS = 0.05, 5.0
 """Share of the time left (and most seconds) for the recomputation bound."""
 HIERARCHICAL_MIN_TASKS = 1000
@@ -174,6 +177,14 @@ def run_auto_time(req: Request, ctx: Context) -> MethodOutput:
             return MethodOutput(message=f"no schedule found within the budget {req.budget} (best peak {peak})")
         warm = _planner(req, ctx)
         stats["warm_start"] = "planner" if warm is not None else "none"
+        if warm is None and req.recompute and req.offload:
+            # a plan that only recomputes is a plan here too: the recomputation-only route (Checkmate,
+            # Moccasin, hierarchical) finds one where the planner's packing of transfers runs out of time
+            # (GPT-2 medium, ATen with Adam, at 0.4x: nothing in 30 s with offloading, 15.5 % without)
+            rec = Request(inst, req.objective, req.budget, req.max_makespan, True, False)
+            sub = ctx.run("auto-time", rec, share=RECOMPUTE_ONLY_SHARE)
+            if sub.plan is not None and ctx.offer(sub.plan, "auto-time (recomputation only)"):
+                stats["warm_start"] = "recomputation only"
         if req.recompute and not req.offload:
             # no schedule fits: how much recomputation the budget forces at one moment (a bound;
             # after the planner, whose first plan comes in a fraction of a second)
@@ -263,9 +274,12 @@ def _planner(req: Request, ctx: Context) -> Plan | None:
     # (layered-n300-s2 at 0.8x: 200 restarts, 13 s, took it from 6.97 % to 6.94 %)
     share, cap = (PLANNER_SHARE, PLANNER_SECONDS) if req.offload else (PLANNER_SHARE_RECOMPUTE, PLANNER_SECONDS / 2)
     orders = ctx.warm.orders(req.instance, ctx) if ctx.warm is not None else None
+    # with both techniques the share is strict: the recomputation-only route needs the time after it when the
+    # planner finds nothing (else its first run may go on to the run's end)
+    dl = (ctx.deadline.strict_share if req.recompute and req.offload else ctx.deadline.share)(share, cap, floor=0.05)
     # as many randomised restarts as the ``planner`` method makes (ResNet-50 training, offloading at
     # 0.9x: 2.8 % overhead after its restarts, 6.5 % with a warm start's 20)
-    res = plan_portfolio(req, orders, deadline=ctx.deadline.share(share, cap, floor=0.05),
+    res = plan_portfolio(req, orders, deadline=dl,
                          restarts=DEFAULT_METHOD_RESTARTS, on_improve=lambda plan, _: ctx.offer(plan, "planner"))
     return res.plan
 
