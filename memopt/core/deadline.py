@@ -145,11 +145,13 @@ class Deadline:
         want = max(want, floor)
         return Deadline(start=now, end=min(self.end, now + want), stop=self.stop, hard=self.hard)
 
-    def strict_share(self, fraction: float, cap: float = math.inf, *, floor: float = 0.0) -> Deadline:
-        """:meth:`share`, whose end is also its ``run_expired()``: for a step that would otherwise go on past
-        its share to its first result, when something else can use the time after it."""
+    def bounded_share(self, fraction: float, cap: float, hard_fraction: float, *, floor: float = 0.0) -> Deadline:
+        """:meth:`share`, with ``run_expired()`` at ``hard_fraction`` of the time left instead of the run's end:
+        for a step that may go on past its share to its first result, when something else needs the time
+        after it."""
         d = self.share(fraction, cap, floor=floor)
-        d.hard = min(d.hard, d.end)
+        if self.limited:
+            d.hard = min(d.hard, max(d.end, time.perf_counter() + hard_fraction * self.remaining()))
         return d
 
     def capped(self, seconds: float) -> Deadline:

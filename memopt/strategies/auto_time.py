@@ -83,6 +83,8 @@ PLANNER_SHARE = 0.25
 PLANNER_SECONDS = 20.0
 PLANNER_SHARE_RECOMPUTE = 0.15
 """The planner's share without offloading (at most half of :data:`PLANNER_SECONDS`)."""
+PLANNER_HARD_SHARE = 0.6
+"""With both techniques: the planner's first plan may take at most this share of the time left."""
 RECOMPUTE_ONLY_SHARE = 0.5
 """With offloading and recomputation, when the planner finds no plan: the share of the time left for the
 recomputation-only route (its plan is valid with offloading allowed; the offloading model then goes on)."""
@@ -274,9 +276,12 @@ def _planner(req: Request, ctx: Context) -> Plan | None:
     # (layered-n300-s2 at 0.8x: 200 restarts, 13 s, took it from 6.97 % to 6.94 %)
     share, cap = (PLANNER_SHARE, PLANNER_SECONDS) if req.offload else (PLANNER_SHARE_RECOMPUTE, PLANNER_SECONDS / 2)
     orders = ctx.warm.orders(req.instance, ctx) if ctx.warm is not None else None
-    # with both techniques the share is strict: the recomputation-only route needs the time after it when the
-    # planner finds nothing (else its first run may go on to the run's end)
-    dl = (ctx.deadline.strict_share if req.recompute and req.offload else ctx.deadline.share)(share, cap, floor=0.05)
+    # past its share the planner goes on to its first plan, up to the run's end; with both techniques only up
+    # to PLANNER_HARD_SHARE of the time left: the recomputation-only route needs the rest when it finds none
+    if req.recompute and req.offload:
+        dl = ctx.deadline.bounded_share(share, cap, PLANNER_HARD_SHARE, floor=0.05)
+    else:
+        dl = ctx.deadline.share(share, cap, floor=0.05)
     # as many randomised restarts as the ``planner`` method makes (ResNet-50 training, offloading at
     # 0.9x: 2.8 % overhead after its restarts, 6.5 % with a warm start's 20)
     res = plan_portfolio(req, orders, deadline=dl,
