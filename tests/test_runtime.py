@@ -139,6 +139,29 @@ def test_offloading_only(inline, monkeypatch):
     check_step(s, t)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: torch.arange(12.0).reshape(3, 4),                      # dense: a plain clone each way
+    lambda: torch.arange(24.0).reshape(4, 6)[1:, ::2],             # a view: its whole storage moves
+    lambda: torch.arange(6, dtype=torch.int64).reshape(2, 3).t(),  # non-contiguous strides
+])
+def test_host_store_round_trip(make):
+    """A datum comes back from slow memory with its values, shape, strides, offset and storage bytes."""
+    x = make()
+    host = transfer.HostStore("cpu")
+    try:
+        host.offload("d", x)
+        host.wait()
+        y = host.reload("d")
+        host.wait()
+        assert torch.equal(x, y) and x.dtype == y.dtype and x.stride() == y.stride()
+        assert x.storage_offset() == y.storage_offset()
+        assert y.untyped_storage().nbytes() == x.untyped_storage().nbytes()
+        assert y.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
+        assert torch.equal(host.host_tensor("d"), x)
+    finally:
+        host.close()
+
+
 def test_keep_views():
     """Views kept as tasks: alias data of size 0, re-derived from their root whenever it is (re)computed."""
     t, prep = prepared("gpt2", keep_views=True)

@@ -168,7 +168,8 @@ def _summary(r: dict) -> str:
     if "measured_overhead_traced" in r:
         lines.append(f"      measured    step {1000 * r['planned_seconds']:,.3f} ms, overhead "
                      f"{_pct(r['measured_overhead_traced'])} vs the traced order run by the runtime "
-                     f"({1000 * r['traced_seconds']:,.3f} ms)")
+                     f"({1000 * r['traced_seconds']:,.3f} ms); best runs: "
+                     f"{_pct(r['measured_overhead_traced_best'])}")
         lines.append(f"                  overhead {_pct(r['measured_overhead'])} vs the plain PyTorch step "
                      f"({1000 * r['plain_seconds']:,.3f} ms); medians of {r['runs']} runs")
     else:

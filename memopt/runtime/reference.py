@@ -5,7 +5,8 @@
 the planned step on the module itself, from the same random state, and
 compares the loss, every gradient and every buffer with :func:`torch.equal`
 (bit for bit). :func:`interleaved_medians` times steps the usual way: warm-up
-runs, then the median of several (wall and CPU time), the steps in turn.
+runs, then the median and the least of several (wall and CPU time), the
+steps in turn.
 
 Complexity: one plain and one planned step per comparison.
 """
@@ -110,17 +111,33 @@ def compare(step: Callable[[Any, Any], Any], module: Any, inputs: Any, targets: 
     return Comparison(bool(torch.equal(loss, plain)), grads_ok, bufs_ok, float(loss), float(plain), worst, different)
 
 
+@dataclass
+class Timings:
+    """Wall and CPU seconds of steps timed in turn: medians, and the best (least) wall time of each."""
+
+    wall: list[float]
+    cpu: list[float]
+    best: list[float]
+    runs: int
+
+
 def interleaved_medians(fns: Sequence[Callable[[], Any]], runs: int = 5, warmup: int = 1,
-                        sync: Callable[[], Any] | None = None) -> tuple[list[float], list[float]]:
-    """Median wall times, and median CPU times of the process, of several steps timed in turn.
+                        sync: Callable[[], Any] | None = None, min_seconds: float = 0.0,
+                        max_runs: int = 100) -> Timings:
+    """Median and least wall times, and median CPU times of the process, of several steps timed in turn.
 
     Round robin: a drift of the machine hits every step alike. The CPU time
     (``time.process_time``: every thread of the process) is what a loaded
-    machine does not inflate, beside the wall time, which it does.
+    machine does not inflate, beside the wall time, which it does. The
+    least wall time is the estimate ``timeit`` recommends on a shared
+    machine (other jobs only ever add time). Short steps get more runs:
+    at least ``runs``, and as many as make ``min_seconds`` of each step
+    (at most ``max_runs``).
     """
     wall: list[list[float]] = [[] for _ in fns]
     cpu: list[list[float]] = [[] for _ in fns]
-    for k in range(warmup + runs):
+    k = 0
+    while True:
         for i, fn in enumerate(fns):
             c0, t0 = time.process_time(), time.perf_counter()
             fn()
@@ -129,9 +146,14 @@ def interleaved_medians(fns: Sequence[Callable[[], Any]], runs: int = 5, warmup:
             if k >= warmup:
                 wall[i].append(time.perf_counter() - t0)
                 cpu[i].append(time.process_time() - c0)
-    return ([statistics.median(t) if t else 0.0 for t in wall],
-            [statistics.median(t) if t else 0.0 for t in cpu])
+        k += 1
+        done = k - warmup
+        if done >= runs and (done >= max_runs or all(sum(w) >= min_seconds for w in wall)):
+            break
+    return Timings([statistics.median(t) if t else 0.0 for t in wall],
+                   [statistics.median(t) if t else 0.0 for t in cpu],
+                   [min(t) if t else 0.0 for t in wall], max(0, k - warmup))
 
 
-__all__ = ["Comparison", "as_list", "compare", "interleaved_medians", "kept_buffers", "plain_step",
+__all__ = ["Comparison", "as_list", "compare", "Timings", "interleaved_medians", "kept_buffers", "plain_step",
            "zero_grads"]

@@ -11,8 +11,10 @@
    bit;
 3. the wall time of the plain PyTorch step, of the planned step and of the
    traced order run by the runtime (every task once: the runtime's own
-   unplanned step), timed in turn, ``runs`` times after ``warmup``
-   (medians). ``measured_overhead`` is planned / plain − 1 (against PyTorch
+   unplanned step), timed in turn, ``runs`` times after ``warmup``, or
+   more for short steps (up to ``min_seconds`` of each): medians, and the
+   least times (``*_best``: what other jobs on a shared machine did not
+   slow down). ``measured_overhead`` is planned / plain − 1 (against PyTorch
    itself); ``measured_overhead_traced`` is planned / traced − 1 (the same
    executor with and without the plan: what the evaluator's
    ``predicted_overhead`` = makespan / Σ task times − 1 predicts when the task
@@ -23,7 +25,8 @@
 Buffers (running statistics) are restored after the timing runs: the report
 leaves the module as one planned step left it (gradients included).
 
-Complexity: ``2 + 3 · (warmup + runs)`` steps.
+Complexity: ``2 + 3 · (warmup + runs)`` steps (more runs of steps shorter than
+``min_seconds / runs``, at most 100).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from memopt.runtime.step import PlannedStep
 
 
 def step_report(step: PlannedStep, inputs: Any, targets: Any, *, traced: PlannedStep | None = None,
-                runs: int = 5, warmup: int = 1, seed: int = 0) -> dict[str, Any]:
+                runs: int = 5, warmup: int = 1, seed: int = 0, min_seconds: float = 1.0) -> dict[str, Any]:
     """Predicted and measured peak and time of ``step``, and the gradient check (see the module docstring).
 
     ``traced``: the runtime's step of the traced order (``PreparedStep.traced_step()``), for
@@ -102,7 +105,8 @@ def step_report(step: PlannedStep, inputs: Any, targets: Any, *, traced: Planned
 
     fns = [plain, planned] + ([lambda: (zero_grads(module), traced(b_in, b_tg))] if traced is not None else [])
     with kept_buffers(module):
-        times, cpu = interleaved_medians(fns, runs=runs, warmup=warmup, sync=sync)
+        tm = interleaved_medians(fns, runs=runs, warmup=warmup, sync=sync, min_seconds=min_seconds)
+    times, cpu, best = tm.wall, tm.cpu, tm.best
     zero_grads(module)
     with kept_buffers(module):
         step(b_in, b_tg)  # leave the gradients of one planned step, as promised
@@ -112,13 +116,16 @@ def step_report(step: PlannedStep, inputs: Any, targets: Any, *, traced: Planned
     if traced is not None:
         out["traced_seconds"] = round(times[2], 6)
         out["measured_overhead_traced"] = round(times[1] / times[2] - 1, 6) if times[2] > 0 else None
+        out["traced_best_seconds"] = round(best[2], 6)
+        out["measured_overhead_traced_best"] = round(best[1] / best[2] - 1, 6) if best[2] > 0 else None
     # the same from the process's CPU time (all its threads): what a loaded machine does not inflate
     out["plain_cpu_seconds"], out["planned_cpu_seconds"] = round(cpu[0], 6), round(cpu[1], 6)
     out["measured_overhead_cpu"] = round(cpu[1] / cpu[0] - 1, 6) if cpu[0] > 0 else None
     if traced is not None:
         out["traced_cpu_seconds"] = round(cpu[2], 6)
         out["measured_overhead_traced_cpu"] = round(cpu[1] / cpu[2] - 1, 6) if cpu[2] > 0 else None
-    out["runs"] = runs
+    out["plain_best_seconds"], out["planned_best_seconds"] = round(best[0], 6), round(best[1], 6)
+    out["runs"] = tm.runs
     return out
 
 

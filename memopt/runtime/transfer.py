@@ -52,6 +52,17 @@ class HostStore:
     def offload(self, d: str, x: Any) -> None:
         """Start copying the storage of ``x`` (datum ``d``) to slow memory."""
         torch = self.torch
+        if not self.cuda and _dense(x) and x.untyped_storage().nbytes() < INLINE_BYTES:
+            # the common small case, in as few dispatches as possible: they are the runtime's own cost,
+            # which the model's transfer (beside the computes) does not have
+            if torch._C._len_torch_dispatch_stack():
+                from torch.utils._python_dispatch import _disable_current_modes
+
+                with _disable_current_modes():   # slow memory: not the fast memory the modes measure
+                    self.copies[d] = (x.clone(), DENSE)
+            else:
+                self.copies[d] = (x.clone(), DENSE)
+            return
         shape = (x.dtype, tuple(x.shape), tuple(x.stride()), x.storage_offset())
         src = torch.empty(0, dtype=torch.uint8, device=x.device).set_(x.untyped_storage())
         if self.cuda:
@@ -76,7 +87,10 @@ class HostStore:
     def reload(self, d: str) -> Any:
         """Allocate ``d``'s tensor in fast memory (now) and start filling it from its host copy."""
         torch = self.torch
-        host, (dtype, size, stride, offset) = self.copies[d]
+        host, meta = self.copies[d]
+        if meta is DENSE:
+            return host.clone()
+        dtype, size, stride, offset = meta
         if isinstance(host, Future):
             host = host.result()  # offloaded in an earlier stage: done already
             self.copies[d] = (host, (dtype, size, stride, offset))
@@ -97,7 +111,10 @@ class HostStore:
     def host_tensor(self, d: str) -> Any:
         """The host copy of ``d`` as a tensor of its shape (for a result left in slow memory)."""
         torch = self.torch
-        host, (dtype, size, stride, offset) = self.copies[d]
+        host, meta = self.copies[d]
+        if meta is DENSE:
+            return host
+        dtype, size, stride, offset = meta
         if isinstance(host, Future):
             host = host.result()
         return torch.empty(0, dtype=dtype).set_(host.untyped_storage(), offset, size, stride)
@@ -130,6 +147,16 @@ class HostStore:
 # The pool's work item keeps its arguments until the worker thread drops it, which may be after the
 # caller saw the result: the tensors go in a list that the job empties, so no reference outlives the copy
 # (else a datum freed right after its transfer would live on, and the independent measure would see it).
+#: the layout of a host copy that is a plain clone of a dense tensor (its storage holds exactly its elements)
+DENSE = None
+
+
+def _dense(x: Any) -> bool:
+    """``x`` is contiguous and fills its whole storage: a clone has the same bytes, shape and strides."""
+    return x.is_contiguous() and x.storage_offset() == 0 and x.numel() * x.element_size() == \
+        x.untyped_storage().nbytes()
+
+
 def _take_and_clone(box: list) -> Any:
     src = box.pop()
     return src.clone()
