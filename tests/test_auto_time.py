@@ -81,3 +81,20 @@ def test_auto_claims_match_brute_force(inst, frac):
         assert res.value >= best[0]
         if res.status == "optimal":
             assert res.value == best[0]
+
+
+def test_recomputation_only_route_when_the_planner_finds_nothing(monkeypatch):
+    """With both techniques, a planner that runs out of time leaves the answer to the recomputation-only
+    route: its plan (valid with offloading allowed too) is offered and seeds the rest."""
+    from memopt.strategies import auto_time
+
+    inst = random_layered(60, seed=3).with_machine(bandwidth=4)
+    b = _budget(inst, 0.6)
+    least_peak = memopt.solve(inst, "peak", "auto", time_limit=10)
+    assert least_peak.bound > b  # no schedule fits: something must be recomputed or moved
+    calls = []
+    monkeypatch.setattr(auto_time, "_planner", lambda req, ctx: calls.append(req) or None)
+    res = memopt.solve(inst, "time", "auto", budget=b, recompute=True, offload=True, time_limit=10)
+    assert calls and res.plan is not None and "recomputation only" in res.stats["warm_start"]
+    ev = memopt.evaluate(inst, res.plan, budget=b)
+    assert ev.valid and ev.peak <= b and res.value == ev.makespan > inst.total_time
