@@ -12,8 +12,9 @@ Instance sets (``--sets``):
 - ``big``: GPT-2 small and medium (batch 8) and the Llama-style decoders
   TinyLlama-1.1B's and Llama-2-70B's shapes (batch 1), traced at ATen level
   with their parameters and Adam's states (``memopt build --mode train
-  --optimizer adam``), built once into ``$MEMOPT_HIER_CACHE`` (default
-  ``/tmp/memopt-hier``);
+  --optimizer adam``), and Llama-2-70B's shape with its views kept
+  (``--keep-views``: 23,183 tasks), built once into ``$MEMOPT_HIER_CACHE``
+  (default ``/tmp/memopt-hier``);
 - ``blocks``: a generated chain of 100 identical blocks, its training graph
   (``memopt.generators.repeated_blocks``, 20,005 tasks) — the 20,000-task
   scale without a network.
@@ -63,7 +64,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("MEMOPT_HIER_CACHE", "/tmp/memopt-hier")
 RATIOS = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4)
 LAYERED_RATIOS = (0.9, 0.8)
-BIG = (("gpt2", 8), ("gpt2-medium", 8), ("llama-1b", 1), ("llama-70b", 1))
+BIG = (("gpt2", 8, False), ("gpt2-medium", 8, False), ("llama-1b", 1, False), ("llama-70b", 1, False),
+       ("llama-70b", 1, True))   # (model, batch, views kept: 23,183 tasks)
 METHODS = (("hierarchical", {}), ("flat auto", {"hierarchical": False}))
 SCHEMA = Schema.of("set instance tasks:int ratio:float budget:int method status value:num bound:num gap:float "
                    "above_bound_pct:float seconds:float first_plan_seconds:float method_used message")
@@ -80,11 +82,12 @@ def big_instances() -> list[str]:
     """The traced networks, built once (their importer runs on the meta device: seconds each)."""
     os.makedirs(CACHE, exist_ok=True)
     paths = []
-    for model, batch in BIG:
-        path = os.path.join(CACHE, f"{model}-train-adam-b{batch}.yaml")
+    for model, batch, views in BIG:
+        path = os.path.join(CACHE, f"{model}-train-adam{'-views' if views else ''}-b{batch}.yaml")
         if not os.path.exists(path):
+            views_arg = ["--keep-views"] if views else []
             subprocess.run([sys.executable, "-m", "memopt", "build", "--out", CACHE, "--only", model, "--mode",
-                            "train", "--batch", str(batch), "--optimizer", "adam"], check=True, cwd=ROOT)
+                            "train", "--batch", str(batch), "--optimizer", "adam"] + views_arg, check=True, cwd=ROOT)
         paths.append(path)
     return paths
 

@@ -98,7 +98,7 @@ def build_instance(spec: Any, mode: str, batch: int, *, bandwidth: float | None 
     transformer's training graph loses about half of its tasks. ``optimizer``
     (training only): the step ends with the optimizer update
     (:func:`memopt.importers.pytorch.trace_training`); the name then says which:
-    ``<model>-train-<optimizer>[-host]-b<batch>``.
+    ``<model>-train-<optimizer>[-host]-b<batch>``; with ``keep_views``, ``-views`` before ``-b<batch>``.
     """
     import torch
 
@@ -108,6 +108,7 @@ def build_instance(spec: Any, mode: str, batch: int, *, bandwidth: float | None 
     with torch.device("meta"):
         module = spec.build()
     tag = f"-{optimizer}{'-host' if optimizer_on_host else ''}" if optimizer else ""
+    tag += "-views" if keep_views else ""
     name = f"{spec.name}-{mode}{tag}-b{batch}"
     inst = import_module(module, spec.inputs(batch), train=(mode == "train"), loss=spec.loss,
                          targets=spec.targets(batch), bandwidth=bandwidth, keep_views=keep_views, name=name,
