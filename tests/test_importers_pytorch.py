@@ -371,5 +371,11 @@ def test_build_with_an_optimizer(tmp_path, capsys):
                  "--out", str(tmp_path)]) == 0
     inst = load_instance(tmp_path / "llama-train-adam-b1.yaml")
     assert inst.meta["optimizer"] == "adam" and inst.meta["model"] == "llama" and inst.meta["views"] == "contracted"
+    # views kept: another file, not the contracted one overwritten
+    assert main(["build", "--only", "llama", "--batch", "1", "--mode", "train", "--optimizer", "adam",
+                 "--keep-views", "--out", str(tmp_path)]) == 0
+    kept = load_instance(tmp_path / "llama-train-adam-views-b1.yaml")
+    assert "views" not in kept.meta and kept.n > inst.n
+    assert load_instance(tmp_path / "llama-train-adam-b1.yaml").n == inst.n
     assert main(["build", "--list"]) == 0
     assert "(built with --only)" in capsys.readouterr().out
