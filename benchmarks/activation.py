@@ -53,12 +53,9 @@ GIB = 2 ** 30
 def instance_path(model: str) -> str:
     """The cached ATen training step of ``model`` with Adam (built by benchmarks/hierarchical.py's rule)."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from hierarchical import CACHE, big_instances
+    from hierarchical import traced_instances
 
-    path = os.path.join(CACHE, f"{model}-train-adam-b8.yaml")
-    if not os.path.exists(path):
-        big_instances()
-    return path
+    return traced_instances([(model, 8, False)])[0]
 
 
 def curve_rows(path: str, techniques: str, budgets: list[str], time_limit: float, bandwidth: float) -> dict:
