@@ -216,3 +216,43 @@ def test_portfolio_reports_every_improvement():
     assert len(seen) >= 2
     assert seen == sorted(seen, reverse=True) and len(set(seen)) == len(seen)
     assert seen[-1] == res.makespan
+
+
+@settings(max_examples=80)
+@given(instances(max_tasks=8, no_recompute=True), st.integers(0, 100), st.booleans(),
+       st.sampled_from([1, 2, 0.5, math.inf]))
+def test_fewer_transfers_never_worse(inst, frac, rc, bw):
+    """Dropping the transfers a plan does not need keeps it valid within the budget, its makespan no larger,
+    and removes exactly the transfer events it says."""
+    from memopt.runtime.normalize import fewer_transfers
+
+    inst = inst.with_machine(bandwidth=bw)
+    B = budget_between(inst, frac, True)
+    res = plan_portfolio(Request(inst, "time", B, None, rc, True))
+    assume(res.plan is not None and res.plan.count("offload") > 0)
+    before = evaluate(inst, res.plan, budget=B, allow_recompute=rc, allow_offload=True)
+    plan, dropped = fewer_transfers(inst, res.plan, B, recompute=rc)
+    after = evaluate(inst, plan, budget=B, allow_recompute=rc, allow_offload=True)
+    assert after.valid and after.peak <= B and after.makespan <= before.makespan
+    moved = lambda p: p.count("offload") + p.count("reload")  # noqa: E731
+    assert moved(res.plan) - moved(plan) == dropped >= 0
+
+
+def test_fewer_transfers_keeps_a_datum_that_fits():
+    """a's output moves out while b and c run, then back for d: needed at a budget of 5, not at 6."""
+    from memopt.core.plan import compute, free, offload, reload
+    from memopt.runtime.normalize import fewer_transfers
+
+    inst = from_tensors([("a", 1, 2, []), ("b", 1, 3, []), ("c", 1, 1, ["b"]), ("d", 1, 1, ["a", "c"])])
+    inst = inst.with_machine(bandwidth=1)
+    plan = Plan([[compute("a")], [offload("a"), compute("b")], [free("a")], [compute("c"), free("b")],
+                 [reload("a")], [compute("d"), free("a"), free("c")]])
+    ev = evaluate(inst, plan, budget=5, allow_offload=True)
+    assert ev.valid and ev.peak == 5
+    assert evaluate(inst, Plan.from_order(inst, ["a", "b", "c", "d"]), allow_offload=True).peak == 6
+    out, dropped = fewer_transfers(inst, plan, 5, recompute=False)
+    assert dropped == 0 and out == plan
+    out, dropped = fewer_transfers(inst, plan, 6, recompute=False)
+    assert dropped == 2 and out.count("offload") == out.count("reload") == 0
+    ev = evaluate(inst, out, budget=6, allow_offload=True)
+    assert ev.valid and ev.peak == 6 and ev.makespan <= evaluate(inst, plan, allow_offload=True).makespan

@@ -15,8 +15,9 @@
    (PyTorch's own schedule of the graph, every task once), rounded up;
 5. **solve** the ``time`` objective under the budget (:func:`memopt.solve`,
    any method, recomputation and offloading allowed by default), make the
-   plan runnable as priced (:func:`~memopt.runtime.normalize.free_before_recompute`)
-   and check it with the evaluator;
+   plan runnable as priced (:func:`~memopt.runtime.normalize.free_before_recompute`),
+   drop the transfers it does not need (:func:`~memopt.runtime.normalize.fewer_transfers`:
+   never a larger makespan) and check it with the evaluator;
 6. **compile** it into a :class:`~memopt.runtime.step.PlannedStep`.
 
 Complexity: tracing O(nodes), then the solver's time (``time_limit``).
@@ -40,7 +41,7 @@ from memopt.importers.nn import make_cost, to_instance, traced_order
 from memopt.importers.pytorch import trace_training
 from memopt.pipeline import DEFAULT_TIME_LIMIT, solve
 from memopt.runtime.fusion import fuse_inplace
-from memopt.runtime.normalize import free_before_recompute
+from memopt.runtime.normalize import fewer_transfers, free_before_recompute
 from memopt.runtime.program import StepGraph, chain_random
 from memopt.runtime.reference import as_list
 from memopt.runtime.step import PlannedStep
@@ -132,12 +133,15 @@ class PreparedStep:
             raise MemoptError(f"{inst.name}: the plan moves {', '.join(moved)}, which the runtime keeps in place "
                               "(counted parameters): plan with offload=False")
         plan, kept = free_before_recompute(inst, res.plan)
+        dropped = 0
+        if offload:
+            plan, dropped = fewer_transfers(inst, plan, B, recompute=recompute)
         ev = evaluate(inst, plan, budget=B, allow_recompute=recompute, allow_offload=offload)
         if not ev.valid:  # pragma: no cover - the solver's plans are checked by the evaluator already
             raise RuntimeError(f"{inst.name}: the runnable plan is invalid: {ev.violation}")
         details = dict(self.details)
-        details.update({"kept_on_recompute": kept, "recompute": recompute, "offload": offload,
-                        "solve_seconds": solve_seconds})
+        details.update({"kept_on_recompute": kept, "transfers_dropped": dropped, "recompute": recompute,
+                        "offload": offload, "solve_seconds": solve_seconds})
         return PlannedStep(self.module, self.graph, inst, plan, ev, B, traced_peak, self.device,
                            loss_fn=self.loss_fn, result=res, parameter_bytes=_counted_params(inst), details=details)
 
