@@ -54,7 +54,7 @@ COLUMNS = ["arch", "size", "batch", "tasks", "budget_ratio", "budget", "lower_bo
            "measured_overhead", "measured_overhead_best", "measured_overhead_cpu", "overhead_vs_eager", "runs",
            "plain_ms", "traced_ms", "planned_ms",
            "predicted_ms",
-           "planning_seconds", "method", "status", "recomputes", "offloads", "note"]
+           "planning_seconds", "method", "status", "recomputes", "offloads", "transfers_dropped", "note"]
 
 
 def worker(arch: str, size: str, batch: int, budgets: list[float], method: str, time_limit: float, runs: int,
@@ -108,7 +108,7 @@ def worker(arch: str, size: str, batch: int, budgets: list[float], method: str, 
             "traced_ms": round(1000 * rep["traced_seconds"], 3), "planned_ms": round(1000 * rep["planned_seconds"], 3),
             "predicted_ms": round(rep["predicted_makespan"] / 1e6, 3), "planning_seconds": rep["planning_seconds"],
             "method": rep["method"], "status": rep["status"], "recomputes": rep["recomputes"],
-            "offloads": rep["offloads"]})
+            "offloads": rep["offloads"], "transfers_dropped": step.details.get("transfers_dropped")})
         print(json.dumps(row), flush=True)
         del step
 
