@@ -135,7 +135,9 @@ class PreparedStep:
         plan, kept = free_before_recompute(inst, res.plan)
         dropped = 0
         if offload:
-            plan, dropped = fewer_transfers(inst, plan, B, recompute=recompute)
+            # a tenth of the solve's time at most (5 s): the run's time limit covers this step too
+            cap = 5.0 if time_limit is None else min(5.0, max(0.2, 0.1 * time_limit))
+            plan, dropped = fewer_transfers(inst, plan, B, recompute=recompute, max_seconds=cap)
         ev = evaluate(inst, plan, budget=B, allow_recompute=recompute, allow_offload=offload)
         if not ev.valid:  # pragma: no cover - the solver's plans are checked by the evaluator already
             raise RuntimeError(f"{inst.name}: the runnable plan is invalid: {ev.violation}")
