@@ -327,3 +327,14 @@ def test_auto_routes_large_graphs_of_repeated_blocks_only():
     assert memopt.make_request(big, "time", budget="0.6x", recompute=True).evaluate(res.plan).valid
     flat = memopt.solve(big, "time", "auto-time", budget="0.6x", recompute=True, time_limit=3, hierarchical=False)
     assert "hierarchical" not in (flat.method or "")
+
+
+def test_hierarchical_gives_the_flat_route_the_time_left_when_it_finds_no_plan(monkeypatch):
+    from memopt.strategies.hierarchical import method
+
+    monkeypatch.setattr(method.ChainRun, "start", lambda self, deadline: False)  # the chain finds nothing
+    inst = training_graph(repeated_blocks(12, block_size=4))
+    res = memopt.solve(inst, "time", "hierarchical", budget="0.85x", recompute=True, time_limit=10, planner=False)
+    assert res.plan is not None and res.stats["flat_route"] == "plan"
+    req = memopt.make_request(inst, "time", budget="0.85x", recompute=True)
+    assert req.evaluate(res.plan).valid
