@@ -11,7 +11,9 @@ ends. :class:`HostStore` does exactly that:
   stage's computes as on a real device. A copy smaller than
   :data:`INLINE_BYTES` is made at once on the calling thread (handing it to
   the worker would cost more than the copy), its host buffer allocated with
-  the dispatch modes off — slow memory all the same.
+  the dispatch modes off — slow memory all the same; a dense one
+  (contiguous, filling its storage) as one ``clone`` each way, the fewest
+  dispatches: the runtime's cost per transfer is not in the model.
 - **CUDA**: slow memory is pinned host memory; copies run on a side stream,
   ordered after the work that produced the data, and the main stream waits
   for them at the end of the stage (``record_stream`` keeps an offloaded
@@ -144,9 +146,6 @@ class HostStore:
         return self.pool
 
 
-# The pool's work item keeps its arguments until the worker thread drops it, which may be after the
-# caller saw the result: the tensors go in a list that the job empties, so no reference outlives the copy
-# (else a datum freed right after its transfer would live on, and the independent measure would see it).
 #: the layout of a host copy that is a plain clone of a dense tensor (its storage holds exactly its elements)
 DENSE = None
 
@@ -157,6 +156,9 @@ def _dense(x: Any) -> bool:
         x.untyped_storage().nbytes()
 
 
+# The pool's work item keeps its arguments until the worker thread drops it, which may be after the
+# caller saw the result: the tensors go in a list that the job empties, so no reference outlives the copy
+# (else a datum freed right after its transfer would live on, and the independent measure would see it).
 def _take_and_clone(box: list) -> Any:
     src = box.pop()
     return src.clone()
