@@ -338,3 +338,23 @@ def test_hierarchical_gives_the_flat_route_the_time_left_when_it_finds_no_plan(m
     assert res.plan is not None and res.stats["flat_route"] == "plan"
     req = memopt.make_request(inst, "time", budget="0.85x", recompute=True)
     assert req.evaluate(res.plan).valid
+
+
+def test_hierarchical_solves_without_the_views_and_answers_for_the_graph_with_them():
+    """Weightless views (time 0, size 0, their readers read the root too) are contracted first: the plan
+    found without them, expanded, is valid for the graph with them, as good, and found as fast."""
+    base = training_graph(repeated_blocks(40, block_size=5, seed=2))
+    tasks, data = list(base.tasks), {d.id: d for d in base.data}
+    for k, d in enumerate([d for d in base.data if d.consumers][:30]):
+        v = f"view{k}"
+        tasks.append(Task(v, 0, 0, True, group=base.tasks[base.task_index[d.producer]].group))
+        data[d.id] = Datum(d.id, d.producer, d.consumers + (v,), d.size)
+        data[v] = Datum(v, v, d.consumers[:1], 0)
+    inst = Instance(tasks, list(data.values()), base.machine, name="views")
+    budget = int(0.7 * memopt.solve(base, "peak", "given").value)
+    res = memopt.solve(inst, "time", "hierarchical", budget=budget, recompute=True, time_limit=8)
+    assert res.plan is not None and res.stats["views_contracted"] == 30
+    ev = memopt.make_request(inst, "time", budget=budget, recompute=True).evaluate(res.plan)
+    assert ev.valid and ev.makespan == res.value and ev.peak <= budget
+    ref = memopt.solve(base, "time", "hierarchical", budget=budget, recompute=True, time_limit=8)
+    assert res.bound is not None and res.bound <= res.value and ref.bound <= res.value

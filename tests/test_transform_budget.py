@@ -137,3 +137,63 @@ def test_every_fused_plan_expands_to_a_valid_plan(inst, frac, flags, bw):
     if fz.fused and inst.m <= 5 and inst.n <= 4:
         a = brute_time(inst, B, recompute=rc, offload=off)
         assert a is not None and a[0] <= ev.makespan  # a fused optimum is an upper bound
+
+
+# ------------------------------------------------------------ view contraction
+def with_views(inst, picks):
+    """``inst`` plus weightless views: for each (datum index, reader mask, nested) pick, a task of time 0 reading
+    the datum, with an output of size 0 read by some of the datum's readers (which read the datum too); nested:
+    a view of that view as well, read by a subset of those readers."""
+    tasks = list(inst.tasks)
+    data = {d.id: d for d in inst.data}
+    added = 0
+    for k, (j, mask, nested) in enumerate(picks):
+        d = inst.data[j % inst.m]
+        readers = [c for i, c in enumerate(d.consumers) if mask >> i & 1]
+        if not readers:
+            continue
+        v = f"view{k}"
+        tasks.append(Task(v, 0, 0, True))
+        data[d.id] = Datum(d.id, d.producer, data[d.id].consumers + (v,) + ((f"{v}v",) if nested else ()), d.size)
+        data[v] = Datum(v, v, tuple(readers) + ((f"{v}v",) if nested else ()), 0)
+        if nested:  # a view of the view: it reads the view and the root, as an importer with views kept writes
+            tasks.append(Task(f"{v}v", 0, 0, True))
+            data[f"{v}v"] = Datum(f"{v}v", f"{v}v", tuple(readers[:1]), 0)
+        added += 1 + bool(nested)
+    return Instance(tasks, list(data.values()), inst.machine, name=inst.name), added
+
+
+@settings(max_examples=60, deadline=None)
+@given(instances(max_tasks=4, no_recompute=True, max_size=5, form="tensor"),
+       st.lists(st.tuples(st.integers(0, 9), st.integers(1, 15), st.booleans()), min_size=1, max_size=2),
+       st.integers(0, 100), st.sampled_from(FLAGS), st.sampled_from([1, 2, math.inf]))
+def test_view_contraction_preserves_the_optimum(inst, picks, frac, flags, bw):
+    from memopt.transforms.views import contract_views, contractible_views
+
+    big, added = with_views(inst, picks)
+    assume(added > 0 and big.m <= 7)
+    big = big.with_machine(bandwidth=bw)
+    rc, off = flags
+    B = small_budget(big, frac, off)
+    req = Request(big, "time", B, None, rc, off)
+    assert len(contractible_views(big)) >= added  # every view added goes (a task of time 0 and size 0 may too)
+    tf = contract_views(req)
+    assert tf.exact and tf.request.instance.n == big.n - len(contractible_views(big))
+    a = brute_time(big, B, recompute=rc, offload=off)
+    b = brute_time(tf.request.instance, B, recompute=rc, offload=off)
+    assert (a is None) == (b is None)
+    if a is not None:
+        assert a[0] == b[0]
+        ev = req.evaluate(tf.expand(b[1]))
+        assert ev.valid, ev.violation
+        assert ev.makespan == a[0] and ev.peak <= B
+
+
+def test_view_contraction_keeps_a_view_whose_reader_misses_an_input():
+    from memopt.transforms.views import contractible_views
+
+    # v views a (time 0, size 0), but its reader c does not read a: c's order after a would be lost
+    inst = from_tensors([("a", 1, 2, []), ("v", 0, 0, ["a"]), ("b", 1, 1, ["a"]), ("c", 1, 1, ["v", "b"])])
+    assert contractible_views(inst) == []
+    inst = from_tensors([("a", 1, 2, []), ("v", 0, 0, ["a"]), ("c", 1, 1, ["v", "a"])])
+    assert [inst.tasks[v].id for v in contractible_views(inst)] == ["v"]

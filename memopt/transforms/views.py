@@ -1,0 +1,100 @@
+"""View contraction: drop the tasks that cost nothing and hold nothing (an exact reduction).
+
+A traced network keeps its aliasing ops (``view``, ``t``, ``expand``,
+``select``...) as tasks when it is imported with ``keep_views``: time 0,
+no workspace, outputs of size 0, and every reader of a view reads the view's
+storage root as well. Such a task is *contractible*: a task ``v`` with
+
+- c(v) = 0, w(v) = 0, every output of size 0;
+- every output read by at least one task (so none is a result);
+- every reader ``w`` of an output of ``v`` reads every input of ``v``.
+
+Removing ``v`` and its outputs preserves the optimum of every objective
+(peak, time with recomputation and offloading, peak under a time limit):
+
+- a plan of the original, its computes of ``v`` (and events on its outputs)
+  dropped, is a plan of the reduced instance with the same memory at every
+  other point (the outputs weigh nothing), the same stages and durations;
+- a plan of the reduced instance becomes one of the original
+  (:meth:`ViewContraction.expand`) by a ``compute v`` put right before the
+  first compute of a reader of ``v`` in the plan: the reader's inputs —
+  all of ``v``'s among them — are resident there, the memory at ``v``'s
+  point is the resident data alone (no more than at the reader's point),
+  the stage lasts as long (c(v) = 0), and ``v``'s outputs, weightless,
+  stay resident to the end, so every later compute of a reader finds them.
+
+Views of views contract in one pass in topological order (once the inner
+view is gone, the outer one reads the root alone). Bounds of the reduced
+instance are bounds of the original (``exact``).
+
+Complexity: O(n + m + Σ readers · inputs) to reduce; O(events · contracted)
+to expand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from memopt.core.instance import Instance
+from memopt.core.plan import COMPUTE, Event, Plan
+from memopt.core.request import Request
+from memopt.transforms.base import Identity, Transform
+
+
+def contractible_views(inst: Instance) -> list[int]:
+    """Indices of the tasks removed by the contraction, in topological order (module docstring)."""
+    inputs = [set(ins) for ins in inst.inputs]
+    gone: list[int] = []
+    gone_data: set[int] = set()
+    for v in inst.topological_order:
+        t = inst.tasks[v]
+        outs = inst.outputs[v]
+        if t.time or t.workspace or not outs or any(inst.size[j] for j in outs):
+            continue
+        need = inputs[v]
+        readers = [w for j in outs for w in inst.consumers[j]]
+        if not readers or any(not need <= inputs[w] for w in readers):
+            continue
+        gone.append(v)
+        gone_data.update(outs)
+        for w in readers:
+            inputs[w].difference_update(outs)
+    return gone
+
+
+class ViewContraction(Transform):
+    """The request without its contractible views, and the way back (module docstring)."""
+
+    exact = True
+
+    def __init__(self, req: Request, removed: list[int]):
+        inst = req.instance
+        self.original = req
+        drop_tasks = {inst.tasks[v].id for v in removed}
+        drop_data = {inst.data[j].id for v in removed for j in inst.outputs[v]}
+        tasks = [t for t in inst.tasks if t.id not in drop_tasks]
+        data = [replace(d, consumers=tuple(c for c in d.consumers if c not in drop_tasks))
+                for d in inst.data if d.id not in drop_data]
+        self.request = replace(req, instance=inst.replace(tasks=tasks, data=data))
+        # expansion in reverse order: an outer view goes in before the inner one looks for its first reader
+        self.views = [(inst.tasks[v].id, {inst.tasks[w].id for j in inst.outputs[v] for w in inst.consumers[j]})
+                      for v in reversed(removed)]
+
+    def expand(self, plan: Plan) -> Plan:
+        stages = [list(st) for st in plan.stages]
+        for view, readers in self.views:
+            for st in stages:
+                at = next((i for i, e in enumerate(st) if e.kind == COMPUTE and e.target in readers), None)
+                if at is not None:
+                    st.insert(at, Event(COMPUTE, view))
+                    break
+        return Plan(stages)
+
+
+def contract_views(req: Request) -> Transform:
+    """:class:`ViewContraction` of ``req``, or :class:`~memopt.transforms.base.Identity` when no view goes."""
+    removed = contractible_views(req.instance)
+    return ViewContraction(req, removed) if removed else Identity(req)
+
+
+__all__ = ["ViewContraction", "contract_views", "contractible_views"]
