@@ -27,7 +27,7 @@ Views of views contract in one pass in topological order (once the inner
 view is gone, the outer one reads the root alone). Bounds of the reduced
 instance are bounds of the original (``exact``).
 
-Complexity: O(n + m + Σ readers · inputs) to reduce; O(events · contracted)
+Complexity: O(n + m + Σ readers · inputs) to reduce; O(events + Σ readers)
 to expand.
 """
 
@@ -76,18 +76,32 @@ class ViewContraction(Transform):
         data = [replace(d, consumers=tuple(c for c in d.consumers if c not in drop_tasks))
                 for d in inst.data if d.id not in drop_data]
         self.request = replace(req, instance=inst.replace(tasks=tasks, data=data))
-        # expansion in reverse order: an outer view goes in before the inner one looks for its first reader
-        self.views = [(inst.tasks[v].id, {inst.tasks[w].id for j in inst.outputs[v] for w in inst.consumers[j]})
-                      for v in reversed(removed)]
+        # each view with its readers, in topological order (a view of a view comes after it)
+        self.views = [(inst.tasks[v].id, [inst.tasks[w].id for j in inst.outputs[v] for w in inst.consumers[j]])
+                      for v in removed]
 
     def expand(self, plan: Plan) -> Plan:
-        stages = [list(st) for st in plan.stages]
-        for view, readers in self.views:
-            for st in stages:
-                at = next((i for i, e in enumerate(st) if e.kind == COMPUTE and e.target in readers), None)
-                if at is not None:
-                    st.insert(at, Event(COMPUTE, view))
-                    break
+        """Each view right before the first compute of a reader (a view read by a view: before that one).
+
+        One pass: O(events + Σ readers)."""
+        first: dict[str, tuple[int, int]] = {}
+        for k, st in enumerate(plan.stages):
+            for i, e in enumerate(st):
+                if e.kind == COMPUTE and e.target not in first:
+                    first[e.target] = (k, i)
+        anchor: dict[str, tuple[int, int]] = {}
+        for view, readers in reversed(self.views):  # outer views first: an inner one goes before them
+            anchor[view] = min(anchor[r] if r in anchor else first[r] for r in readers)
+        before: dict[tuple[int, int], list[str]] = {}
+        for view, _ in self.views:  # topological order within one anchor
+            before.setdefault(anchor[view], []).append(view)
+        stages = []
+        for k, st in enumerate(plan.stages):
+            out: list[Event] = []
+            for i, e in enumerate(st):
+                out.extend(Event(COMPUTE, v) for v in before.get((k, i), ()))
+                out.append(e)
+            stages.append(out)
         return Plan(stages)
 
 
