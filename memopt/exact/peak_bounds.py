@@ -44,6 +44,7 @@ import numpy as np
 from memopt.core.bounds import end_bound, peak_lower_bound, task_footprint_bound
 from memopt.core.deadline import Deadline, as_deadline
 from memopt.core.instance import Instance
+from memopt.exact.derivation_cut import derivation_cut_bound
 from memopt.graph.csr import GraphArrays, graph_arrays
 
 DEFAULT_WORK = 200_000_000
@@ -200,11 +201,20 @@ def retention_bound(inst: Instance, *, recompute: bool = True,
     if all(inst.can_recompute[inst.producer[j]] or not inst.size[j] for j in range(inst.m)):
         return simple
     hb = _memo_held(inst, True, deadline)
-    if hb.value <= simple[0] or hb.task is None:
-        return simple
-    part = "" if hb.complete else " (the largest of the tasks examined)"
-    return hb.value, (f"when task {inst.tasks[hb.task].id!r} first runs, {hb.held} of data made by tasks that "
-                      f"cannot rerun is still needed, beside its footprint ({hb.value - hb.held}){part}")
+    cands = [simple]
+    if hb.value > simple[0] and hb.task is not None:
+        part = "" if hb.complete else " (the largest of the tasks examined)"
+        why = (f"when task {inst.tasks[hb.task].id!r} first runs, {hb.held} of data made by tasks that cannot rerun "
+               f"is still needed, beside its footprint ({hb.value - hb.held}){part}")
+        cands.append((hb.value, why))
+    dc = inst.memo("derivation_cut", lambda: derivation_cut_bound(inst, held=held_estimates(graph_arrays(inst), inst)))
+    if dc.task is not None and dc.cut > 0:
+        part = "" if dc.complete else " (the largest of the tasks examined)"
+        why = (f"when task {inst.tasks[dc.task].id!r} first runs, {dc.cut} of data must be in memory for what is "
+               f"needed later to be made again from data still there (a minimum cut of the derivations from data "
+               f"of tasks that cannot rerun), beside its footprint ({dc.value - dc.cut}){part}")
+        cands.append((dc.value, why))
+    return max(cands, key=lambda c: c[0])
 
 
 def budget_lower_bound(inst: Instance, *, recompute: bool, offload: bool) -> tuple[int, str]:
