@@ -47,6 +47,19 @@ tasks (a variable per task and datum); the relaxation runs at every size,
 on the tasks by decreasing lifetime estimate, while it can be positive
 (held_σ(v) + out(v) + w(v) > M), within :data:`KNAPSACK_WORK` element
 visits. Memory O(n + e + m): the n² bitmasks are gone.
+
+**At scale with the recomputation rows: priced moments**
+(:func:`~memopt.exact.derivation_cut.priced_moment_bound`). The knapsack
+drops the rows of R's inputs, so it misses that a recomputation needs its
+own inputs, and that an updated parameter (a result made by a task that
+can rerun) needs the old one. Pricing memory at λ per byte makes OPT(v)'s
+rows a closure problem: min c(R) + λ·s(H) is a minimum cut
+(:class:`~memopt.exact.derivation_cut.RecomputationNetwork`), and
+OPT(v) ≥ mincut(λ) − λ·(M − out(v) − w(v) − in(v)) for every λ ≥ 0 (a
+Lagrangian dual: concave in λ, searched over powers of two, then refined).
+Up to :data:`PRICED_TASKS` tasks, those of largest knapsack value and of
+largest footprint alternately. GPT-2 medium (ATen, Adam) at 0.4× the traced
+peak: the knapsack proves 3.4 % of Σ c, the priced moment 14.3 %.
 """
 
 from __future__ import annotations
@@ -55,16 +68,20 @@ import math
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import zip_longest
 
 import numpy as np
 
 from memopt.core.deadline import Deadline, as_deadline
 from memopt.core.instance import Instance
+from memopt.exact.derivation_cut import RecomputationNetwork, priced_moment_bound
 from memopt.exact.peak_bounds import held_data, held_estimates
 from memopt.graph.csr import GraphArrays, graph_arrays
 
 PROGRAM_MAX_TASKS = 2000
 """Above this many tasks no 0-1 program OPT(v) is built (CP-SAT gets no bound on it in seconds)."""
+PRICED_TASKS = 12
+"""Tasks given a priced moment (about 19 max-flows each, on n + 2m nodes: 0.4 s for 7 tasks at 2,300 tasks)."""
 KNAPSACK_WORK = 300_000_000
 """Element visits the knapsack relaxation may spend (about 50 tasks at 50,000 tasks and 2.7M arcs)."""
 
@@ -82,6 +99,7 @@ class RecomputeBound:
     infeasible_at: int | None = None
     values: dict[int, float] = field(default_factory=dict)
     examined: int = 0
+    priced: int = 0
     seconds: float = 0.0
 
 
@@ -208,7 +226,8 @@ def recompute_bound(inst: Instance, budget: int, *, deadline: Deadline | float |
 
     First the knapsack relaxation, on the tasks by decreasing lifetime
     estimate while it can be positive (``work`` element visits at most).
-    Then, up to :data:`PROGRAM_MAX_TASKS` tasks, the programs OPT(v) of the
+    Then the priced moments of up to :data:`PRICED_TASKS` tasks. Then, up to
+    :data:`PROGRAM_MAX_TASKS` tasks, the programs OPT(v) of the
     tasks by decreasing min-cut memory, only those above the budget, at most
     ``max_tasks``, until ``deadline``. A program without solution or a
     forced memory above the budget proves the budget infeasible
@@ -243,10 +262,26 @@ def recompute_bound(inst: Instance, budget: int, *, deadline: Deadline | float |
         out.values[v] = b
         if b > out.extra:
             out.extra, out.task = b, v
+    # 2. the priced moments, at the tasks of largest knapsack value and of largest footprint, alternately
+    if out.infeasible_at is None:
+        foot = ga.in_size + ga.out_size + ga.workspace
+        by_value = sorted(out.values, key=lambda v: -out.values[v])
+        by_foot = [int(v) for v in cand[np.argsort(-foot[cand].astype(float), kind="stable")]]
+        order = [v for pair in zip_longest(by_value, by_foot) for v in pair if v is not None]
+        net = RecomputationNetwork(ga, inst)
+        for v in list(dict.fromkeys(order))[:PRICED_TASKS]:
+            room = budget - int(foot[v])
+            if deadline.expired() or room < 0:
+                break
+            b = priced_moment_bound(net, v, room, deadline=deadline)
+            out.priced += 1
+            out.values[v] = max(b, out.values.get(v, 0))
+            if b > out.extra:
+                out.extra, out.task = b, v
     if out.infeasible_at is not None or inst.n > PROGRAM_MAX_TASKS:
         out.seconds = time.perf_counter() - t0
         return out
-    # 2. the programs OPT(v)
+    # 3. the programs OPT(v)
     cb = cut_bound(inst, orders or [list(inst.topological_order)], floor=budget, min_flows=max_tasks,
                    deadline=deadline)
     cand2 = sorted((v for v, c in cb.values.items() if c > budget), key=lambda v: -cb.values[v])[:max_tasks]
@@ -273,5 +308,5 @@ def recompute_bound(inst: Instance, budget: int, *, deadline: Deadline | float |
     return out
 
 
-__all__ = ["KNAPSACK_WORK", "PROGRAM_MAX_TASKS", "RecomputeBound", "knapsack_bound", "moment_program",
+__all__ = ["KNAPSACK_WORK", "PRICED_TASKS", "PROGRAM_MAX_TASKS", "RecomputeBound", "knapsack_bound", "moment_program",
            "recompute_bound"]
