@@ -264,6 +264,8 @@ def test_profiled_costs():
     assert all(isinstance(task.time, int) and task.time >= 0 for task in inst.tasks)
     assert sum(task.time > 0 for task in inst.tasks) > inst.n // 2
     assert inst.machine.bandwidth and inst.machine.bandwidth > 0
+    # the block annotation survives the new times (the hierarchical method reads it)
+    assert sum(task.group is not None for task in inst.tasks) > inst.n // 3
     check_step(prep.plan("0.6x", **OFFLOAD), t)
 
 

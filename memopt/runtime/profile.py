@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import replace
 from typing import Any
 
-from memopt.core.instance import Instance, Task
+from memopt.core.instance import Instance
 from memopt.core.plan import Plan
 from memopt.runtime.executor import Executor
 from memopt.runtime.program import StepGraph
@@ -62,7 +63,8 @@ def profile_times(sg: StepGraph, plan: Plan, module: Any, batch: list[Any], devi
 
 def with_times(inst: Instance, times: dict[str, int]) -> Instance:
     """``inst`` with the task times of ``times`` (tasks not in it keep theirs)."""
-    tasks = [Task(t.id, max(0, int(times.get(t.id, t.time))), t.workspace, t.recompute, t.meta) for t in inst.tasks]
+    # dataclasses.replace keeps every other field, the block annotation (group) included
+    tasks = [replace(t, time=max(0, int(times.get(t.id, t.time)))) for t in inst.tasks]
     meta = dict(inst.meta or {})
     meta["cost"] = "profile"
     return inst.replace(tasks=tasks, meta=meta)
