@@ -59,3 +59,12 @@ def test_the_priced_moment_never_exceeds_the_recomputation_of_an_optimal_plan(in
         assert inst.total_time + net.lagrangian(v, room, Fraction(2) ** k) <= best[0]
         assert inst.total_time + priced_moment_bound(net, v, room) <= best[0]
 
+
+
+def test_a_price_too_large_for_int64_capacities_gives_no_value_rather_than_a_wrong_one():
+    inst = _update_step()
+    big = inst.replace(data=[d.__class__(d.id, d.producer, d.consumers, d.size * 10**12) for d in inst.data])
+    net = RecomputationNetwork(graph_arrays(big), big)
+    c = big.task_index["C"]
+    assert net.lagrangian(c, 0, Fraction(2) ** 24) is None
+    assert net.lagrangian(c, 0, Fraction(1, 2**20)) is not None

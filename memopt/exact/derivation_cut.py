@@ -75,6 +75,18 @@ class DerivationCut:
     flows: int = 0
 
 
+def _max_flow(tails: np.ndarray, heads: np.ndarray, caps: np.ndarray, source: int, sink: int) -> int | None:
+    """The maximum flow (= the minimum cut) from ``source`` to ``sink``; ``None`` if OR-Tools gives no optimum
+    (the callers keep every capacity sum below 2**62, so it should not happen: the bound then skips the task)."""
+    from ortools.graph.python import max_flow
+
+    flow = max_flow.SimpleMaxFlow()
+    flow.add_arcs_with_capacity(tails.astype(np.int32), heads.astype(np.int32), caps)
+    if flow.solve(source, sink) != flow.OPTIMAL:  # pragma: no cover - see above
+        return None
+    return int(flow.optimal_flow())
+
+
 class DerivationNetwork:
     """The arcs shared by every task's network (module docstring), built once: O(n + m + Σ|C(d)|)."""
 
@@ -90,10 +102,9 @@ class DerivationNetwork:
         self.heads = np.concatenate((ga.rd_task, n + 2 * d, n + 2 * d + 1))
         self.n_fixed_arcs = len(ga.rd_datum) + m
 
-    def cut(self, v: int) -> int:
-        """cut(v): the least size of a set meeting every derivation path (module docstring)."""
-        from ortools.graph.python import max_flow
-
+    def cut(self, v: int) -> int | None:
+        """cut(v): the least size of a set meeting every derivation path (module docstring); ``None`` if the
+        capacities would overflow int64."""
         ga, n = self.ga, self.ga.n
         anc = ga.ancestors(v)
         late = ga.descendants(v)
@@ -107,15 +118,13 @@ class DerivationNetwork:
         needed = ga.result.copy()
         needed[ga.in_data[row_entries(ga.in_ptr, np.flatnonzero(late))]] = True
         needed = np.flatnonzero(needed)
+        if inf * (len(blocked) + 1) >= 2**62:  # what may leave the source must fit in int64
+            return None
         tails = np.concatenate((self.tails, np.full(len(blocked), self.source), n + 2 * needed + 1, [self.source]))
         heads = np.concatenate((self.heads, blocked, np.full(len(needed), self.sink), [self.sink]))
         all_caps = np.concatenate((np.full(self.n_fixed_arcs, inf, dtype=np.int64), caps,
                                    np.full(len(blocked) + len(needed), inf, dtype=np.int64), [0]))
-        flow = max_flow.SimpleMaxFlow()
-        flow.add_arcs_with_capacity(tails.astype(np.int32), heads.astype(np.int32), all_caps)
-        if flow.solve(self.source, self.sink) != flow.OPTIMAL:  # pragma: no cover - a finite cut always exists
-            raise RuntimeError("max-flow failed on a bounded network")
-        return int(flow.optimal_flow())
+        return _max_flow(tails, heads, all_caps, self.source, self.sink)
 
 
 def derivation_cut_bound(inst: Instance, *, deadline: Deadline | float | None = None,
@@ -160,6 +169,9 @@ def derivation_cut_bound(inst: Instance, *, deadline: Deadline | float | None = 
         seen[v] = True
         c = net.cut(v)
         best.flows += 1
+        if c is None:
+            best.complete = False
+            continue
         x = c + int(foot[v])
         if x > best.value:
             best.value, best.task, best.cut = x, v, c
@@ -189,6 +201,7 @@ class RecomputationNetwork:
         self.ga, self.inst = ga, inst
         self.fixed = ~np.asarray(inst.can_recompute, dtype=bool)
         self.time = np.asarray(inst.time, dtype=np.int64)
+        self.total_time = int(sum(inst.time))
         self.source, self.sink = 2 * m + n, 2 * m + n + 1
         d = np.arange(m, dtype=np.int64)
         self.tails = np.concatenate((m + d, 2 * m + ga.rd_task))
@@ -197,19 +210,18 @@ class RecomputationNetwork:
     def lagrangian(self, v: int, room: int, lam: Fraction) -> Fraction | None:
         """min-cut(λ) − λ·room: a lower bound on the recomputation time after v's first compute for every plan
         holding at most ``room`` there (``None``: the capacities would overflow)."""
-        from ortools.graph.python import max_flow
-
         ga, m = self.ga, self.ga.m
         a, b = lam.numerator, lam.denominator
+        # every finite capacity and their sum stay below ``inf`` < 2**62: checked in Python integers before any
+        # int64 product (numpy would wrap around silently, and a wrapped capacity is a wrong bound)
+        inf = int(ga.total_size) * a + self.total_time * b + 1
+        if inf >= 2**62:
+            return None
         anc = ga.ancestors(v)
         late = ga.descendants(v)
         late[v] = True
-        hold = ga.size.astype(np.int64) * a
-        task = np.where(anc & ~self.fixed, self.time * b, 0)
-        finite = int(hold[~late[ga.prod]].sum()) + int(task.sum())
-        inf = finite + 1
-        if inf >= 2**62:
-            return None
+        hold = ga.size.astype(np.int64) * np.int64(a)
+        task = np.where(anc & ~self.fixed, self.time * np.int64(b), 0)
         hold[late[ga.prod]] = inf
         hold[ga.in_data[ga.in_ptr[v]:ga.in_ptr[v + 1]]] = 0
         task[anc & self.fixed] = inf
@@ -218,15 +230,14 @@ class RecomputationNetwork:
         needed = np.flatnonzero(needed)
         d = np.arange(m, dtype=np.int64)
         t = np.flatnonzero(task)
+        if inf * (len(needed) + 1) >= 2**62:  # what may leave the source must fit in int64
+            return None
         tails = np.concatenate((self.tails, d, 2 * m + t, np.full(len(needed), self.source), [self.source]))
         heads = np.concatenate((self.heads, m + d, np.full(len(t), self.sink), needed, [self.sink]))
         caps = np.concatenate((np.full(len(self.tails), inf, dtype=np.int64), hold, task[t],
                                np.full(len(needed), inf, dtype=np.int64), [0]))
-        flow = max_flow.SimpleMaxFlow()
-        flow.add_arcs_with_capacity(tails.astype(np.int32), heads.astype(np.int32), caps)
-        if flow.solve(self.source, self.sink) != flow.OPTIMAL:  # pragma: no cover - a finite cut always exists
-            raise RuntimeError("max-flow failed on a bounded network")
-        return Fraction(int(flow.optimal_flow()) - a * room, b)
+        value = _max_flow(tails, heads, caps, self.source, self.sink)
+        return None if value is None else Fraction(value - a * room, b)
 
 
 def _power(t: float) -> Fraction:
