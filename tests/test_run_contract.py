@@ -96,6 +96,22 @@ def test_the_time_limit_is_kept(big):
     assert wall < 4 + 8, wall  # the process: interpreter start, loading, solving, writing
 
 
+def test_the_time_limit_counts_from_the_start_of_the_run(big):
+    from memopt.pipeline import MIN_SEARCH_SHARE, make_request, solve_request
+
+    req = make_request(memopt.load_instance(big), "time", budget="0.6x", recompute=True)
+    # reading the input took 2 s of a 4 s limit: the search has the 2 s left, and the run ends at 4 s
+    t0 = time.perf_counter()
+    res = solve_request(req, "auto", time_limit=4, started=t0 - 2)
+    assert res.plan is not None and 3.5 <= res.solve_seconds <= 4 + 2, res.solve_seconds
+    assert time.perf_counter() - t0 <= 2 + 2
+    # reading took longer than the limit: the search still keeps its share of it
+    t0 = time.perf_counter()
+    res = solve_request(req, "auto", time_limit=4, started=t0 - 100)
+    assert time.perf_counter() - t0 >= 4 * MIN_SEARCH_SHARE * 0.9
+    assert res.solve_seconds <= 4 + 2
+
+
 def test_a_default_time_limit(tmp_path, capsys):
     from memopt.cli import main
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
 from memopt.commands._common import (
     NO_LIMIT,
@@ -55,8 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", metavar="PLAN", help="write the plan/result here (.yaml, .yml or .json)")
     p.add_argument("--method", "-m", default="auto", help="method name, or auto (default)")
     p.add_argument("--time-limit", "-t", type=seconds_or_none, default=DEFAULT_TIME_LIMIT, metavar="S",
-                   help=f"wall-clock seconds (default {DEFAULT_TIME_LIMIT:g}; 0 or none: no limit); the best plan "
-                        "found is returned when time runs out")
+                   help=f"wall-clock seconds of the command, reading the instance included (default "
+                        f"{DEFAULT_TIME_LIMIT:g}; 0 or none: no limit); the best plan found is returned when time "
+                        "runs out")
     p.add_argument("--memory-limit", type=bytes_or_none, default=None, metavar="SIZE",
                    help=f"memory the solve may hold, e.g. 8GiB (default {100 * DEFAULT_MEMORY_FRACTION:g} %% of the "
                         "machine's memory; none: no limit); at the limit the search stops with its best plan")
@@ -144,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.instance:
         raise MemoptError("solve: give an INSTANCE file (or --list-methods)")
+    began = time.perf_counter()  # the time limit is the command's: reading the instance counts
     check_output(args.out, "plan")
     extra = parse_kv(args.option)
     if args.backend:
@@ -167,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
 
     memory = "default" if args.memory_limit is None else (None if args.memory_limit == NO_LIMIT else args.memory_limit)
     with shielded():  # from the end of the search to the written answer, a second Ctrl-C is ignored
-        res = solve_request(req, args.method, time_limit=args.time_limit, memory_limit=memory,
+        res = solve_request(req, args.method, time_limit=args.time_limit, memory_limit=memory, started=began,
                             warm_start=warm, threads=args.threads, seed=args.seed, solver_log=args.solver_log,
                             on_second_interrupt=write_now, hard_exit=True, **extra)
         print(res.summary())
