@@ -162,6 +162,29 @@ def test_host_store_round_trip(make):
         host.close()
 
 
+def test_host_buffers_are_reused_from_step_to_step():
+    """A large datum's host buffer is filled again at the next step, unless it was handed out."""
+    spare: dict = {}
+    x = torch.arange(float(transfer.INLINE_BYTES)).reshape(-1, 4)  # 4 bytes per element: above the inline size
+    bufs = []
+    for step in range(3):
+        host = transfer.HostStore("cpu", spare=spare)
+        try:
+            host.offload("d", x + step)
+            host.wait()
+            y = host.reload("d")
+            host.wait()
+            assert torch.equal(y, x + step)
+            h = host.copies["d"][0]  # the host buffer (a future until a reload resolved it)
+            bufs.append(h.result() if hasattr(h, "result") else h)
+            if step == 1:
+                kept = host.host_tensor("d")  # handed out: must not be overwritten by the next step
+        finally:
+            host.close()
+    assert bufs[1] is bufs[0] and bufs[2] is not bufs[1]
+    assert torch.equal(kept, x + 1) and "d" in spare and spare["d"] is bufs[2]
+
+
 def test_keep_views():
     """Views kept as tasks: alias data of size 0, re-derived from their root whenever it is (re)computed."""
     t, prep = prepared("gpt2", keep_views=True)

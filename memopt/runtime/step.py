@@ -69,6 +69,7 @@ class PlannedStep:
         self.executor = Executor(self.graph, self.plan, self.device)
         self.last: Run | None = None
         self.scratch: dict[str, Any] = {}   # a copy of each buffer a node writes: restored after a recomputation
+        self.host_spare: dict[str, Any] = {}  # slow memory kept from step to step (HostStore's spares)
 
     # ------------------------------------------------------------------- run
     def __call__(self, inputs: Any, targets: Any = ()) -> Any:
@@ -85,7 +86,7 @@ class PlannedStep:
         params.update(dict(self.module.named_buffers()))
         scratch = self._scratch(params)
         memory = FastMemory(sg, params, self.device)
-        host = HostStore(self.device)
+        host = HostStore(self.device, spare=self.host_spare)
         try:
             with torch.no_grad():
                 if tracker is not None:

@@ -13,7 +13,9 @@ ends. :class:`HostStore` does exactly that:
   the worker would cost more than the copy), its host buffer allocated with
   the dispatch modes off — slow memory all the same; a dense one
   (contiguous, filling its storage) as one ``clone`` each way, the fewest
-  dispatches: the runtime's cost per transfer is not in the model.
+  dispatches: the runtime's cost per transfer is not in the model. A
+  larger datum's host buffer is kept for the next step (``spare``, owned
+  by the planned step) and filled again rather than allocated anew.
 - **CUDA**: slow memory is pinned host memory; copies run on a side stream,
   ordered after the work that produced the data, and the main stream waits
   for them at the end of the stage (``record_stream`` keeps an offloaded
@@ -39,13 +41,17 @@ INLINE_BYTES = 256 << 10
 class HostStore:
     """The host copies of offloaded data and the transfers in flight (one stage at a time)."""
 
-    def __init__(self, device: Any):
+    def __init__(self, device: Any, spare: dict[str, Any] | None = None):
         import torch
 
         self.torch = torch
         self.device = torch.device(device)
         self.cuda = self.device.type == "cuda"
         self.copies: dict[str, tuple[Any, Any]] = {}   # datum -> (host uint8 buffer, template tensor meta)
+        # host buffers of an earlier step, per datum, filled again instead of allocated: a fresh buffer costs
+        # its page faults on every step (a 25 MB offload: 4.4 ms as a clone, 2.7 ms into a reused buffer)
+        self.spare: dict[str, Any] = {} if spare is None else spare
+        self.given: set[str] = set()   # data whose host buffer was handed out (host_tensor): never reused
         self.pending: list[Any] = []
         self.pool: ThreadPoolExecutor | None = None
         self.stream = torch.cuda.Stream(self.device) if self.cuda else None
@@ -81,8 +87,12 @@ class HostStore:
             with _disable_current_modes():   # slow memory: not the fast memory the modes measure
                 self.copies[d] = (_host_copy(src), shape)
             return
-        fut = self._worker().submit(_take_and_clone, [src])
-        del src
+        buf = self.spare.pop(d, None)
+        if buf is not None and buf.numel() == src.numel():
+            fut = self._worker().submit(_take_and_copy_into, [buf, src])
+        else:
+            fut = self._worker().submit(_take_and_clone, [src])
+        del src, buf
         self.pending.append(fut)
         self.copies[d] = (fut, shape)
 
@@ -114,6 +124,7 @@ class HostStore:
         """The host copy of ``d`` as a tensor of its shape (for a result left in slow memory)."""
         torch = self.torch
         host, meta = self.copies[d]
+        self.given.add(d)
         if meta is DENSE:
             return host
         dtype, size, stride, offset = meta
@@ -131,8 +142,14 @@ class HostStore:
         self.pending.clear()
 
     def clear(self) -> None:
+        """The end of a step: the host buffers not handed out become the spares of the next one (CPU)."""
         self.wait()
+        if not self.cuda:
+            for d, (host, meta) in self.copies.items():
+                if meta is not DENSE and d not in self.given and _numel(host) >= INLINE_BYTES:
+                    self.spare[d] = host.result() if isinstance(host, Future) else host
         self.copies.clear()
+        self.given.clear()
 
     def close(self) -> None:
         self.clear()
@@ -162,6 +179,17 @@ def _dense(x: Any) -> bool:
 def _take_and_clone(box: list) -> Any:
     src = box.pop()
     return src.clone()
+
+
+def _numel(host: Any) -> int:
+    return host.result().numel() if isinstance(host, Future) else host.numel()
+
+
+def _take_and_copy_into(box: list) -> Any:
+    src = box.pop()
+    buf = box.pop()
+    buf.copy_(src)
+    return buf
 
 
 def _take_and_copy(box: list) -> None:
