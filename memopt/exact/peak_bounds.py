@@ -14,6 +14,10 @@ restricted to the data whose producer cannot rerun — nothing can bring
 them back —, beside v's whole footprint (inputs + outputs + workspace).
 Without recomputation every producer runs once: it is the lifetime bound.
 
+With recomputation the retention bound also takes the derivation cut bound
+of :mod:`memopt.exact.derivation_cut` (what must stay for the data still
+needed to be made again: an updated parameter needs itself or its old value).
+
 :func:`budget_lower_bound` is the best of these and the simple bounds of
 :mod:`memopt.core.bounds` for the techniques a request allows.
 
@@ -193,7 +197,8 @@ def retention_bound(inst: Instance, *, recompute: bool = True,
     pure scheduling) and that is a result or read by v or a descendant of v
     is resident when v first runs: it was made before, it is needed after,
     and nothing can bring it back. Adding v's footprint bounds the peak. In
-    pure scheduling this is :func:`lifetime_bound`.
+    pure scheduling this is :func:`lifetime_bound`. With recomputation, the
+    larger of this and the derivation cut bound (memoised per instance).
     """
     if not recompute:
         return lifetime_bound(inst, deadline=deadline)
