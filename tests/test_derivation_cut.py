@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 from strategies import instances
 
 from memopt import Datum, Instance, Machine, Task
-from memopt.exact.derivation_cut import RecomputationNetwork, derivation_cut_bound, priced_moment_bound
+from memopt.exact.derivation_cut import derivation_cut_bound
 from memopt.exact.peak_bounds import budget_lower_bound, held_bound, retention_bound
+from memopt.exact.priced_moments import RecomputationNetwork, priced_moment_bound
 from memopt.graph.csr import graph_arrays
 
 

@@ -50,9 +50,7 @@ lower bounds of Hong & Kung, STOC 1981).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 
@@ -75,7 +73,7 @@ class DerivationCut:
     flows: int = 0
 
 
-def _max_flow(tails: np.ndarray, heads: np.ndarray, caps: np.ndarray, source: int, sink: int) -> int | None:
+def max_flow_value(tails: np.ndarray, heads: np.ndarray, caps: np.ndarray, source: int, sink: int) -> int | None:
     """The maximum flow (= the minimum cut) from ``source`` to ``sink``; ``None`` if OR-Tools gives no optimum
     (the callers keep every capacity sum below 2**62, so it should not happen: the bound then skips the task)."""
     from ortools.graph.python import max_flow
@@ -124,7 +122,7 @@ class DerivationNetwork:
         heads = np.concatenate((self.heads, blocked, np.full(len(needed), self.sink), [self.sink]))
         all_caps = np.concatenate((np.full(self.n_fixed_arcs, inf, dtype=np.int64), caps,
                                    np.full(len(blocked) + len(needed), inf, dtype=np.int64), [0]))
-        return _max_flow(tails, heads, all_caps, self.source, self.sink)
+        return max_flow_value(tails, heads, all_caps, self.source, self.sink)
 
 
 def derivation_cut_bound(inst: Instance, *, deadline: Deadline | float | None = None,
@@ -178,117 +176,4 @@ def derivation_cut_bound(inst: Instance, *, deadline: Deadline | float | None = 
     return best
 
 
-
-
-
-class RecomputationNetwork:
-    """The closure network of the recomputation a moment forces, priced by a multiplier λ on memory.
-
-    Nodes: per datum y_d (d is needed after v's first compute) and z_d (needed
-    and not held: its producer runs after v), per task x_p (p runs after v).
-    Arcs of infinite capacity z_d → x_{p(d)} and x_p → y_{d'} for each input
-    d' of p; per moment: source → y_d for the needed data, y_d → z_d of
-    capacity λ·s(d) (holding d; 0 for v's inputs, infinite for data not made
-    yet), x_p → sink of capacity c(p) for a task of anc(v) that may rerun
-    (infinite if it may not; 0 for the others, which may run for the first
-    time). A closed set of requirements is what a plan does after v, so the
-    minimum cut is at most c(R) + λ·s(H) for every plan's recomputed set R and
-    held set H.
-    """
-
-    def __init__(self, ga: GraphArrays, inst: Instance):
-        n, m = ga.n, ga.m
-        self.ga, self.inst = ga, inst
-        self.fixed = ~np.asarray(inst.can_recompute, dtype=bool)
-        self.time = np.asarray(inst.time, dtype=np.int64)
-        self.total_time = int(sum(inst.time))
-        self.source, self.sink = 2 * m + n, 2 * m + n + 1
-        d = np.arange(m, dtype=np.int64)
-        self.tails = np.concatenate((m + d, 2 * m + ga.rd_task))
-        self.heads = np.concatenate((2 * m + ga.prod, ga.rd_datum))
-
-    def lagrangian(self, v: int, room: int, lam: Fraction) -> Fraction | None:
-        """min-cut(λ) − λ·room: a lower bound on the recomputation time after v's first compute for every plan
-        holding at most ``room`` there (``None``: the capacities would overflow)."""
-        ga, m = self.ga, self.ga.m
-        a, b = lam.numerator, lam.denominator
-        # every finite capacity and their sum stay below ``inf`` < 2**62: checked in Python integers before any
-        # int64 product (numpy would wrap around silently, and a wrapped capacity is a wrong bound)
-        inf = int(ga.total_size) * a + self.total_time * b + 1
-        if inf >= 2**62:
-            return None
-        anc = ga.ancestors(v)
-        late = ga.descendants(v)
-        late[v] = True
-        hold = ga.size.astype(np.int64) * np.int64(a)
-        task = np.where(anc & ~self.fixed, self.time * np.int64(b), 0)
-        hold[late[ga.prod]] = inf
-        hold[ga.in_data[ga.in_ptr[v]:ga.in_ptr[v + 1]]] = 0
-        task[anc & self.fixed] = inf
-        needed = ga.result.copy()
-        needed[ga.in_data[row_entries(ga.in_ptr, np.flatnonzero(late))]] = True
-        needed = np.flatnonzero(needed)
-        d = np.arange(m, dtype=np.int64)
-        t = np.flatnonzero(task)
-        if inf * (len(needed) + 1) >= 2**62:  # what may leave the source must fit in int64
-            return None
-        tails = np.concatenate((self.tails, d, 2 * m + t, np.full(len(needed), self.source), [self.source]))
-        heads = np.concatenate((self.heads, m + d, np.full(len(t), self.sink), needed, [self.sink]))
-        caps = np.concatenate((np.full(len(self.tails), inf, dtype=np.int64), hold, task[t],
-                               np.full(len(needed), inf, dtype=np.int64), [0]))
-        value = _max_flow(tails, heads, caps, self.source, self.sink)
-        return None if value is None else Fraction(value - a * room, b)
-
-
-def _power(t: float) -> Fraction:
-    """2**t as a fraction with a numerator and a denominator below 2**31 (keeps the capacities in int64)."""
-    if t == int(t):
-        k = int(t)
-        return Fraction(2) ** k if k >= 0 else Fraction(1, 2 ** -k)
-    return Fraction(2 ** t).limit_denominator(2 ** 30)
-
-
-def priced_moment_bound(net: RecomputationNetwork, v: int, room: int, *,
-                        deadline: Deadline | float | None = None, lo: int = -40, hi: int = 24,
-                        refine: int = 6) -> int:
-    """max over λ ≥ 0 of :meth:`RecomputationNetwork.lagrangian` (rounded up: times are integers), 0 if none is
-    positive.
-
-    The Lagrangian dual is concave in λ, so a ternary search over λ = 2^k,
-    k in [lo, hi], finds the best power of two (about 13 flows), and a golden
-    section over the exponent around it refines (``refine`` flows). A
-    deadline stops the search with the best value so far (each is a bound).
-    """
-    dl = as_deadline(deadline)
-    vals: dict[float, Fraction] = {}
-
-    def f(t: float) -> Fraction:
-        if t not in vals:
-            if dl.expired():
-                return Fraction(-1)
-            x = net.lagrangian(v, room, _power(t))
-            vals[t] = Fraction(-1) if x is None else x
-        return vals[t]
-
-    a, b = lo, hi
-    while b - a > 2:
-        m1, m2 = a + (b - a) // 3, b - (b - a) // 3
-        if f(m1) < f(m2):
-            a = m1
-        else:
-            b = m2
-    k = max(range(a, b + 1), key=f)
-    ga_, gb = k - 1.0, k + 1.0
-    phi = (5 ** 0.5 - 1) / 2
-    for _ in range(refine // 2):
-        m1, m2 = gb - phi * (gb - ga_), ga_ + phi * (gb - ga_)
-        if f(m1) < f(m2):
-            ga_ = m1
-        else:
-            gb = m2
-    best = max(vals.values(), default=Fraction(0))
-    return max(0, math.ceil(best))
-
-
-__all__ = ["DEFAULT_FLOWS", "DerivationCut", "DerivationNetwork", "RecomputationNetwork", "derivation_cut_bound",
-           "priced_moment_bound"]
+__all__ = ["DEFAULT_FLOWS", "DerivationCut", "DerivationNetwork", "derivation_cut_bound", "max_flow_value"]
