@@ -77,6 +77,7 @@ import numpy as np
 
 from memopt.core.deadline import Deadline, as_deadline
 from memopt.core.instance import Instance
+from memopt.exact.moment_pairs import moment_pair_program
 from memopt.exact.peak_bounds import held_data, held_estimates
 from memopt.exact.priced_moments import RecomputationNetwork, chained_moment, priced_moment
 from memopt.graph.csr import GraphArrays, graph_arrays
@@ -85,6 +86,8 @@ PROGRAM_MAX_TASKS = 2000
 """Above this many tasks no 0-1 program OPT(v) is built (CP-SAT gets no bound on it in seconds)."""
 PRICED_TASKS = 12
 """Tasks given a priced moment (about 19 max-flows each, on n + 2m nodes: 1.4 s for 12 tasks at 2,300 tasks)."""
+PAIR_PROGRAMS = 4
+"""Pairs of moments given a 0-1 program (:mod:`memopt.exact.moment_pairs`), the best moment with each."""
 PAIRED_TASKS = 8
 """Priced tasks paired with the best moment in a chain of two (about 45 max-flows each, on twice the network)."""
 KNAPSACK_WORK = 300_000_000
@@ -247,9 +250,48 @@ def _pair_moments(net: RecomputationNetwork, exps: dict[int, float | None], out:
             out.extra, out.task, out.chain = b, best, tuple(chain)
 
 
+def _solve_program(lm, out: RecomputeBound, v: int, chain: tuple[int, ...], deadline: Deadline,
+                   threads: int) -> bool:
+    """CP-SAT on one program; its proven bound raises ``out``. False when it proves that no plan fits."""
+    from memopt.backends.linear import solve_linear
+
+    sol = solve_linear(lm, "cpsat", deadline=deadline, threads=threads)
+    if sol.status == "infeasible":
+        out.infeasible_at = v
+        return False
+    if sol.bound is not None:
+        b = math.ceil(sol.bound - 1e-6)
+        out.values[v] = max(b, out.values.get(v, 0))
+        if b > out.extra:
+            out.extra, out.task, out.chain = b, v, chain
+    return True
+
+
+def _pair_programs(inst: Instance, ga: GraphArrays, out: RecomputeBound, budget: int, deadline: Deadline,
+                   threads: int) -> None:
+    """Step 4: the pair programs of the best moment with up to :data:`PAIR_PROGRAMS` tasks it is comparable
+    with — its descendants first (a later moment with little room is what the link sees), by decreasing
+    value; each gets an equal share of the time left (a program solved early leaves its time to the next)."""
+    best = max(out.values, key=lambda v: out.values[v])
+    anc, desc = ga.ancestors(best), ga.descendants(best)
+    later = sorted((v for v in out.values if desc[v]), key=lambda v: -out.values[v])
+    earlier = sorted((v for v in out.values if anc[v]), key=lambda v: -out.values[v])
+    others = (later + earlier)[:PAIR_PROGRAMS]
+    for i, u in enumerate(others):
+        if deadline.remaining() <= 0.05:
+            return
+        pair = (best, u) if desc[u] else (u, best)
+        lm = moment_pair_program(inst, *pair, budget)
+        if lm is None:  # a task alone exceeds the budget: the footprint bound says so
+            return
+        out.examined += 1
+        if not _solve_program(lm, out, best, pair, deadline.share(1 / (len(others) - i)), threads):
+            return
+
+
 def recompute_bound(inst: Instance, budget: int, *, deadline: Deadline | float | None = None, max_tasks: int = 8,
                     orders: list[list[int]] | None = None, threads: int = 2,
-                    work: int = KNAPSACK_WORK) -> RecomputeBound:
+                    work: int = KNAPSACK_WORK, pairs: Deadline | None = None) -> RecomputeBound:
     """max over the examined tasks v of a proven bound on OPT(v) (module docstring).
 
     First the knapsack relaxation, on the tasks by decreasing lifetime
@@ -258,11 +300,11 @@ def recompute_bound(inst: Instance, budget: int, *, deadline: Deadline | float |
     of them chained with others (:data:`PAIRED_TASKS`). Then, up to
     :data:`PROGRAM_MAX_TASKS` tasks, the programs OPT(v) of the
     tasks by decreasing min-cut memory, only those above the budget, at most
-    ``max_tasks``, until ``deadline``. A program without solution or a
-    forced memory above the budget proves the budget infeasible
-    (``infeasible_at``).
+    ``max_tasks``, until ``deadline``. Then, until ``pairs`` (a deadline; none: no pairs), the programs of
+    pairs of moments (:mod:`memopt.exact.moment_pairs`). A program without
+    solution or a forced memory above the budget proves the budget
+    infeasible (``infeasible_at``).
     """
-    from memopt.backends.linear import solve_linear
     from memopt.exact.cut_bound import cut_bound
 
     t0 = time.perf_counter()
@@ -322,24 +364,18 @@ def recompute_bound(inst: Instance, budget: int, *, deadline: Deadline | float |
                    deadline=deadline)
     cand2 = sorted((v for v, c in cb.values.items() if c > budget), key=lambda v: -cb.values[v])[:max_tasks]
     for v in cand2:
-        left = deadline.remaining()
-        if left <= 0.05:
+        if deadline.remaining() <= 0.05:
             break
         out.examined += 1
         lm = moment_program(inst, v, budget)
         if lm is None:
             out.infeasible_at = v
             break
-        sol = solve_linear(lm, "cpsat", deadline=deadline, threads=threads)
-        if sol.status == "infeasible":
-            out.infeasible_at = v
+        if not _solve_program(lm, out, v, (v,), deadline, threads):
             break
-        if sol.bound is None:
-            continue
-        b = math.ceil(sol.bound - 1e-6)
-        out.values[v] = max(b, out.values.get(v, 0))
-        if b > out.extra:
-            out.extra, out.task = b, v
+    # 4. the programs of pairs: the best moment with the tasks of largest values it is comparable with
+    if pairs is not None and out.infeasible_at is None and out.values:
+        _pair_programs(inst, ga, out, budget, pairs, threads)
     out.seconds = time.perf_counter() - t0
     return out
 
