@@ -63,6 +63,14 @@ peak: the knapsack proves 3.4 % of Σ c, the priced moment 14.3 %. Then the
 best of them chained with up to :data:`PAIRED_TASKS` others
 (:func:`~memopt.exact.priced_moments.chained_moment`: a task run after the
 later moment runs after the earlier one; U-Net at 0.4×: 8.85 % → 9.98 %).
+
+**Two moments linked** (step 4, up to :data:`PROGRAM_MAX_TASKS` tasks,
+within its own deadline ``pairs``): the 0-1 program of
+:mod:`memopt.exact.moment_pairs` for the best moment and up to
+:data:`PAIR_PROGRAMS` tasks comparable with it — what memory holds at the
+later moment was held at the earlier one or made in between, so a
+recomputation that must happen twice is paid twice. GPT-2 (ATen, Adam) at
+0.4×: 27.0 % of Σ c for one moment, 31.8 % for the pair in 8 s.
 """
 
 from __future__ import annotations
