@@ -184,3 +184,128 @@ def test_units_are_readable_and_precise_enough():
     assert format_size(618943748, "B") == "590.3 MiB" and format_size(14_656_000_000, "B") == "13.65 GiB"
     assert format_time(10_960_000, "ns") == "10.96 ms" and format_time(92_571, "us") == "92.57 ms"
     assert plain(618943748) == "618,943,748"
+
+
+# ------------------------------------------------- the long steps of auto-time keep the time limit
+# (flat auto-time on a 20,005-task training graph ran 62-67 s of a 60 s limit: the planner's evictions
+# between two looks at the clock, Moccasin started after the limit, the unchecked tail of its build, and
+# CP-SAT's load of a model that size, which its own time limit does not cut short)
+
+
+class _ExpiresAfter:
+    """A deadline that expires after ``calls`` questions (a build that reaches its limit at a chosen step)."""
+
+    def __init__(self, calls: int):
+        self.left = calls
+
+    def expired(self) -> bool:
+        self.left -= 1
+        return self.left < 0
+
+
+def test_the_moccasin_build_stops_in_its_last_steps_too():
+    import math
+
+    from memopt.backends.model import BuildStopped
+    from memopt.core.deadline import Deadline, StopSignal
+    from memopt.formulations.moccasin_model import moccasin_model
+    from memopt.heuristics.planner import plan_under_budget
+    from memopt.pipeline import make_request
+
+    inst = training_graph(random_layered(40, seed=1))
+    req = make_request(inst, "time", budget="0.7x", recompute=True)
+    # (its own stop signal: the process's stays set after a run stopped at the memory limit, above)
+    hint = plan_under_budget(req, deadline=Deadline(30, stop=StopSignal()))
+    assert hint is not None
+    # the two loops over the tasks ask every 64 tasks: a deadline that expires right after them must still
+    # stop the rest (the results, the objective, the hint: 1.6 s of Python on 20,005 tasks)
+    asked = 2 * math.ceil(inst.n / 64)
+    moccasin_model(req, hint=hint, deadline=_ExpiresAfter(asked + 1000))  # never expires: built
+    with pytest.raises(BuildStopped):
+        moccasin_model(req, hint=hint, deadline=_ExpiresAfter(asked))
+
+
+def test_moccasin_keeps_time_for_what_a_solve_costs_outside_cp_sats_limit(monkeypatch):
+    from memopt.core.deadline import Deadline
+    from memopt.core.incumbent import Incumbent
+    from memopt.core.method import Context
+    from memopt.formulations import moccasin
+    from memopt.pipeline import make_request
+
+    inst = training_graph(random_layered(40, seed=1))
+    real, given = moccasin.run_cpsat, []
+
+    def spy(model, deadline, **kw):
+        given.append(deadline.remaining())
+        return real(model, deadline, **kw)
+
+    monkeypatch.setattr(moccasin, "run_cpsat", spy)
+    monkeypatch.setattr(moccasin, "SOLVE_RESERVE_SHARE", 5.0)  # a model "costing" 5x its build outside CP-SAT
+    res = memopt.solve(inst, "time", "moccasin", budget="0.7x", recompute=True, time_limit=4)
+    reserve = res.stats["solve_reserve_seconds"]
+    assert given and reserve > 0 and given[0] <= 4 - reserve  # CP-SAT's limit leaves the reserve
+    # a model that would be done with less than twice its reserve left is not built on, nor solved: the warm
+    # start stands
+    given.clear()
+    monkeypatch.setattr(moccasin, "SOLVE_RESERVE_SHARE", 1e9)
+    res = memopt.solve(inst, "time", "moccasin", budget="0.7x", recompute=True, time_limit=30)
+    assert not given and "too late to be solved" in res.stats["not_built"] and res.status == "feasible"
+    assert memopt.evaluate(inst, res.plan, budget=res.budget).valid
+    # a build that ends past its share (its last steps between two looks at the clock): not solved either
+    monkeypatch.setattr(moccasin, "SOLVE_RESERVE_SHARE", 0.4)
+    build = moccasin.moccasin_model
+
+    def slow_tail(*a, deadline, **kw):
+        model = build(*a, deadline=deadline, **kw)
+        while time.perf_counter() < deadline.end + 0.3:
+            time.sleep(0.01)
+        return model
+
+    monkeypatch.setattr(moccasin, "moccasin_model", slow_tail)
+    res = memopt.solve(inst, "time", "moccasin", budget="0.7x", recompute=True, time_limit=3)
+    assert not given and "not_solved" in res.stats and res.status == "feasible"
+    # an expired deadline: nothing is started (not even the warm start)
+    req = make_request(inst, "time", budget="0.7x", recompute=True)
+    dl = Deadline(0)
+    ctx = Context(moccasin.MoccasinParams(), dl, Incumbent(req, dl))
+    out = moccasin.run_moccasin(req, ctx)
+    assert out.plan is None and ctx.stats["not_built"] == "no time left" and not given
+
+
+def test_auto_time_starts_no_model_once_the_planner_used_the_time(monkeypatch):
+    from memopt.strategies import auto_time
+
+    real = auto_time.plan_portfolio
+
+    def late(req, orders, *, deadline, **kw):
+        """The planner's first plan comes at the run's end (it may go on past its share up to there)."""
+        res = real(req, orders, deadline=deadline, **kw)
+        while not deadline.run_expired():
+            time.sleep(0.01)
+        return res
+
+    monkeypatch.setattr(auto_time, "plan_portfolio", late)
+    inst = training_graph(random_layered(60, seed=1))
+    t0 = time.perf_counter()
+    res = memopt.solve(inst, "time", "auto-time", budget="0.6x", recompute=True, time_limit=2, hierarchical=False)
+    assert time.perf_counter() - t0 < 2 + 0.5
+    assert res.stats.get("model_skipped", "").endswith("no time left") and "model" not in res.stats
+    assert res.plan is not None and memopt.evaluate(inst, res.plan, budget=res.budget).valid
+
+
+def test_the_planner_looks_at_the_clock_before_every_eviction(monkeypatch):
+    from memopt.core.deadline import Deadline
+    from memopt.heuristics.planner import simulation
+    from memopt.heuristics.planner.portfolio import run_planner
+    from memopt.pipeline import make_request
+
+    inst = training_graph(random_layered(60, seed=1))
+    req = make_request(inst, "time", budget="0.7x", recompute=True)
+    victims = []
+    real = simulation.Simulation._victim
+    monkeypatch.setattr(simulation.Simulation, "_victim", lambda self: victims.append(1) or real(self))
+    assert run_planner(req, inst.topological_order) is not None and len(victims) > 1  # it evicts
+    victims.clear()
+    # out of time from the start: not one victim is chosen (a choice scans the resident data)
+    assert run_planner(req, inst.topological_order, deadline=Deadline(0)) is None
+    assert not victims

@@ -92,6 +92,13 @@ from memopt.transforms.scaling import scale
 OFFER_SECONDS = 1.0  # how often an improving solution is turned into a plan for the incumbent during a search
 LNS_MIN_COMPUTATIONS = 400
 """From this many computations (Σ C_v) on, option ``search=auto`` runs CP-SAT's LNS workers only."""
+SOLVE_RESERVE_SHARE = 0.4
+"""What a CP-SAT solve of the model costs outside its own time limit — loading the model, then past the
+limit the end of presolve and the response, turning a solution into a plan, freeing the model — as a share of
+the Python time that built it (a measure of the model's size on this machine at this load): on the 20,005-task
+training graph about 3 s (CP-SAT 1.2-2 s past its limit, 0.7-0.8 s to free the model) after 7.6-14.7 s of
+building. CP-SAT gets the time left minus this reserve; with less than twice the reserve left it is not run
+(there, on a 60 s limit, it got the last 6 s, was still in presolve at its limit, and the run took 61.8 s)."""
 
 
 def _warm_plans(req: Request, freq: Request, fz, ctx: Context,
@@ -143,6 +150,9 @@ def run_moccasin(req: Request, ctx: Context) -> MethodOutput:
     inst = req.instance
     t0 = time.perf_counter()
     stats = ctx.stats
+    if ctx.deadline.expired():  # nothing to start (the warm start alone takes seconds on large graphs)
+        stats["not_built"] = "no time left"
+        return MethodOutput(message="moccasin: no time left to build its model")
     how = p.order
     # the given order names every task; a known plan is a hint only on the unfused tasks, and a complete
     # hint is worth more than the few tasks exact fusion removes
@@ -179,10 +189,14 @@ def run_moccasin(req: Request, ctx: Context) -> MethodOutput:
     if how == "fixed" and fz.fused:
         keep = {t.id for t in sreq.instance.tasks}
         fixed = [sreq.instance.task_index[inst.tasks[v].id] for v in fixed if inst.tasks[v].id in keep]
+    t_build = time.perf_counter()
+    # a model built too late to be solved (less than twice its reserve left, below) is freed unused: stop
+    # building it as soon as that is sure (freeing a half-built model of 20,005 tasks takes 0.6 s too)
+    build_deadline = ctx.deadline.share(1 / (1 + 2 * SOLVE_RESERVE_SHARE))
     try:
-        model = moccasin_model(sreq, intervals=p.intervals, hint=warm_fused, order=fixed, deadline=ctx.deadline)
+        model = moccasin_model(sreq, intervals=p.intervals, hint=warm_fused, order=fixed, deadline=build_deadline)
     except BuildStopped as e:
-        stats["not_built"] = str(e)
+        stats["not_built"] = str(e) + ("" if ctx.deadline.expired() else ": too late to be solved in the time left")
         return MethodOutput(warm, Status.FEASIBLE if warm is not None else Status.UNKNOWN,
                             message=None if warm is not None else "moccasin: out of time while building its model")
     if p.floor is not None and model.cp.has_objective():
@@ -197,7 +211,19 @@ def run_moccasin(req: Request, ctx: Context) -> MethodOutput:
         model.exact = False
         model.stats["exact_model"] = False
     stats.update(model.stats)
-    stats["build_seconds"] = round(time.perf_counter() - t0, 3)
+    now = time.perf_counter()
+    stats["build_seconds"] = round(now - t0, 3)
+    deadline = ctx.deadline
+    if deadline.limited:
+        reserve = SOLVE_RESERVE_SHARE * (now - t_build)
+        left = deadline.remaining()
+        stats["solve_reserve_seconds"] = round(reserve, 3)
+        if left < 2 * reserve:
+            # CP-SAT would spend what is left loading the model and overrun the limit ending its presolve
+            stats["not_solved"] = f"{left:.1f} s left, a solve of the model costs about {reserve:.1f} s more"
+            return MethodOutput(warm, Status.FEASIBLE if warm is not None else Status.UNKNOWN,
+                                message=None if warm is not None else "moccasin: no time left to solve its model")
+        deadline = deadline.capped(left - reserve)
     hinted = bool(model.stats.get("hinted"))  # (LNS needs a first solution)
     params: dict[str, Any] = {}
     if p.search == "lns" or (p.search == "auto" and hinted and model.T >= LNS_MIN_COMPUTATIONS):
@@ -221,7 +247,7 @@ def run_moccasin(req: Request, ctx: Context) -> MethodOutput:
                 self.last = now
                 ctx.offer(tf.expand(model.plan(self.value)), "moccasin")
 
-    solver, status = run_cpsat(model.cp, ctx.deadline, threads=ctx.threads, seed=ctx.seed, log=ctx.solver_log,
+    solver, status = run_cpsat(model.cp, deadline, threads=ctx.threads, seed=ctx.seed, log=ctx.solver_log,
                                params=params, callback=_CB(), memory_limit=ctx.settings.memory_limit)
     st = status_name(status)
     stats.update(cp_status=st, branches=solver.num_branches, conflicts=solver.num_conflicts,

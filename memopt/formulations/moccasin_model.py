@@ -207,7 +207,10 @@ def moccasin_model(req: Request, intervals: int | list[int] = DEFAULT_INTERVALS,
                     reads.append((v, k, d, j, z))
                 m.add_bool_or(lits).only_enforce_if(present[v][k])
     # results keep a copy to the end
-    for d in inst.results:
+    for i, d in enumerate(inst.results):
+        if deadline is not None and i % 64 == 0 and deadline.expired():
+            raise BuildStopped(f"moccasin: the deadline expired while building the model (result {i} of "
+                               f"{len(inst.results)})")
         v = inst.producer[d]
         lits = []
         for k in range(C[v]):
@@ -226,12 +229,21 @@ def moccasin_model(req: Request, intervals: int | list[int] = DEFAULT_INTERVALS,
                                  "max_useful": max(U) if U else 0, "hinted": hint is not None},
                           length=lengths, reads=reads, keeps=keeps, count=K)
     if hint is not None:
-        add_hint(model, hint)
+        add_hint(model, hint, deadline)  # seconds on 20,005 tasks
     return model
 
 
-def add_hint(model: MoccasinModel, plan: Plan) -> None:
-    """Hint every variable from a recompute-only plan: its k-th compute of v is computation k."""
+def add_hint(model: MoccasinModel, plan: Plan, deadline: Deadline | None = None) -> None:
+    """Hint every variable from a recompute-only plan: its k-th compute of v is computation k.
+
+    Stops with :class:`~memopt.backends.model.BuildStopped` when ``deadline`` expires (1.4 s of Python on
+    a 20,005-task training graph: the model is of no use without the time to solve it).
+    """
+
+    def check(i: int, of: int, what: str) -> None:
+        if deadline is not None and i % 64 == 0 and deadline.expired():
+            raise BuildStopped(f"moccasin: the deadline expired while hinting the model ({what} {i} of {of})")
+
     inst = model.request.instance
     m = model.cp
     n = inst.n
@@ -263,6 +275,7 @@ def add_hint(model: MoccasinModel, plan: Plan) -> None:
         ends[(d, k)] = model.T - 1
     end_of: dict[tuple[int, int], int] = {}
     for v in range(n):
+        check(v, n, "task")
         for k in range(model.C[v]):
             on = (v, k) in starts
             if k > 0:
@@ -277,7 +290,8 @@ def add_hint(model: MoccasinModel, plan: Plan) -> None:
     # the auxiliaries: the copy each computation reads (the one resident at its position), the copy
     # of each result kept to the end, and the number of computations
     chosen: set[tuple[int, int, int]] = set()
-    for v, k, d, j, z in model.reads:
+    for i, (v, k, d, j, z) in enumerate(model.reads):
+        check(i, len(model.reads), "read")
         u = inst.producer[d]
         ok = (v, k) in starts and (u, j) in starts and starts[(u, j)] < starts[(v, k)] <= end_of[(d, j)]
         pick = ok and (v, k, d) not in chosen
