@@ -31,7 +31,9 @@ recomputation and offloading allowed) plans the step, the runtime runs it
 - ``planning_seconds``, ``method``, ``status``, ``recomputes``, ``offloads``.
 
 Each (architecture, size) runs in a fresh process; rows already in
-``results/runtime.csv`` are kept unless ``--fresh``. Writes
+``results/runtime.csv`` are kept unless ``--fresh`` (which re-runs the
+architectures and sizes selected by ``--only`` and ``--sizes``, all by
+default, and keeps the other rows). Writes
 ``results/runtime.csv`` and ``results/runtime.md``.
 """
 
@@ -234,9 +236,11 @@ def main() -> int:
     os.makedirs(a.out, exist_ok=True)
     stem = "runtime-recompute" if a.no_offload else "runtime"
     csv_path, md_path = os.path.join(a.out, f"{stem}.csv"), os.path.join(a.out, f"{stem}.md")
-    rows = [] if a.fresh else read_rows(csv_path)
-    done = {(r["arch"], r["size"]) for r in rows}
     sizes = a.sizes.split(",")
+    # --fresh re-runs the architectures and sizes asked for; the other rows stay
+    selected = {(x, s) for x in (a.only or ARCHS) for s in sizes}
+    rows = [r for r in read_rows(csv_path) if not (a.fresh and (r["arch"], r["size"]) in selected)]
+    done = {(r["arch"], r["size"]) for r in rows}
     for arch in a.only or ARCHS:
         for size in sizes:
             if (arch, size) in done:
