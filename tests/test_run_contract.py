@@ -140,6 +140,10 @@ def test_at_the_memory_limit_the_search_stops_with_its_best_plan():
     if res.plan is not None:
         assert memopt.evaluate(inst, res.plan, budget=res.budget).valid
         assert "memory limit" in res.message
+    # the stop ended with the solve: a library call after it is not stopped before it starts
+    from memopt.core.deadline import STOP, Deadline
+
+    assert STOP.reason is None and not Deadline(5).expired()
 
 
 def test_bench_keeps_every_finished_row_on_ctrl_c_and_resumes(big, tmp_path):

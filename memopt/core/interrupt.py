@@ -149,6 +149,9 @@ def guard(*, memory_limit: int | None = None, on_second: Callable[[], None] | No
         for f in restore:
             f()
         watch.peak_memory = max(watch.peak_memory, process_memory())
+        # the stop belongs to this solve: a library call after it (a bound, another method's function with
+        # the default deadline) must not find itself already stopped
+        STOP.clear()
 
 
 _QUIT = 0  # the byte guard() writes to its own wakeup pipe when the solve is over (no signal has number 0)
