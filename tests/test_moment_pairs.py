@@ -47,6 +47,10 @@ def test_a_pair_counts_two_recomputations_where_each_moment_sees_one():
     assert singles == [1, 1] and pair == 2
     rb = recompute_bound(inst, 5, deadline=time.perf_counter() + 5, pairs=Deadline(seconds=10))
     assert rb.extra == forced
+    # a plan within 1 % of the one-moment bound: the pairs are not worth their time
+    near = recompute_bound(inst, 5, deadline=time.perf_counter() + 5, pairs=Deadline(seconds=10),
+                           best=inst.total_time + 1)
+    assert near.extra == 1 and len(near.chain) < 2
 
 
 def test_a_pair_needs_an_ancestor_first():

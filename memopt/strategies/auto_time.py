@@ -242,7 +242,8 @@ def recomputation_bound(req: Request, ctx: Context) -> MethodOutput | None:
     inst = req.instance
     rb = recompute_bound(inst, req.budget, max_tasks=4, threads=ctx.threads,
                          deadline=ctx.deadline.share(BOUND_SHARE, BOUND_SECONDS),
-                         pairs=ctx.deadline.share(BOUND_SHARE + PAIR_SHARE, BOUND_SECONDS + PAIR_SECONDS))
+                         pairs=ctx.deadline.share(BOUND_SHARE + PAIR_SHARE, BOUND_SECONDS + PAIR_SECONDS),
+                         best=ctx.incumbent.value)
     ctx.stats.update(recompute_bound=rb.extra, recompute_bound_seconds=round(rb.seconds, 3))
     if rb.infeasible_at is not None:
         return MethodOutput(status=Status.INFEASIBLE, message=(
