@@ -104,12 +104,11 @@ class RecomputationNetwork:
             self._anc[v] = self.ga.ancestors(v)
         return self._anc[v]
 
-    def chain_lagrangian(self, chain: Sequence[int], rooms: Sequence[int], prices: Sequence[Fraction], *,
-                         until: int | None = None) -> Fraction | None:
+    def chain_lagrangian(self, chain: Sequence[int], rooms: Sequence[int],
+                         prices: Sequence[Fraction]) -> Fraction | None:
         """min-cut − Σ λ_j·room_j: a lower bound on the recomputation of every plan holding at most ``rooms[j]``
         besides the footprint at ``chain[j]``'s first compute; each task of ``chain`` an ancestor of the next
-        (``None``: the capacities would overflow). ``until`` (a descendant of the chain's tasks): only its
-        inputs are needed — the recomputation between the moments and ``until``'s first compute."""
+        (``None``: the capacities would overflow)."""
         ga, m, n, w = self.ga, self.ga.m, self.ga.n, self.width
         k = len(chain)
         den = max(p.denominator for p in prices)  # dyadic: the largest denominator is a common one
@@ -133,12 +132,9 @@ class RecomputationNetwork:
             hold[ga.in_data[ga.in_ptr[v]:ga.in_ptr[v + 1]]] = 0
             task = np.where(anc & ~self.fixed & ~before, self.time * np.int64(den), 0)
             task[anc & self.fixed] = inf
-            if until is None:
-                needed = ga.result.copy()
-                needed[ga.in_data[row_entries(ga.in_ptr, np.flatnonzero(late))]] = True
-                needed = np.flatnonzero(needed)
-            else:
-                needed = np.unique(ga.in_data[ga.in_ptr[until]:ga.in_ptr[until + 1]]).astype(np.int64)
+            needed = ga.result.copy()
+            needed[ga.in_data[row_entries(ga.in_ptr, np.flatnonzero(late))]] = True
+            needed = np.flatnonzero(needed)
             t = np.flatnonzero(task)
             tails += [self.tails + off, d + off, 2 * m + t + off, np.full(len(needed), hub)]
             heads += [self.heads + off, m + d + off, np.full(len(t), sink), needed + off]

@@ -272,7 +272,8 @@ def _solve_program(lm, out: RecomputeBound, v: int, chain: tuple[int, ...], dead
         return False
     if sol.bound is not None:
         b = math.ceil(sol.bound - 1e-6)
-        out.values[v] = max(b, out.values.get(v, 0))
+        if len(chain) == 1:  # ``values`` holds one-moment bounds only
+            out.values[v] = max(b, out.values.get(v, 0))
         if b > out.extra:
             out.extra, out.task, out.chain = b, v, chain
     return True
