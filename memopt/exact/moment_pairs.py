@@ -42,7 +42,7 @@ Literal = bool | int
 """A constant or a 0-1 variable of the model."""
 
 
-def _clause(lm: LinearModel, pos: list[Literal], neg: list[Literal]) -> None:
+def clause(lm: LinearModel, pos: list[Literal], neg: list[Literal]) -> None:
     """(∨ pos) ∨ (∨ ¬neg), constants folded (a clause already true adds no row; an empty one is infeasible)."""
     if any(x is True for x in pos) or any(x is False for x in neg):
         return
@@ -51,13 +51,14 @@ def _clause(lm: LinearModel, pos: list[Literal], neg: list[Literal]) -> None:
     lm.add_ge([(x, 1) for x in p] + [(x, -1) for x in q], 1 - len(q))
 
 
-def _down_set(lm: LinearModel, inst: Instance, forced_in, forced_out, tag: str) -> list[Literal]:
-    """Per task: True (in), False (out) or a variable, with the down-set rows."""
+def down_set(lm: LinearModel, inst: Instance, forced_in, forced_out, tag: str) -> list[Literal]:
+    """The tasks run before a moment: per task True (``forced_in``), False (``forced_out``) or a 0-1 variable,
+    with the rows that make them a down-set (a task in only with its predecessors)."""
     b: list[Literal] = [True if forced_in[w] else False if forced_out[w] else lm.binary(f"{tag}[{w}]")
                         for w in range(inst.n)]
     for w in range(inst.n):
         for u in inst.preds[w]:
-            _clause(lm, [b[u]], [b[w]])
+            clause(lm, [b[u]], [b[w]])
     return b
 
 
@@ -75,16 +76,16 @@ def moment_pair_program(inst: Instance, v1: int, v2: int, budget: int) -> Linear
     anc2, desc2 = ga.ancestors(v2), ga.descendants(v2)
     desc1[v1] = desc2[v2] = True
     lm = LinearModel(f"moment-pair-{v1}-{v2}")
-    b1 = _down_set(lm, inst, anc1, desc1, "B1")
-    b2 = _down_set(lm, inst, anc2, desc2, "B2")
+    b1 = down_set(lm, inst, anc1, desc1, "B1")
+    b2 = down_set(lm, inst, anc2, desc2, "B2")
     for w in range(n):
-        _clause(lm, [b2[w]], [b1[w]])
+        clause(lm, [b2[w]], [b1[w]])
     again = [(lm.binary(f"I[{w}]") if b1[w] is not False else False,
               lm.binary(f"A[{w}]") if b2[w] is not False else False) if inst.can_recompute[w] else (False, False)
              for w in range(n)]
     for w, (i, a) in enumerate(again):
-        _clause(lm, [b1[w]], [i])
-        _clause(lm, [b2[w]], [a])
+        clause(lm, [b1[w]], [i])
+        clause(lm, [b2[w]], [a])
     held: list[tuple[Literal, Literal]] = []
     for d in range(m):
         p = inst.producer[d]
@@ -94,7 +95,7 @@ def moment_pair_program(inst: Instance, v1: int, v2: int, budget: int) -> Linear
         hs = []
         for j, b in enumerate((b1, b2)):
             h = lm.binary(f"H{j + 1}[{d}]") if b[p] is not False else False
-            _clause(lm, [b[p]], [h])
+            clause(lm, [b[p]], [h])
             hs.append(h)
         held.append((hs[0], hs[1]))
     for j, v in enumerate((v1, v2)):
@@ -106,14 +107,14 @@ def moment_pair_program(inst: Instance, v1: int, v2: int, budget: int) -> Linear
         (h1, h2), (i, a) = held[d], again[p]
         for r in list(inst.consumers[d]) or [None]:  # None: a result, needed at the end
             if r is not None:  # read by a task first run between the moments
-                _clause(lm, [h1, i, b1[r]], [b1[p], b2[r]])
-            _clause(lm, [h2, a] + ([b2[r]] if r is not None else []), [b2[p]])
-        _clause(lm, [h1, i], [h2, b1[p]])  # the link
+                clause(lm, [h1, i, b1[r]], [b1[p], b2[r]])
+            clause(lm, [h2, a] + ([b2[r]] if r is not None else []), [b2[p]])
+        clause(lm, [h1, i], [h2, b1[p]])  # the link
     for w, (i, a) in enumerate(again):
         for d in inst.inputs[w]:
             p = inst.producer[d]
-            _clause(lm, [held[d][0], again[p][0]], [i])
-            _clause(lm, [held[d][1], again[p][1]], [a])
+            clause(lm, [held[d][0], again[p][0]], [i])
+            clause(lm, [held[d][1], again[p][1]], [a])
     for j, room in enumerate(rooms):
         terms = [(held[d][j], inst.size[d]) for d in range(m) if not isinstance(held[d][j], bool)]
         fixed = sum(inst.size[d] for d in range(m) if held[d][j] is True and inst.size[d])
@@ -123,4 +124,4 @@ def moment_pair_program(inst: Instance, v1: int, v2: int, budget: int) -> Linear
     return lm
 
 
-__all__ = ["moment_pair_program"]
+__all__ = ["Literal", "clause", "down_set", "moment_pair_program"]

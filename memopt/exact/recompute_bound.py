@@ -86,7 +86,7 @@ import numpy as np
 
 from memopt.core.deadline import Deadline, as_deadline
 from memopt.core.instance import Instance
-from memopt.exact.moment_pairs import moment_pair_program
+from memopt.exact.moment_pairs import down_set, moment_pair_program
 from memopt.exact.peak_bounds import held_data, held_estimates
 from memopt.exact.priced_moments import RecomputationNetwork, chained_moment, priced_moment
 from memopt.graph.csr import GraphArrays, graph_arrays
@@ -139,22 +139,8 @@ def moment_program(inst: Instance, v: int, budget: int):
         return None
     lm = LinearModel(f"moment-{v}")
     # x[w]: w in B — True/False when forced, else a variable index
-    x: dict[int, bool | int] = {}
-    for w in range(n):
-        if anc[w]:
-            x[w] = True
-        elif w == v or desc[w]:
-            x[w] = False
-        else:
-            x[w] = lm.binary(f"B[{w}]")
-    for w in range(n):  # a down-set (a task outside anc(v), desc(v) only has such predecessors or ancestors)
-        if isinstance(x[w], bool):
-            continue
-        for u in inst.preds[w]:
-            if x[u] is False:
-                lm.fix(x[w], 0)
-            elif not isinstance(x[u], bool):
-                lm.add_le([(x[w], 1), (x[u], -1)], 0)
+    desc[v] = True
+    x = down_set(lm, inst, anc, desc, "B")
     r = {w: lm.binary(f"R[{w}]") for w in range(n) if x[w] is not False and inst.can_recompute[w]}
     for w, rv in r.items():
         if not isinstance(x[w], bool):
