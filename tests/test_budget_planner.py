@@ -176,6 +176,22 @@ def test_recompute_false_tasks_are_kept_or_offloaded():
     assert ("offload", "a") in [e for _, e in plan.events()]
 
 
+def test_a_portfolio_without_plan_says_how_close_it_came():
+    """The least bytes a stuck run lacked, and where, checked by hand on the skip chain."""
+    pinned_a = skip_chain()
+    pinned_a = pinned_a.replace(tasks=[t if t.id != "a" else t.__class__(t.id, t.time, t.workspace, False)
+                                       for t in pinned_a.tasks])
+    # (instance, budget, bytes lacking, first computation): a (4) kept beside b (2) and c (1) is 7 > 6; without
+    # a plan at 5, a (4) and b (2) are 6; at 3, a's own output (4) does not fit
+    for inst, budget, over, task in [(pinned_a, 6, 1, "c"), (skip_chain(), 5, 1, "b"), (skip_chain(), 4, 2, "b"),
+                                     (skip_chain(), 3, 1, "a")]:
+        res = plan_portfolio(Request(inst, "time", budget, None, True, False))
+        assert res.plan is None
+        assert res.nearest[:2] == (over, inst.task_index[task]), (budget, res.nearest)
+        assert f"lacked {over} bytes at the first computation of '{task}'" in res.nearest_text(inst)
+    assert plan_portfolio(Request(skip_chain(), "time", 6, None, True, False)).plan is not None
+
+
 def test_planner_method_for_time_and_peak():
     inst = skip_chain()
     r = solve(inst, "time", "planner", budget=6, recompute=True)

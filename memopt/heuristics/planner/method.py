@@ -58,7 +58,11 @@ def _planner_time(req: Request, ctx: Context) -> MethodOutput:
     if res.invalid:
         ctx.stats["invalid"] = res.invalid[:3]
     if res.plan is None:
-        return MethodOutput(message=f"the planner found no plan within the budget {req.budget}")
+        near = res.nearest_text(req.instance)
+        if near is not None:
+            ctx.stats["nearest_miss_bytes"] = res.nearest[0]
+        return MethodOutput(message=f"the planner found no plan within the budget {req.budget}"
+                                    + (f"; {near}" if near else ""))
     return MethodOutput(res.plan, Status.FEASIBLE)
 
 

@@ -33,11 +33,11 @@ DEFAULT_CONFIG = PlannerConfig()
 
 
 def run_planner(req: Request, order: Sequence[int], cfg: PlannerConfig = DEFAULT_CONFIG,
-                deadline: Deadline | None = None) -> Plan | None:
+                deadline: Deadline | None = None, stuck: list[Stuck] | None = None) -> Plan | None:
     """One planner run: phase 1 with ``cfg`` on ``order``, then phase 2. ``None`` when stuck (or out of time).
 
     The plan is *not* checked here; :func:`plan_portfolio` checks every plan
-    with the evaluator.
+    with the evaluator. ``stuck`` receives the reason of a run that stopped in phase 1.
     """
     inst = req.instance
     if req.pure or req.budget is None:
@@ -46,7 +46,11 @@ def run_planner(req: Request, order: Sequence[int], cfg: PlannerConfig = DEFAULT
         return None
     try:
         lp = Simulation(req, order, cfg, deadline).run()
-    except (Stuck, RecursionError):
+    except Stuck as e:
+        if stuck is not None:
+            stuck.append(e)
+        return None
+    except RecursionError:
         return None
     stages = pack_stages(lp, req.budget, deadline=deadline)
     if stages is None:
@@ -84,6 +88,17 @@ class PlannerResult:
     invalid: list[str] = field(default_factory=list)
     seconds: float = 0.0
     improved_by_restarts: int = 0
+    nearest: tuple[int, int | None, str, PlannerConfig] | None = None
+    """Of the runs stuck for want of room: the least bytes lacking, the first computation it was serving, the
+    order and the configuration (what a budget that no run fits misses by, at the closest)."""
+
+    def nearest_text(self, inst: Instance) -> str | None:
+        """The closest miss in words (``None`` without one)."""
+        if self.nearest is None:
+            return None
+        over, task, oname, cfg = self.nearest
+        where = f" at the first computation of {inst.tasks[task].id!r}" if task is not None else ""
+        return f"its closest run ({oname} order, {cfg.label()}) lacked {over} bytes{where}"
 
 
 def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | None = None,
@@ -114,9 +129,13 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
 
     def attempt(oname: str, order: Sequence[int], cfg: PlannerConfig, restart: bool) -> None:
         res.runs += 1
-        plan = run_planner(req, order, cfg, dl)
+        stuck: list[Stuck] = []
+        plan = run_planner(req, order, cfg, dl, stuck)
         if plan is None:
             res.failures += 1
+            for e in stuck:
+                if e.over is not None and (res.nearest is None or e.over < res.nearest[0]):
+                    res.nearest = (e.over, e.task, oname, cfg)
             return
         ev = req.evaluate(plan)
         if not ev.valid:

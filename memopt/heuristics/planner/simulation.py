@@ -26,7 +26,15 @@ MAX_DEPTH = 150  # nested recomputations before a run gives up (keeps Python's s
 
 
 class Stuck(Exception):
-    """Phase 1 cannot make room (every resident datum is pinned or cannot be evicted)."""
+    """Phase 1 cannot make room (every resident datum is pinned or cannot be evicted).
+
+    ``over``: the bytes the run lacked (memory + what it had to place − budget) when it could not make room;
+    ``task``: the first computation it was serving (``None``: another cause, or after the order).
+    """
+
+    def __init__(self, message: str, over: int | None = None, task: int | None = None):
+        super().__init__(message)
+        self.over, self.task = over, task
 
 
 @dataclass
@@ -395,7 +403,8 @@ class Simulation:
             self.tick(every=1)
             v = self._victim()
             if v is None:
-                raise Stuck(f"no datum can be evicted to make room for {need} (memory {self.cur}, budget {self.M})")
+                raise Stuck(f"no datum can be evicted to make room for {need} (memory {self.cur}, budget {self.M})",
+                            over=self.cur + need - self.M, task=self.order[self.t] if self.t < self.end else None)
             self.evict(*v)
 
     def evict(self, d: int, mode: str) -> None:
