@@ -129,6 +129,24 @@ def test_fixed_order_restriction_is_never_reported_optimal_by_its_bound():
     assert r.bound == inst.total_time  # only the simple bound
 
 
+def test_a_fixed_order_may_need_a_useless_first_computation():
+    """Three independent results in the given order t0, t2, t1; t1 has a workspace of 1 and the budget is 4:
+    t2 is computed at its place, dropped for t1 and computed again (7), which needs 2 computations of t2
+    where a free order needs 1 (t1 first). Found by the property test below."""
+    inst = from_tensors([("t0", 3, 3, []), ("t2", 2, 1, []), ("t1", 0, 0, [])])
+    inst = inst.replace(tasks=[t if t.id != "t1" else t.__class__(t.id, t.time, 1, False) for t in inst.tasks])
+    assert [inst.tasks[v].id for v in inst.topological_order] == ["t0", "t2", "t1"]
+    assert useful_computations(inst)[inst.task_index["t2"]] == 1
+    assert useful_computations(inst, fixed_order=True)[inst.task_index["t2"]] == 2
+    assert brute_time(inst, 4, recompute=True, offload=False)[0] == 5  # free order: t1 first, no rerun
+    for warm in (False, True):
+        r = solve(inst, "time", "moccasin", budget=4, recompute=True, warm_start=warm, order="given", intervals=8)
+        assert r.value == 7
+    # Checkmate's stages end with the last first computation unless a warm start brings more (the paper's layout)
+    c = solve(inst, "time", "checkmate", budget=4, recompute=True, warm_start=True, order="given")
+    assert c.value == 7
+
+
 @settings(max_examples=30)
 @given(instances(max_tasks=5, no_recompute=True, max_size=5), st.integers(0, 100), st.booleans())
 def test_given_order_is_followed_and_matches_checkmate_on_it(inst, frac, warm):

@@ -45,7 +45,10 @@ scheduling (C_v = 1). No offloading (Moccasin has none: refused).
 plan needs no more than U_v *useful* computations (a computation none of
 whose copies is read later, nor kept as a result, can be dropped), where
 U_v = max(1, Σ_{d ∈ out(v)} ([d result] + Σ_{w ∈ C(d)} U_w)), U_v = 1 for
-a task that cannot rerun. When C_v ≥ U_v for every v the model is exact: its
+a task that cannot rerun (with the order of first computations fixed, one
+more: the first computation stays even when useless, so
+U_v = 1 + Σ_{d ∈ out(v)} (…) for a task that can rerun). When C_v ≥ U_v for
+every v the model is exact: its
 optimum is the optimum and its bound is a bound. Otherwise it solves a
 restriction: its plans are valid, but its optimum is only the best plan
 with ≤ C_v computations per task, so the status stays ``feasible`` and the

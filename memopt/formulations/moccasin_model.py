@@ -21,11 +21,16 @@ DEFAULT_INTERVALS = 2
 _U_CAP = 1 << 20
 
 
-def useful_computations(inst: Instance, recompute: bool = True) -> list[int]:
-    """U_v: at most this many computations of v are useful in an optimal plan without offloading.
+def useful_computations(inst: Instance, recompute: bool = True, fixed_order: bool = False) -> list[int]:
+    """U_v: at most this many computations of v are needed in an optimal plan without offloading.
 
     U_v = 1 if v cannot rerun, else max(1, Σ_{d ∈ out(v)} ([d result] + Σ_{w ∈ C(d)} U_w)),
-    capped at 2^20. O(n + Σ consumers).
+    capped at 2^20: a computation none of whose copies is read later, nor kept as a result, can be
+    dropped. With the order of first computations fixed (``fixed_order``) the first computation
+    cannot be dropped even when useless, so a task that can rerun may need one more:
+    U_v = 1 + Σ_{d ∈ out(v)} ([d result] + Σ_{w ∈ C(d)} U_w) (three independent results in a given
+    order, the last with a workspace: the second is computed, dropped, and computed again at the
+    end). O(n + Σ consumers).
     """
     U = [1] * inst.n
     if not recompute:
@@ -36,7 +41,7 @@ def useful_computations(inst: Instance, recompute: bool = True) -> list[int]:
         total = 0
         for d in inst.outputs[v]:
             total += (0 if inst.consumers[d] else 1) + sum(U[w] for w in inst.consumers[d])
-        U[v] = min(max(1, total), _U_CAP)
+        U[v] = min(1 + total if fixed_order else max(1, total), _U_CAP)
     return U
 
 
@@ -122,7 +127,7 @@ def moccasin_model(req: Request, intervals: int | list[int] = DEFAULT_INTERVALS,
     if req.budget is None:
         raise MemoptError("moccasin needs a budget")
     n = inst.n
-    U = useful_computations(inst, req.recompute)
+    U = useful_computations(inst, req.recompute, fixed_order=order is not None)
     if isinstance(intervals, int):
         C = [min(U[v], max(1, intervals)) for v in range(n)]
     else:
