@@ -139,7 +139,7 @@ def moment_program(inst: Instance, v: int, budget: int):
         return None
     lm = LinearModel(f"moment-{v}")
     # x[w]: w in B — True/False when forced, else a variable index
-    desc[v] = True
+    desc[v] = True  # v itself runs at the moment, not before it
     x = down_set(lm, inst, anc, desc, "B")
     r = {w: lm.binary(f"R[{w}]") for w in range(n) if x[w] is not False and inst.can_recompute[w]}
     for w, rv in r.items():
