@@ -38,6 +38,7 @@ from memopt.runtime import (  # noqa: E402
 from memopt.runtime.fusion import fuse_inplace  # noqa: E402
 from memopt.runtime.measure import storage_tracker  # noqa: E402
 from memopt.runtime.normalize import free_before_recompute  # noqa: E402
+from memopt.runtime.values import FastMemory  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(ROOT, "models", "tiny.py")
@@ -190,6 +191,49 @@ def test_keep_views():
     t, prep = prepared("gpt2", keep_views=True)
     assert any(d.size == 0 and "view" in str(prep.instance.task(d.producer).meta) for d in prep.instance.data)
     check_step(prep.plan("0.5x", **RECOMPUTE), t)
+
+
+def test_views_rebuilt_from_their_layout():
+    """After a view op has run once, its views are rebuilt by one as_strided on the root (after a reload, a
+    recomputation, the next step): the same results, the same measures."""
+    t, prep = prepared("gpt2")
+    s = prep.plan("0.4x", **OFFLOAD)
+    assert s.evaluation.offloads > 0
+    s.graph.view_layout.clear()
+    check_step(s, t)  # the view ops run, their layouts are kept
+    kept = {k: v for k, v in s.graph.view_layout.items() if v}
+    assert kept
+    check_step(s, t)  # every view from its layout now
+    assert s.graph.view_layout.keys() >= kept.keys()
+
+
+@pytest.mark.parametrize("view, same", [
+    (lambda r: r.t(), True),
+    (lambda r: r[1:, ::2], True),
+    (lambda r: r.reshape(-1), True),
+    (lambda r: r.view(torch.int32), False),        # another dtype: as_strided on the root cannot give it
+    (lambda r: r.clone(), False),                  # not a view at all
+])
+def test_view_layout_is_the_views_own_geometry(view, same):
+    mem = FastMemory.__new__(FastMemory)
+    root = torch.arange(12.0).reshape(3, 4)
+    mem.sg, mem.params, mem.fast = SimpleNamespace(root=lambda tid: "r"), {}, {"r": root}
+    x = view(root)
+    layout = mem._layout([("v", x)])
+    if not same:
+        assert layout is None
+        return
+    (tid, r, size, stride, offset), = layout
+    y = root.as_strided(size, stride, offset)
+    assert (tid, r) == ("v", "r") and y.stride() == x.stride() and y.storage_offset() == x.storage_offset()
+    assert torch.equal(y, x) and y.untyped_storage().data_ptr() == root.untyped_storage().data_ptr()
+
+
+def test_conjugate_views_keep_their_op():
+    mem = FastMemory.__new__(FastMemory)
+    root = torch.arange(4.0).to(torch.complex64)
+    mem.sg, mem.params, mem.fast = SimpleNamespace(root=lambda tid: "r"), {}, {"r": root}
+    assert mem._layout([("v", root.conj())]) is None
 
 
 def test_auto_method():

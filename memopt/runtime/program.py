@@ -96,6 +96,9 @@ class StepGraph:
         self.tensor: dict[str, Tensor] = {t.id: t for op in graph.ops for t in op.outputs}
         self.ids: dict[str, Any] = {}
         self.nodes: dict[str, NodePlan] = {}
+        # alias node -> the layout of each view it returns within its root's storage (FastMemory.run_view):
+        # shapes are fixed by the traced batch, so a view freed with its root is rebuilt by one as_strided
+        self.view_layout: dict[str, list[tuple[str, str, tuple, tuple, int]] | None] = {}
         seeded = torch.Tag.nondeterministic_seeded
         output_node = None
         for n in gm.graph.nodes:

@@ -89,13 +89,50 @@ class FastMemory:
         return _rebuild(ids, self.value)
 
     def run_view(self, np_: NodePlan) -> None:
-        """Run an alias node again from its (resident) base; cache its tensors under their roots."""
+        """Run an alias node again from its (resident) base; cache its tensors under their roots.
+
+        A view is (storage, dtype, sizes, strides, offset): once an alias node has run, the layout of each
+        of its views within its root's storage is kept (``StepGraph.view_layout``), and later the views
+        are rebuilt by one ``as_strided`` on the root — the same tensor, without the chain of view ops and
+        their arguments (a view freed with its root and rebuilt after a reload or a recomputation cost
+        the runtime 10-25 µs, more than the transfer itself on small networks). A node whose outputs are
+        not plain strided views of their root's storage (another dtype, conjugate or negative bit) runs
+        its op every time.
+        """
+        layout = self.sg.view_layout.get(np_.name)
+        if layout:
+            roots = [self._root_tensor(root) for _, root, _, _, _ in layout]
+            if all(r is not None for r in roots):
+                for (tid, _, size, stride, offset), r in zip(layout, roots):
+                    self._cache_view(tid, r.as_strided(size, stride, offset))
+                return
         val = np_.target(*self.arg(np_.args), **self.arg(self.kwargs[np_.name]))
+        seen = []
         for tid, x in _leaves(np_.ids, val, self.tensor_type):
             rec = self.sg.tensor.get(tid)
             if rec is None or rec.alias_of is None:
                 raise RuntimeError(f"{self.sg.name}: node {np_.name} allocates {tid!r}; it is no view")
             self._cache_view(tid, x)
+            seen.append((tid, x))
+        if np_.name not in self.sg.view_layout:
+            self.sg.view_layout[np_.name] = self._layout(seen)
+
+    def _root_tensor(self, root: str) -> Any:
+        return self.params[root[6:]] if root.startswith("param:") else self.fast.get(root)
+
+    def _layout(self, views: list[tuple[str, Any]]) -> list[tuple[str, str, tuple, tuple, int]] | None:
+        """Each view's (id, root, sizes, strides, offset), or ``None`` when one is not a plain strided view
+        of its root's storage (``as_strided`` on the root would not give the same tensor)."""
+        out = []
+        for tid, x in views:
+            root = self.sg.root(tid)
+            r = self._root_tensor(root)
+            if (r is None or x.dtype != r.dtype or x.device != r.device or x.layout != r.layout
+                    or x.is_conj() or x.is_neg() or r.is_conj() or r.is_neg()
+                    or x.untyped_storage().data_ptr() != r.untyped_storage().data_ptr()):
+                return None
+            out.append((tid, root, tuple(x.shape), tuple(x.stride()), x.storage_offset()))
+        return out
 
     def _cache_view(self, tid: str, x: Any) -> None:
         root = self.sg.root(tid)
