@@ -207,6 +207,20 @@ def test_views_rebuilt_from_their_layout():
     assert s.graph.view_layout.keys() >= kept.keys()
 
 
+def test_a_root_with_other_strides_runs_the_view_op():
+    """A view's layout holds only for its root's layout: parameters made non-contiguous between steps (same
+    shapes, other strides, as a change of memory format does) still give the plain step's gradients."""
+    t = load_target(f"{TINY}:gpt2")
+    prep = prepare_step(t.module, t.inputs, t.targets, t.loss)
+    s = prep.plan("0.5x", **OFFLOAD)
+    check_step(s, t)  # the layouts are kept with the contiguous weights
+    for p in t.module.parameters():
+        if p.dim() == 2:
+            p.data = p.data.t().contiguous().t()  # the same values and shape, transposed strides
+    assert any(p.dim() == 2 and not p.is_contiguous() for p in t.module.parameters())
+    check_step(s, t)
+
+
 @pytest.mark.parametrize("view, same", [
     (lambda r: r.t(), True),
     (lambda r: r[1:, ::2], True),
@@ -223,9 +237,10 @@ def test_view_layout_is_the_views_own_geometry(view, same):
     if not same:
         assert layout is None
         return
-    (tid, r, size, stride, offset), = layout
+    (tid, r, size, stride, offset, at), = layout
     y = root.as_strided(size, stride, offset)
-    assert (tid, r) == ("v", "r") and y.stride() == x.stride() and y.storage_offset() == x.storage_offset()
+    assert (tid, r, at) == ("v", "r", (root.shape, root.stride(), 0))
+    assert y.stride() == x.stride() and y.storage_offset() == x.storage_offset()
     assert torch.equal(y, x) and y.untyped_storage().data_ptr() == root.untyped_storage().data_ptr()
 
 

@@ -98,7 +98,7 @@ class StepGraph:
         self.nodes: dict[str, NodePlan] = {}
         # alias node -> the layout of each view it returns within its root's storage (FastMemory.run_view):
         # shapes are fixed by the traced batch, so a view freed with its root is rebuilt by one as_strided
-        self.view_layout: dict[str, list[tuple[str, str, tuple, tuple, int]] | None] = {}
+        self.view_layout: dict[str, list[tuple] | None] = {}
         seeded = torch.Tag.nondeterministic_seeded
         output_node = None
         for n in gm.graph.nodes:

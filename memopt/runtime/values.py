@@ -99,11 +99,13 @@ class FastMemory:
         not plain strided views of their root's storage (another dtype, conjugate or negative bit) runs
         its op every time.
         """
-        layout = self.sg.view_layout.get(np_.name)
-        if layout:
-            roots = [self._root_tensor(root) for _, root, _, _, _ in layout]
-            if all(r is not None for r in roots):
-                for (tid, _, size, stride, offset), r in zip(layout, roots):
+        layout = self.sg.view_layout.get(np_.name, _UNSEEN)
+        if layout and layout is not _UNSEEN:
+            roots = [self._root_tensor(root) for _, root, _, _, _, _ in layout]
+            # the layout holds for its root's layout only (a parameter made non-contiguous between steps)
+            if all(r is not None and (r.shape, r.stride(), r.storage_offset()) == at
+                   for (_, _, _, _, _, at), r in zip(layout, roots)):
+                for (tid, _, size, stride, offset, _), r in zip(layout, roots):
                     self._cache_view(tid, r.as_strided(size, stride, offset))
                 return
         val = np_.target(*self.arg(np_.args), **self.arg(self.kwargs[np_.name]))
@@ -114,15 +116,16 @@ class FastMemory:
                 raise RuntimeError(f"{self.sg.name}: node {np_.name} allocates {tid!r}; it is no view")
             self._cache_view(tid, x)
             seen.append((tid, x))
-        if np_.name not in self.sg.view_layout:
+        if layout is not None:  # first run, or a root with another layout: (re)record; None: not plain views
             self.sg.view_layout[np_.name] = self._layout(seen)
 
     def _root_tensor(self, root: str) -> Any:
         return self.params[root[6:]] if root.startswith("param:") else self.fast.get(root)
 
-    def _layout(self, views: list[tuple[str, Any]]) -> list[tuple[str, str, tuple, tuple, int]] | None:
-        """Each view's (id, root, sizes, strides, offset), or ``None`` when one is not a plain strided view
-        of its root's storage (``as_strided`` on the root would not give the same tensor)."""
+    def _layout(self, views: list[tuple[str, Any]]) -> list[tuple] | None:
+        """Each view's (id, root, sizes, strides, offset, the root's (sizes, strides, offset)), or ``None``
+        when one is not a plain strided view of its root's storage (``as_strided`` on the root would not
+        give the same tensor)."""
         out = []
         for tid, x in views:
             root = self.sg.root(tid)
@@ -131,7 +134,8 @@ class FastMemory:
                     or x.is_conj() or x.is_neg() or r.is_conj() or r.is_neg()
                     or x.untyped_storage().data_ptr() != r.untyped_storage().data_ptr()):
                 return None
-            out.append((tid, root, tuple(x.shape), tuple(x.stride()), x.storage_offset()))
+            out.append((tid, root, tuple(x.shape), tuple(x.stride()), x.storage_offset(),
+                        (r.shape, r.stride(), r.storage_offset())))
         return out
 
     def _cache_view(self, tid: str, x: Any) -> None:
@@ -200,6 +204,9 @@ class FastMemory:
         self.scalars.clear()
         self.resident = 0
         self.virtual = 0
+
+
+_UNSEEN: list = []  # a view node that has not run yet (``StepGraph.view_layout``)
 
 
 def _leaves(ids: Any, val: Any, tensor_type: type):
