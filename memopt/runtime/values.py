@@ -100,7 +100,7 @@ class FastMemory:
         its op every time.
         """
         layout = self.sg.view_layout.get(np_.name, _UNSEEN)
-        if layout and layout is not _UNSEEN:
+        if layout:  # (not _UNSEEN, an empty list)
             roots = [self._root_tensor(root) for _, root, _, _, _, _ in layout]
             # the layout holds for its root's layout only (a parameter made non-contiguous between steps)
             if all(r is not None and (r.shape, r.stride(), r.storage_offset()) == at
