@@ -1,7 +1,8 @@
 """Hierarchical solving (issue 16) side by side with flat ``auto`` on network training graphs.
 
     flock /tmp/memopt-bench.lock python benchmarks/hierarchical.py [--sets nn,zoo,layered,big,blocks]
-        [--ratios 0.9,0.8,0.7,0.6,0.5,0.4] [--only NAME,...] [--time-limit 60] [--fresh] [--quick] [--out DIR]
+        [--ratios 0.9,0.8,0.7,0.6,0.5,0.4] [--only NAME,...] [--methods hierarchical,flat] [--time-limit 60]
+        [--fresh] [--quick] [--out DIR]
 
 Instance sets (``--sets``):
 
@@ -36,8 +37,9 @@ Columns of ``results/hierarchical.csv``: instance, tasks, ratio, budget,
 method, status, value, bound, gap (the incumbent's), ``above_bound_pct``
 (100 × (value / bound − 1)), seconds, ``first_plan_seconds``, wall seconds,
 ``max_rss_mb``. ``--only``: the instance files whose name starts with one
-of the given prefixes (``--only unet,gpt2-train-adam-b8``): the other rows
-of the CSV stay as they are. ``results/hierarchical.md`` sets the two methods side by side
+of the given prefixes (``--only unet,gpt2-train-adam-b8``), ``--methods
+hierarchical`` (or ``flat``): one side only; the other rows of the CSV stay
+as they are. ``results/hierarchical.md`` sets the two methods side by side
 and checks the issue's targets: a plan within 10 s whenever one is found;
 within the time limit at most 5 % above the bound up to 5,000 tasks and 10 %
 beyond; flat ``auto`` never better. The machine may be shared while it runs:
@@ -132,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ratios", default=",".join(map(str, RATIOS)))
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--only", default=None, help="instance file name prefixes, comma-separated")
+    ap.add_argument("--methods", default="hierarchical,flat",
+                    help="which side(s) to run: hierarchical, flat (flat auto); the other's rows stay")
     add_common_args(ap)
     args = ap.parse_args(argv)
     from memopt.io import load_instance
@@ -165,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         for r in rs:
             budget = int(r * peak)
             for method, extra in METHODS:
+                if method.split()[0] not in args.methods.split(","):
+                    continue
                 m = "hierarchical" if method == "hierarchical" else "auto-time"
                 fields = {"set": group, "instance": inst.name, "tasks": inst.n, "ratio": r, "budget": budget,
                           "method": method}

@@ -187,6 +187,11 @@ def test_view_contraction_preserves_the_optimum(inst, picks, frac, flags, bw):
         ev = req.evaluate(tf.expand(b[1]))
         assert ev.valid, ev.violation
         assert ev.makespan == a[0] and ev.peak <= B
+        # and back: the original's optimal plan without its views is a plan of the reduced request, as good
+        full = req.evaluate(a[1])
+        ev = tf.request.evaluate(tf.restrict(a[1]))
+        assert ev.valid, ev.violation
+        assert ev.makespan == a[0] and ev.peak <= full.peak
 
 
 def test_view_contraction_keeps_a_view_whose_reader_misses_an_input():
