@@ -125,7 +125,7 @@ def _solve(req: Request, ctx: Context, views: ViewContraction | None = None) -> 
         if views is not None and views.original.instance.n <= p.flat_tasks and not ctx.deadline.expired():
             # its portfolio on the graph with its views as well: the baseline orders differ there, and so do
             # the plans, either way (the zoo at batch 8, 10 s: better on U-Net 0.6 and 0.8, ViT 0.8, GPT-2 0.6,
-            # Llama 0.8 and 0.6, worse on ViT 0.6 and GPT-2 0.8; at GPT-2 0.4 no plan at all)
+            # Llama 0.8 and 0.6, MobileNetV2 0.4, worse on ViT 0.6 and GPT-2 0.8; at GPT-2 0.4 no plan at all)
             out = ctx.run("planner", views.original, share=PLANNER_SHARE, cap=PLANNER_SECONDS)
             kept = out.plan is not None and ctx.offer(views.restrict(out.plan), "planner (views kept)")
             stats["planner_views"] = "better" if kept else "plan" if out.plan is not None else "none"
