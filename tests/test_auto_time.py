@@ -29,8 +29,13 @@ def test_model_by_size_and_option():
     res = memopt.solve(inst, "time", "auto", budget=b, recompute=True, time_limit=6)
     # solve() evaluated the plan: valid within the budget, the value is the evaluator's
     assert res.plan is not None and res.value >= inst.total_time
-    if res.value > inst.total_time:  # no schedule fits: the planner, then Moccasin (recomputation only)
-        assert res.stats["model"] == "moccasin"
+    if res.value > inst.total_time:  # no schedule fits: the planner, Checkmate on its order, then Moccasin
+        # (recomputation only) — unless Checkmate proves its fixed-order optimum, or the bound, in its share
+        # of the time, which depends on the machine's speed: the answer is then Checkmate's
+        if res.stats["model"] == "checkmate":
+            assert res.stats.get("checkmate_status") == "optimal" or res.status == "optimal"
+        else:
+            assert res.stats["model"] == "moccasin"
         res2 = memopt.solve(inst, "time", "auto", budget=b, recompute=True, time_limit=6, model="checkmate")
         assert res2.stats["model"] == "checkmate" and res2.plan is not None
     with pytest.raises(MemoptError, match="option model: 'fastest' is not one of"):
