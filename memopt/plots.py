@@ -42,17 +42,31 @@ def pyplot():
     return plt
 
 
+FIGURE_EXTENSIONS = (".png", ".svg", ".pdf")
+
+
+def check_figure_paths(paths: str | Sequence[str]) -> list[str]:
+    """The paths as a list; an input error unless each names a figure format (before any work, and whether
+    or not matplotlib is installed: the mistake is the path's)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [os.fspath(paths)]
+    for p in paths:
+        if os.path.splitext(p)[1].lower() not in FIGURE_EXTENSIONS:
+            raise MemoptError(f"{p}: figures are .png, .svg or .pdf files")
+    return list(paths)
+
+
 def save_figure(fig, paths: str | Sequence[str]) -> list[str]:
     """Write ``fig`` to every path (format by extension), reproducibly."""
     plt = pyplot()
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [os.fspath(paths)]
+    try:
+        paths = check_figure_paths(paths)
+    except MemoptError:
+        plt.close(fig)
+        raise
     out = []
     for p in paths:
         ext = os.path.splitext(p)[1].lower()
-        if ext not in (".png", ".svg", ".pdf"):
-            plt.close(fig)
-            raise MemoptError(f"{p}: figures are .png, .svg or .pdf files")
         d = os.path.dirname(p)
         if d:
             os.makedirs(d, exist_ok=True)

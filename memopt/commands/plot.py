@@ -45,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     from memopt.core.files import read_raw
     from memopt.core.result import Result, load_plan
     from memopt.pipeline import parse_budget
-    from memopt.plots import plot_plan
+    from memopt.plots import check_figure_paths, plot_plan
 
+    outs = check_figure_paths(args.out or [os.path.splitext(args.plan)[0] + ".png"])
     inst = load(args.instance, args)
     raw = read_raw(args.plan)
     budget = None
@@ -66,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
     if title is None:
         title = _short(args.instance, inst.name)
     check_drawable(inst, plan, budget, args.instance, args.plan)
-    outs = args.out or [os.path.splitext(args.plan)[0] + ".png"]
     written = plot_plan(inst, plan, outs, budget=budget, x=args.x, title=title, max_lanes=args.max_lanes)
     for w in written:
         print(w)
