@@ -16,7 +16,7 @@ by git (.gitignore lists what the examples write).
   answers at once).
 - Exit status 0, or 3 where the line's comment says ``infeasible``.
 - Lines needing an optional package (``.onnx``: onnx; ``plot``/``report``:
-  matplotlib) are skipped without it; :data:`SKIP` lists the lines never run,
+  matplotlib; ``run``/``build``: torch) are skipped without it; :data:`SKIP` lists the lines never run,
   with the reason. ``pip``, ``python``, ``dask`` lines are not run.
 
 Lines that must fail have no place in a ```bash block: show them as a
@@ -130,6 +130,8 @@ def missing_package(argv: list[str]) -> str | None:
         need.append("onnx")
     if argv[1] in ("plot", "report"):
         need.append("matplotlib")
+    if argv[1] in ("run", "build"):
+        need.append("torch")
     return next((p for p in need if importlib.util.find_spec(p) is None), None)
 
 
