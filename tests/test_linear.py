@@ -174,3 +174,36 @@ def test_cbc_point_that_breaks_a_row_once_rounded_is_no_solution(monkeypatch):
     sol = linear.solve_linear(lm, "cbc", time_limit=5)
     assert sol.status == "unknown" and sol.values is None and sol.objective is None
     assert "rows broken" in sol.stats["rejected_solution"]
+
+
+def test_cbc_kill_timer_spares_the_next_cbc_process(monkeypatch):
+    """A deadline timer that fires as CBC returns kills nothing: the run's next CBC process (a lazy model's
+    next round) would be killed instead, and its solve fail as a bug (seen once under load in test_docs)."""
+    from memopt.backends import cbc, linear
+
+    timers, kills = [], []
+
+    class HeldTimer:  # the timer, held: the test fires it after the solve, as a late thread would
+        daemon = False
+
+        def __init__(self, seconds, fn, args=()):
+            timers.append((fn, args))
+
+        def start(self):
+            pass
+
+        def cancel(self):
+            pass
+
+    monkeypatch.setattr(cbc.threading, "Timer", HeldTimer)
+    monkeypatch.setattr(cbc, "kill_children", lambda: kills.append(1))
+    m = LinearModel("late")
+    x, y = m.binary("x"), m.binary("y")
+    m.add_le([(x, 1), (y, 1)], 1)
+    m.minimize([(x, -1), (y, -2)])
+    sol = linear.solve_linear(m, "cbc", time_limit=5)
+    assert sol.status == "optimal" and sol.objective == -2
+    assert len(timers) == 1
+    fn, args = timers[0]
+    fn(*args)
+    assert kills == []

@@ -8,7 +8,6 @@ limit that breaks a row once rounded is no solution.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import tempfile
@@ -23,7 +22,11 @@ from memopt.core.errors import SolverUnavailableError
 from memopt.core.interrupt import kill_children
 
 KILL_GRACE = 5.0
-"""At most this many seconds past the deadline before the CBC process is killed (1 s + 5 % of the limit)."""
+"""At most this many seconds past the deadline before the CBC process is killed (0.2 s + 5 % of the limit)."""
+OWN_SHARE = 0.9
+"""CBC's own time limit, as a share of the time left (it overruns it: starting, stopping, writing its
+solution; layered-100 with ``peak-milp``: 1.46 s for ``-t 0.5``, 4.2 s for ``-t 3`` with a whole-second
+limit and a kill 1 s past the deadline)."""
 
 
 def cbc_result(text: str) -> str:
@@ -89,21 +92,27 @@ def solve_cbc(model: LinearModel, deadline: Deadline, *, threads: int, seed: int
     fd, log_path = tempfile.mkstemp(suffix=".log", prefix="memopt-cbc-")
     os.close(fd)
     solver = cbc_solver(
-        msg=bool(log), timeLimit=None if time_limit is None else max(1, int(math.ceil(time_limit - build))),
+        msg=bool(log), timeLimit=None if time_limit is None else round(max(0.1, OWN_SHARE * time_limit), 2),
         threads=max(1, int(threads)), warmStart=bool(warm_start and model.hint), gapRel=gap if gap > 0 else None,
         logPath=log_path, options=[f"randomSeed {int(seed) + 1}", f"randomCbcSeed {int(seed) + 1}"],
     )
     # CBC runs as a child process: the stop signal kills it (memopt.core.interrupt), and so does a timer
     # at the deadline + KILL_GRACE (CBC has overrun its own limit by minutes on 150k-row models)
     killed: list[str] = []
+    done = [False]
+    lock = threading.Lock()
 
     def kill(reason: str) -> None:
-        killed.append(reason)
-        kill_children()
+        # under the lock, and only while this solve runs: a timer that fires as CBC returns must not kill the
+        # next CBC process of the run (the next round of a lazy model), whose solve would then fail as a bug
+        with lock:
+            if not done[0]:
+                killed.append(reason)
+                kill_children()
 
     timer = None
     if time_limit is not None:
-        timer = threading.Timer(time_limit + min(KILL_GRACE, 1.0 + 0.05 * time_limit), kill, args=("deadline",))
+        timer = threading.Timer(time_limit + min(KILL_GRACE, 0.2 + 0.05 * time_limit), kill, args=("deadline",))
         timer.daemon = True
         timer.start()
     text = ""
@@ -112,9 +121,13 @@ def solve_cbc(model: LinearModel, deadline: Deadline, *, threads: int, seed: int
             try:
                 prob.solve(solver)
             except pulp.PulpSolverError:
+                with lock:
+                    done[0] = True
                 if not killed:
                     raise
                 prob.status, prob.sol_status = pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound
+            with lock:
+                done[0] = True
         if os.path.exists(log_path):
             with open(log_path) as f:
                 text = f.read()
