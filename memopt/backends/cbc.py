@@ -23,15 +23,20 @@ from memopt.core.interrupt import kill_children
 
 KILL_GRACE = 5.0
 """At most this many seconds past the deadline before the CBC process is killed (0.2 s + 5 % of the limit)."""
-OWN_SHARE = 0.9
-"""CBC's own time limit, as a share of the time left (it overruns it: starting, stopping, writing its
-solution; layered-100 with ``peak-milp``: 1.46 s for ``-t 0.5``, 4.2 s for ``-t 3`` with a whole-second
-limit and a kill 1 s past the deadline)."""
+OWN_RESERVE = 0.1, 1.0
+"""CBC's own time limit is the time left less this share of it, at most this many seconds (it overruns its
+limit: starting, stopping, writing its solution; layered-100 with ``peak-milp``: 1.46 s for ``-t 0.5``,
+4.2 s for ``-t 3`` with a whole-second limit and a kill 1 s past the deadline)."""
 
 
 def cbc_result(text: str) -> str:
     m = re.search(r"Result - (.*)", text)
     return m.group(1) if m else ""
+
+
+def _own_limit(seconds: float) -> float:
+    share, most = OWN_RESERVE
+    return round(max(0.1, seconds - min(share * seconds, most)), 2)
 
 
 def cbc_solver(**kw):
@@ -92,7 +97,7 @@ def solve_cbc(model: LinearModel, deadline: Deadline, *, threads: int, seed: int
     fd, log_path = tempfile.mkstemp(suffix=".log", prefix="memopt-cbc-")
     os.close(fd)
     solver = cbc_solver(
-        msg=bool(log), timeLimit=None if time_limit is None else round(max(0.1, OWN_SHARE * time_limit), 2),
+        msg=bool(log), timeLimit=None if time_limit is None else _own_limit(time_limit),
         threads=max(1, int(threads)), warmStart=bool(warm_start and model.hint), gapRel=gap if gap > 0 else None,
         logPath=log_path, options=[f"randomSeed {int(seed) + 1}", f"randomCbcSeed {int(seed) + 1}"],
     )
