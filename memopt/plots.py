@@ -45,14 +45,14 @@ def pyplot():
 FIGURE_EXTENSIONS = (".png", ".svg", ".pdf")
 
 
-def check_figure_paths(paths: str | Sequence[str]) -> list[str]:
-    """The paths as a list; an input error unless each names a figure format (before any work, and whether
-    or not matplotlib is installed: the mistake is the path's)."""
+def check_figure_paths(paths: str | Sequence[str], where: str = "") -> list[str]:
+    """The paths as a list; an input error (``where`` first: the command and option) unless each names a
+    figure format — before any work, and whether or not matplotlib is installed: the mistake is the path's."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [os.fspath(paths)]
     for p in paths:
         if os.path.splitext(p)[1].lower() not in FIGURE_EXTENSIONS:
-            raise MemoptError(f"{p}: figures are .png, .svg or .pdf files")
+            raise MemoptError(f"{where}{p}: figures are .png, .svg or .pdf files")
     return list(paths)
 
 

@@ -320,6 +320,8 @@ def test_empty_or_malformed_plan(files, content, needle):
     (["plot", "{tiny}", "{good}", "--budget", "inf"], ["--budget: expected a size"]),
     (["plot", "{tiny}", "{good}", "--max-lanes", "0"], ["--max-lanes: expected an integer >= 1"]),
     (["plot", "{tiny}", "{good}", "-o", "{dir}/x.txt"], ["figures are .png, .svg or .pdf"]),
+    (["curve", "{tiny}", "--plot", "{dir}/x.txt", "--out", "{dir}/b.csv"],
+     ["curve: --plot", "x.txt: figures are .png, .svg or .pdf"]),
     (["bench", "{tiny}", "-t", "nan", "-o", "{dir}/b.csv"], ["--time-limit/-t: expected seconds > 0"]),
     (["bench", "{tiny}", "--threads", "0", "-o", "{dir}/b.csv"], ["--threads: expected an integer >= 1"]),
     (["bench", "{tiny}", "--repeat", "0", "-o", "{dir}/b.csv"], ["--repeat/-k: expected an integer >= 1"]),

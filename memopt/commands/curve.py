@@ -63,10 +63,9 @@ def run(args: argparse.Namespace) -> int:
         if path and not path.lower().endswith(ext):
             raise MemoptError(f"curve: {path!r}: expected a {ext[0]} file")
     if args.plot:
-        from memopt.plots import FIGURE_EXTENSIONS
+        from memopt.plots import check_figure_paths
 
-        if not args.plot.lower().endswith(FIGURE_EXTENSIONS):
-            raise MemoptError(f"curve: --plot {args.plot!r}: expected a .png, .svg or .pdf file")
+        check_figure_paths(args.plot, "curve: --plot ")
         if importlib.util.find_spec("matplotlib") is None:  # say it now, not after the solves
             raise MemoptError("figures need matplotlib: pip install 'memopt[plot]'")
     for path in (args.out, args.md, args.plot):
