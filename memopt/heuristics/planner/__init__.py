@@ -58,6 +58,21 @@ resident until the stage after its offload). Placing each transfer alone
 in its own stage is always a feasible path, so phase 2 never fails where
 phase 1 succeeded.
 
+**Repair** (:func:`.portfolio.keep_candidates`). A run with recomputation
+may get stuck: to bring back a datum it evicted, it must recompute a chain
+of others, and the memory is full. Eviction decides one datum at a time
+and cannot see that evicting, say, a residual block's input on the way into
+the block's backward makes every later recomputation of the block's tapes
+rebuild that input from the block before (ResNet-50's training step at
+0.4× its traced peak: every configuration stuck 2.8 MB short). When no
+run of a configuration's pass found a plan, the portfolio repairs the
+closest miss of each order: each datum of the stuck chain that an eviction
+dropped shortly before is a candidate *window* — keep it resident from
+where it last became resident to where the run got stuck — and the run is
+repeated with each candidate; the one that gets furthest is kept, and the
+repair goes on from its own failure until a run fits, no window gets
+further, or its effort (runs, a third of the time left) is spent.
+
 **Guarantees.** Every returned plan has been accepted by the evaluator
 with the request's budget and techniques. A plan is always found when the
 budget is at least the order's pure-schedule peak (it is that schedule, no
@@ -85,11 +100,12 @@ from memopt.heuristics.planner.portfolio import (
     DEFAULT_WARM_SECONDS,
     PlannerResult,
     candidate_orders,
+    keep_candidates,
     plan_portfolio,
     plan_under_budget,
     run_planner,
 )
 
 __all__ = ["DEFAULT_METHOD_RESTARTS", "DEFAULT_RESTARTS", "DEFAULT_WARM_SECONDS", "SCORES", "PlannerConfig",
-           "PlannerResult", "candidate_orders", "default_configs", "plan_portfolio", "plan_under_budget",
-           "run_planner"]
+           "PlannerResult", "candidate_orders", "default_configs", "keep_candidates", "plan_portfolio",
+           "plan_under_budget", "run_planner"]

@@ -17,7 +17,9 @@ class PlannerConfig:
     ``transfer_weight``: the factor w by which a transfer's time counts
     against a recomputation's (1: at face value; 0: transfers are free);
     ``prefetch``: start reloads early when memory allows;
-    ``early_free``: move the free of an evicted datum back to its last use.
+    ``early_free``: move the free of an evicted datum back to its last use;
+    ``keep``: protection windows learned from a stuck run (see
+    :func:`~memopt.heuristics.planner.portfolio.learned_keep`).
     """
 
     score: str = "lookahead"
@@ -29,6 +31,9 @@ class PlannerConfig:
     keep_anchors: bool = False  # keep the outputs of tasks that cannot rerun (their descendants stay recomputable)
     noise: float = 0.0  # randomised restarts: each score is multiplied by a factor in [1 - noise, 1 + noise]
     seed: int = 0
+    # learned from a stuck run (portfolio's repair): (datum, from, to) — while the first computations at
+    # positions from..to of the order are served, the datum is not evicted once resident
+    keep: tuple[tuple[int, int, int], ...] = ()
 
     def label(self) -> str:
         s = f"{self.score}/w={self.transfer_weight:g}"
@@ -36,6 +41,8 @@ class PlannerConfig:
             s += f"/{self.distance}"
         if self.keep_anchors:
             s += "/anchors"
+        if self.keep:
+            s += f"/keep={len(self.keep)}"
         if self.noise:
             s += f"/noise={self.noise:g}#{self.seed}"
         if not self.prefetch:

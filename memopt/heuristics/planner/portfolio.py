@@ -27,6 +27,9 @@ from memopt.heuristics.planner.simulation import Simulation, Stuck
 DEFAULT_WARM_SECONDS = 5.0  # plan_under_budget's default effort (a warm start, not the answer)
 DEFAULT_RESTARTS = 20
 DEFAULT_METHOD_RESTARTS = 200  # the ``planner`` method (within its time limit; option ``restarts``)
+REPAIR_STEPS = 16    # windows learned at most by the repair of one order's closest miss
+REPAIR_RUNS = 32     # planner runs at most in that repair
+REPAIR_HORIZON = 64  # positions of the order a learned window may span
 
 
 DEFAULT_CONFIG = PlannerConfig()
@@ -56,6 +59,23 @@ def run_planner(req: Request, order: Sequence[int], cfg: PlannerConfig = DEFAULT
     if stages is None:
         return None
     return build_plan(inst, lp, stages)
+
+
+def keep_candidates(e: Stuck, horizon: int = REPAIR_HORIZON) -> list[tuple[int, int, int]]:
+    """What a run stuck for want of room may have done wrong: the windows in which to keep a datum resident.
+
+    A run gets stuck when, to bring back a datum it evicted, it must
+    recompute a chain of others under a full memory. Each datum of that
+    chain that an eviction dropped after it was made resident a short while
+    before (at most ``horizon`` positions of the order earlier) is a
+    candidate: ``(datum, from, to)``, the window from where it last became
+    resident to where the run got stuck, in which a next run must not evict
+    it once resident. (Keeping the whole chain would hold more than evicting
+    it saves: the repair tries them one at a time.)
+    """
+    if e.at is None:
+        return []
+    return [(d, made, e.at) for d, made in e.chain if 0 <= e.at - made <= horizon]
 
 
 def candidate_orders(inst: Instance, limit: int = 5,
@@ -88,6 +108,7 @@ class PlannerResult:
     invalid: list[str] = field(default_factory=list)
     seconds: float = 0.0
     improved_by_restarts: int = 0
+    repairs: int = 0  # runs with windows learned from a stuck run (:func:`keep_candidates`)
     nearest: tuple[int, int | None, str, PlannerConfig] | None = None
     """Of the runs stuck for want of room: the least bytes lacking, the first computation it was serving, the
     order and the configuration (what a budget that no run fits misses by, at the closest)."""
@@ -127,20 +148,24 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
     if restarts is None:
         restarts = 10**9 if dl.limited else 0
 
-    def attempt(oname: str, order: Sequence[int], cfg: PlannerConfig, restart: bool) -> None:
+    misses: list[tuple[int, str, PlannerConfig, Stuck]] = []  # the runs stuck for want of room
+
+    def attempt(oname: str, order: Sequence[int], cfg: PlannerConfig, restart: bool) -> Stuck | None:
         res.runs += 1
         stuck: list[Stuck] = []
         plan = run_planner(req, order, cfg, dl, stuck)
         if plan is None:
             res.failures += 1
             for e in stuck:
-                if e.over is not None and (res.nearest is None or e.over < res.nearest[0]):
-                    res.nearest = (e.over, e.task, oname, cfg)
-            return
+                if e.over is not None:
+                    misses.append((e.over, oname, cfg, e))
+                    if res.nearest is None or e.over < res.nearest[0]:
+                        res.nearest = (e.over, e.task, oname, cfg)
+            return stuck[0] if stuck else None
         ev = req.evaluate(plan)
         if not ev.valid:
             res.invalid.append(f"{oname} {cfg.label()}: {ev.violation}")
-            return
+            return None
         if res.makespan is None or ev.makespan < res.makespan:
             res.plan, res.makespan, res.peak, res.order, res.config = plan, ev.makespan, ev.peak, oname, cfg
             res.improved_by_restarts += restart
@@ -151,14 +176,56 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
     # warm start is for), never past the run's own limit
     give_up = dl.end + (dl.end - dl.start) if dl.limited else dl.end
 
-    # every order with the first configuration, then the next configuration...: the most useful runs first
+    def out_of_time() -> bool:
+        return dl.run_expired() or time.perf_counter() > give_up
+
+    repaired: set[tuple[str, PlannerConfig]] = set()
+
+    def repair() -> None:
+        """No plan yet: repair the closest miss of each order (the closest first) by learning what to keep."""
+        closest: dict[str, tuple[int, str, PlannerConfig, Stuck]] = {}
+        for miss in sorted(misses, key=lambda x: (x[0], x[1], x[2].label())):
+            if not miss[2].keep and (miss[1], miss[2]) not in repaired:
+                closest.setdefault(miss[1], miss)
+        # a round takes at most a third of the time left: the next configurations may find a plan as well
+        now = time.perf_counter()
+        until = now + max(0.0, give_up - now) / 3
+        for _, oname, cfg, e in closest.values():
+            repaired.add((oname, cfg))
+            runs = 0
+            for _ in range(REPAIR_STEPS):
+                # one window more: the candidate whose run gets furthest (then lacks the least), if further
+                # than the run it repairs
+                best: tuple[tuple[int, int], PlannerConfig, Stuck] | None = None
+                for k in keep_candidates(e):
+                    if res.plan is not None or out_of_time() or runs >= REPAIR_RUNS or time.perf_counter() > until:
+                        break
+                    if k in cfg.keep:
+                        continue
+                    runs += 1
+                    res.repairs += 1
+                    tried = replace(cfg, keep=cfg.keep + (k,))
+                    e2 = attempt(oname, by_name[oname], tried, False)
+                    if e2 is not None and e2.over is not None and e2.at is not None:
+                        if best is None or (e2.at, -e2.over) > best[0]:
+                            best = ((e2.at, -e2.over), tried, e2)
+                if res.plan is not None:
+                    return
+                if best is None or best[0] <= (e.at, -e.over):
+                    break  # no window gets further: the next order
+                _, cfg, e = best
+
+    # every order with the first configuration, then the next configuration...: the most useful runs first;
+    # while no run has a plan, the repair follows each configuration's pass
     for cfg in cfgs:
         for oname, order in orders:
             if res.plan is not None and (dl.expired() or req.pure or res.makespan <= lb):
                 break  # out of time, or nothing beats Σ c
-            if dl.run_expired() or time.perf_counter() > give_up:
+            if out_of_time():
                 break
             attempt(oname, order, cfg, False)
+        if res.plan is None and not out_of_time():
+            repair()
     # randomised restarts of the best configuration while time remains
     seed = 0
     while res.plan is not None and not req.pure and res.makespan > lb and seed < restarts and not dl.expired():
@@ -197,4 +264,4 @@ def plan_under_budget(req: Request, order: Sequence[int] | None = None, *, order
 
 
 __all__ = ["DEFAULT_METHOD_RESTARTS", "DEFAULT_RESTARTS", "DEFAULT_WARM_SECONDS", "PlannerResult",
-           "candidate_orders", "plan_portfolio", "plan_under_budget", "run_planner"]
+           "candidate_orders", "keep_candidates", "plan_portfolio", "plan_under_budget", "run_planner"]

@@ -29,12 +29,15 @@ class Stuck(Exception):
     """Phase 1 cannot make room (every resident datum is pinned or cannot be evicted).
 
     ``over``: the bytes the run lacked (memory + what it had to place − budget) when it could not make room;
-    ``task``: the first computation it was serving (``None``: another cause, or after the order).
+    ``task``: the first computation it was serving (``None``: another cause, or after the order);
+    ``at``: its position in the order; ``chain``: the data being brought back then that an eviction had
+    dropped (the outermost first), each with the position whose first computation last made it resident.
     """
 
-    def __init__(self, message: str, over: int | None = None, task: int | None = None):
+    def __init__(self, message: str, over: int | None = None, task: int | None = None, at: int | None = None,
+                 chain: tuple[tuple[int, int], ...] = ()):
         super().__init__(message)
-        self.over, self.task = over, task
+        self.over, self.task, self.at, self.chain = over, task, at, chain
 
 
 @dataclass
@@ -111,6 +114,12 @@ class Simulation:
         self.since = [0] * m         # compute index (or reload gap) where the current copy appeared
         self.last_use = [0] * m
         self.last_free = [-1] * m    # compute after which the datum was last freed
+        self.made = [-1] * m         # position of the first computation being served when d last became resident
+        self.evicted = [False] * m   # d's last copy went by an eviction (not freed as no longer needed)
+        self.bringing: list[int] = []  # the gone data being brought back, outermost first
+        self.keep: dict[int, list[tuple[int, int]]] = {}
+        for d, lo, hi in cfg.keep:
+            self.keep.setdefault(d, []).append((lo, hi))
         self.pending_reload: dict[int, Transfer] = {}
         self._just_offloaded: dict[int, int] = {}  # datum -> gap of its offload's free
         self.cur = 0
@@ -348,8 +357,11 @@ class Simulation:
         rng, noise = self.rng, self.cfg.noise
         best = None
         best_key = None
+        keep, t = self.keep, self.t
         for d in sorted(self.resident):  # in index order, as the noise's draws expect
             if self.pin[d] or size[d] == 0:
+                continue
+            if keep and d in keep and any(lo <= t <= hi for lo, hi in keep[d]):
                 continue
             if self.since[d] >= K and d in self.pending_reload:
                 continue  # reloaded for the compute being gathered
@@ -404,7 +416,8 @@ class Simulation:
             v = self._victim()
             if v is None:
                 raise Stuck(f"no datum can be evicted to make room for {need} (memory {self.cur}, budget {self.M})",
-                            over=self.cur + need - self.M, task=self.order[self.t] if self.t < self.end else None)
+                            over=self.cur + need - self.M, task=self.order[self.t] if self.t < self.end else None,
+                            at=self.t, chain=tuple((d, self.made[d]) for d in self.bringing if self.evicted[d]))
             self.evict(*v)
 
     def evict(self, d: int, mode: str) -> None:
@@ -414,6 +427,7 @@ class Simulation:
         s = inst.size[d]
         out.evictions += 1
         start = self.since[d]
+        self.evicted[d] = True
         if mode == "offload":
             f = K - 1
             if self.cfg.early_free:
@@ -441,6 +455,13 @@ class Simulation:
     # ------------------------------------------------------------ computing
     def bring(self, d: int) -> None:
         """Make the gone datum d resident again (reload or recompute)."""
+        self.bringing.append(d)
+        try:
+            self._bring(d)
+        finally:
+            self.bringing.pop()
+
+    def _bring(self, d: int) -> None:
         if self.off and self.slow[d]:
             self._reset_memos()
             K = len(self.out.computes)
@@ -468,6 +489,8 @@ class Simulation:
         self._changed(d)
         self.since[d] = K
         self.last_use[d] = K
+        self.made[d] = self.t
+        self.evicted[d] = False
         r = K
         f0 = self.last_free[d]
         # the reload's stage starts after the stage that frees d; that free waits for
@@ -537,6 +560,8 @@ class Simulation:
             self._changed(o)
             self.since[o] = K
             self.last_use[o] = K
+            self.made[o] = self.t
+            self.evicted[o] = False
             self.cur += inst.size[o]
         for d in pinned:
             self.pin[d] -= 1
