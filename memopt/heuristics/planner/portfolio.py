@@ -28,7 +28,7 @@ DEFAULT_WARM_SECONDS = 5.0  # plan_under_budget's default effort (a warm start, 
 DEFAULT_RESTARTS = 20
 DEFAULT_METHOD_RESTARTS = 200  # the ``planner`` method (within its time limit; option ``restarts``)
 REPAIR_STEPS = 16    # windows learned at most by the repair of one order's closest miss
-REPAIR_RUNS = 32     # planner runs at most in that repair
+REPAIR_RUNS = 32     # planner runs at most per repair round (one after each configuration's pass without a plan)
 REPAIR_HORIZON = 64  # positions of the order a learned window may span
 
 
@@ -190,9 +190,9 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
         # a round takes at most a third of the time left: the next configurations may find a plan as well
         now = time.perf_counter()
         until = now + max(0.0, give_up - now) / 3
+        runs = 0
         for _, oname, cfg, e in closest.values():
             repaired.add((oname, cfg))
-            runs = 0
             for _ in range(REPAIR_STEPS):
                 # one window more: the candidate whose run gets furthest (then lacks the least), if further
                 # than the run it repairs
