@@ -64,7 +64,7 @@ of others, and the memory is full. Eviction decides one datum at a time
 and cannot see that evicting, say, a residual block's input on the way into
 the block's backward makes every later recomputation of the block's tapes
 rebuild that input from the block before (ResNet-50's training step at
-0.4× its traced peak: every configuration stuck 2.8 MB short). When no
+0.4× its traced peak: every configuration stuck 2.8 MB short or more). When no
 run of a configuration's pass found a plan, the portfolio repairs the
 closest miss of each order: each datum of the stuck chain that an eviction
 dropped shortly before is a candidate *window* — keep it resident from
