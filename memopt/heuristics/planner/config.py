@@ -19,7 +19,7 @@ class PlannerConfig:
     ``prefetch``: start reloads early when memory allows;
     ``early_free``: move the free of an evicted datum back to its last use;
     ``keep``: protection windows learned from a stuck run (see
-    :func:`~memopt.heuristics.planner.portfolio.learned_keep`).
+    :func:`~memopt.heuristics.planner.portfolio.keep_candidates`).
     """
 
     score: str = "lookahead"
