@@ -248,8 +248,8 @@ def test_the_repair_learns_what_to_keep():
     assert res.plan is not None and res.config.keep and res.repairs >= len(res.config.keep)
     ev = req.evaluate(res.plan)
     assert ev.valid and ev.peak <= req.budget and ev.makespan == res.makespan
-    # with every configuration, the repair after the first one's pass comes first: its plan (measured 40,141)
-    # beats the other configurations' own (50,462 at best, after restarts)
+    # with every configuration, the repair after the first one's pass comes first and its plan (40,141) stays
+    # the best (before the repair, the other configurations and 30 restarts reached 50,462 at best)
     assert plan_portfolio(req, restarts=0).makespan == res.makespan
 
 
@@ -279,6 +279,7 @@ def test_repaired_runs_are_valid_and_never_beat_brute_force(inst, frac):
         assert res.makespan >= best[0]
 
 
+@settings(max_examples=80)
 @given(instances(max_tasks=8, no_recompute=True), st.integers(0, 100), st.booleans(),
        st.sampled_from([1, 2, 0.5, math.inf]))
 def test_fewer_transfers_never_worse(inst, frac, rc, bw):
