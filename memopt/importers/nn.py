@@ -39,8 +39,8 @@ id starts with ``host:`` live in host memory: they are never counted.
 optimizer states of a training step with an optimizer,
 :mod:`memopt.importers.optimizer`) are data of their own, each produced by a
 source task (time 0, ``recompute: false``) that writes a size-0 token read by
-every graph input: the sources run first — the tensors exist when the step
-starts — without having to be in memory together. **Results**
+every graph input and every op that allocates without following one: the
+sources run first — the tensors exist when the step starts — without having to be in memory together. **Results**
 (``NNGraph.results``: the updated parameters and states) are data without a
 reader, kept to the end in fast or slow memory (SPEC §1); a result that is
 read inside the graph or is an alias is kept by ``output`` instead.
@@ -397,10 +397,13 @@ def to_instance(
         if param_id and (uses_params[op.id] or op.kind == "input"):
             consumers[param_id].append(op.id)
     # persistent tensors exist when the step starts: each source writes a size-0 token that every graph
-    # input reads (the first op when there is none), so the sources run first without being held together
+    # input reads (the first op when there is none), so the sources run first without being held together;
+    # an op that allocates and follows no graph input (GPT-2's position embedding, an op on parameters only)
+    # reads the tokens too, else a schedule could run it before a persistent tensor exists
     states = [op for op in kept if op.kind == "state"]
     starters = [op.id for op in kept if op.kind == "input"] or [op.id for op in kept if op.kind != "state"][:1]
     if states and starters:
+        starters += _unordered_allocating(kept, tasks, datum_of, consumers, starters)
         for op in states:
             tok = unique_name(f"{op.id}.ready", taken)
             taken.add(tok)
@@ -455,6 +458,25 @@ def keep_to_end(inst: Instance, keep: Sequence[str], sink: str = "output") -> In
     data.append(Datum(sid, sid, (), 0))
     tasks = list(inst.tasks) + [Task(sid, 0, 0, False, {"op": "output"})]
     return inst.replace(tasks=tasks, data=data)
+
+
+def _unordered_allocating(kept: Sequence[Op], tasks: list[Task], datum_of: list[tuple[str, str, int]],
+                          consumers: dict[str, list[str]], starters: list[str]) -> list[str]:
+    """The ops (not persistent sources) that no starter precedes and that allocate (an output or workspace)."""
+    succs: dict[str, list[str]] = {}
+    alloc = {t.id for t in tasks if t.workspace}
+    for did, prod, size in datum_of:
+        succs.setdefault(prod, []).extend(consumers[did])
+        if size:
+            alloc.add(prod)
+    seen = set(starters)
+    stack = list(starters)
+    while stack:
+        for w in succs.get(stack.pop(), ()):
+            if w not in seen:
+                seen.add(w)
+                stack.append(w)
+    return [op.id for op in kept if op.kind != "state" and op.id not in seen and op.id in alloc]
 
 
 def _nbytes(x: str, tensor: Mapping[str, Tensor], params: Mapping[str, int]) -> int:
