@@ -290,6 +290,21 @@ def test_persistent_tensors_come_first_without_being_held_together():
     assert inst.meta["parameters_counted"]
 
 
+
+def test_an_op_on_parameters_only_follows_every_source():
+    """GPT-2's position embedding allocates but follows no graph input: it reads the last source's token
+    (not every token), the last source reads the others', so no order runs it before a persistent tensor
+    exists (and the input may still come after it)."""
+    ops = [state("w", 100), state("p", 50), inp("x", 10), op("pos", ["p"], 30), op("a", ["x", "w", "pos"], 20)]
+    inst = to_instance(NNGraph("step", ops, ["a"], results=[]))
+    assert datum(inst, "w.ready").consumers == ("x", "p") and datum(inst, "p.ready").consumers == ("x", "pos")
+    orders = list(topological_orders(inst))
+    assert orders
+    for order in orders:
+        ids = [inst.tasks[v].id for v in order]
+        assert {"w", "p"} <= set(ids[:ids.index("pos")])
+    assert any(ids.index("x") > ids.index("pos") for ids in ([inst.tasks[v].id for v in o] for o in orders))
+
 def test_results_stay_to_the_end_and_the_update_holds_old_and_new():
     inst = to_instance(training_step())
     assert {inst.data[j].id for j in inst.results} == {"upd", "upd.1"}

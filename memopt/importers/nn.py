@@ -39,8 +39,9 @@ id starts with ``host:`` live in host memory: they are never counted.
 optimizer states of a training step with an optimizer,
 :mod:`memopt.importers.optimizer`) are data of their own, each produced by a
 source task (time 0, ``recompute: false``) that writes a size-0 token read by
-every graph input and every op that allocates without following one: the
-sources run first — the tensors exist when the step starts — without having to be in memory together. **Results**
+every graph input (an op that allocates without following one reads the last
+source's, which reads the others'): the sources run first — the tensors
+exist when the step starts — without having to be in memory together. **Results**
 (``NNGraph.results``: the updated parameters and states) are data without a
 reader, kept to the end in fast or slow memory (SPEC §1); a result that is
 read inside the graph or is an alias is kept by ``output`` instead.
@@ -397,18 +398,22 @@ def to_instance(
         if param_id and (uses_params[op.id] or op.kind == "input"):
             consumers[param_id].append(op.id)
     # persistent tensors exist when the step starts: each source writes a size-0 token that every graph
-    # input reads (the first op when there is none), so the sources run first without being held together;
-    # an op that allocates and follows no graph input (GPT-2's position embedding, an op on parameters only)
-    # reads the tokens too, else a schedule could run it before a persistent tensor exists
+    # input reads (the first op when there is none), so the sources run first without being held together.
+    # An op that allocates and follows no graph input (GPT-2's position embedding, an op on parameters only)
+    # must follow every source too, else a schedule could run it before a persistent tensor exists: the last
+    # source reads the other tokens and the op reads the last one's (one datum, not every token: a token read
+    # by an op recomputed late lives, at size 0, through the whole step — hundreds in every exact window)
     states = [op for op in kept if op.kind == "state"]
     starters = [op.id for op in kept if op.kind == "input"] or [op.id for op in kept if op.kind != "state"][:1]
     if states and starters:
-        starters += _unordered_allocating(kept, tasks, datum_of, consumers, starters)
+        late = _unordered_allocating(kept, tasks, datum_of, consumers, starters)
         for op in states:
             tok = unique_name(f"{op.id}.ready", taken)
             taken.add(tok)
             datum_of.append((tok, op.id, 0))
             consumers[tok] = list(starters)
+            if late:  # chained: the last source follows the others, the late ops follow the last
+                consumers[tok] += late if op is states[-1] else [states[-1].id]
     if sink_id:
         tasks.append(Task(sink_id, 0, 0, False, {"op": "output"} if op_meta else None))
         for y in sink_reads:
