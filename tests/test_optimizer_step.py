@@ -71,6 +71,34 @@ def test_states_parameters_and_gradients_have_their_sizes_and_lifetimes(name):
     assert schedule_peak(inst, order) >= schedule_peak(base, base.topological_order) + (1 + k) * 160
 
 
+def test_a_task_that_follows_no_input_follows_every_source():
+    """A source task of the network (a position table, read by b) allocates before any input: it comes after
+    every parameter and state, which exist when the step starts (the last source's token orders it)."""
+    fwd = from_tensors([("x", 0, 8, []), ("pos", 2, 6, []), ("a", 5, 40, ["x"]), ("b", 7, 30, ["a", "pos"])])
+    fwd = fwd.replace(tasks=[t if t.id != "x" else t.__class__(t.id, t.time, t.workspace, False, {"op": "input"})
+                             for t in fwd.tasks])
+    params = {"a": 100, "b": 60}
+    inst = add_optimizer(training_graph(fwd, params=params), groups_of(params), OPTIMIZERS["adam"], cost=CostModel())
+    sources = [t.id for t in inst.tasks if t.id.startswith("param:")]
+    assert len(sources) == 6
+    before = {v for v in range(inst.n) if inst.task_index["pos"] in _descendants(inst, v)}
+    assert {inst.task_index[s] for s in sources} <= before
+    assert inst.task_index["x"] not in before  # and nothing more: the input need not come first
+    assert datum(inst, f"{sources[-1]}.ready").consumers == ("x", "pos")
+    ev = evaluate(inst, Plan.from_order(inst, inst.topological_order), allow_recompute=False, allow_offload=False)
+    assert ev.valid, ev.violation
+
+
+def _descendants(inst, v: int) -> set[int]:
+    out, stack = set(), [v]
+    while stack:
+        for w in inst.succs[stack.pop()]:
+            if w not in out:
+                out.add(w)
+                stack.append(w)
+    return out
+
+
 def test_on_the_host_states_take_no_memory_and_the_update_takes_the_link_time():
     params = {"a": 100, "c": 60}
     base = chain_training(params)

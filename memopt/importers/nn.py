@@ -398,22 +398,18 @@ def to_instance(
         if param_id and (uses_params[op.id] or op.kind == "input"):
             consumers[param_id].append(op.id)
     # persistent tensors exist when the step starts: each source writes a size-0 token that every graph
-    # input reads (the first op when there is none), so the sources run first without being held together.
-    # An op that allocates and follows no graph input (GPT-2's position embedding, an op on parameters only)
-    # must follow every source too, else a schedule could run it before a persistent tensor exists: the last
-    # source reads the other tokens and the op reads the last one's (one datum, not every token: a token read
-    # by an op recomputed late lives, at size 0, through the whole step — hundreds in every exact window)
+    # input reads (the first op when there is none), so the sources run first without being held together;
+    # an op that allocates and follows no graph input (GPT-2's position embedding, an op on parameters only)
+    # must follow them too, else a schedule could run it before a persistent tensor exists (token_readers)
     states = [op for op in kept if op.kind == "state"]
     starters = [op.id for op in kept if op.kind == "input"] or [op.id for op in kept if op.kind != "state"][:1]
     if states and starters:
         late = _unordered_allocating(kept, tasks, datum_of, consumers, starters)
-        for op in states:
+        for op, readers in zip(states, token_readers([op.id for op in states], starters, late)):
             tok = unique_name(f"{op.id}.ready", taken)
             taken.add(tok)
             datum_of.append((tok, op.id, 0))
-            consumers[tok] = list(starters)
-            if late:  # chained: the last source follows the others, the late ops follow the last
-                consumers[tok] += late if op is states[-1] else [states[-1].id]
+            consumers[tok] = list(readers)
     if sink_id:
         tasks.append(Task(sink_id, 0, 0, False, {"op": "output"} if op_meta else None))
         for y in sink_reads:
@@ -474,14 +470,37 @@ def _unordered_allocating(kept: Sequence[Op], tasks: list[Task], datum_of: list[
         succs.setdefault(prod, []).extend(consumers[did])
         if size:
             alloc.add(prod)
-    seen = set(starters)
-    stack = list(starters)
+    seen = reached(starters, succs)
+    return [op.id for op in kept if op.kind != "state" and op.id not in seen and op.id in alloc]
+
+
+def reached(starts: Sequence[str], succs: Mapping[str, Sequence[str]]) -> set[str]:
+    """The tasks ``starts`` precede, themselves included (``succs``: task -> its successors). O(n + e)."""
+    seen = set(starts)
+    stack = list(starts)
     while stack:
         for w in succs.get(stack.pop(), ()):
             if w not in seen:
                 seen.add(w)
                 stack.append(w)
-    return [op.id for op in kept if op.kind != "state" and op.id not in seen and op.id in alloc]
+    return seen
+
+
+def token_readers(sources: Sequence[str], starters: Sequence[str], late: Sequence[str]) -> list[tuple[str, ...]]:
+    """The readers of each persistent source's size-0 token, so that the sources run before every op.
+
+    Every starter (graph input) reads every token. When ``late`` ops (they allocate and follow no starter)
+    exist, the last source reads the others' tokens and the late ops read the last one's: one size-0 datum
+    where they would read hundreds (a token read by an op recomputed late lives through the whole step);
+    the order of the sources among themselves changes no peak.
+    """
+    out = []
+    for k, _ in enumerate(sources):
+        readers = tuple(starters)
+        if late:
+            readers += tuple(late) if k == len(sources) - 1 else (sources[-1],)
+        out.append(readers)
+    return out
 
 
 def _nbytes(x: str, tensor: Mapping[str, Tensor], params: Mapping[str, int]) -> int:

@@ -46,7 +46,7 @@ from typing import Any
 
 from memopt.core.errors import MemoptError
 from memopt.core.instance import Datum, Instance, Task
-from memopt.importers.nn import unique_name
+from memopt.importers.nn import reached, token_readers, unique_name
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,9 @@ def add_optimizer(inst: Instance, groups: Sequence[ParamGroup], optimizer: Optim
     importer's training graph, :func:`memopt.training.training_graph`): for
     each group, a source task ``param:<name>`` writes the parameter datum (read
     by the group's readers and its update) and a size-0 token ``<id>.ready``
-    read by every graph input (tasks whose ``meta.op`` is ``input``); one more
+    read by every graph input (tasks whose ``meta.op`` is ``input``; a task
+    that allocates and follows none reads the last source's, which reads the
+    others': :func:`~memopt.importers.nn.token_readers`); one more
     source per optimizer state (none on the host); the update
     ``<optimizer>_<name>`` reads the parameter, the gradient datum ``grad``
     (until now a result) and the states, and writes the new parameter and
@@ -140,7 +142,6 @@ def add_optimizer(inst: Instance, groups: Sequence[ParamGroup], optimizer: Optim
         for k, x in enumerate(ids):
             sources.append(Task(x, 0, 0, False, {"op": "parameter" if k == 0 else "optimizer_state"}))
             new_data.append(Datum(x, x, (tuple(g.readers) if k == 0 else ()) + (upd,), g.size))
-            new_data.append(Datum(fresh(f"{x}.ready"), x, starters, 0))
         extra.setdefault(g.grad, []).append(upd)
         nbytes = g.size * unit
         if on_host:
@@ -151,6 +152,13 @@ def add_optimizer(inst: Instance, groups: Sequence[ParamGroup], optimizer: Optim
         updates.append(Task(upd, time, 0, False, {"op": f"optimizer.{optimizer.name}"}))
         outs = [upd] + ([] if on_host else [fresh(f"{upd}.{i + 1}") for i in range(len(optimizer.states))])
         new_data.extend(Datum(x, upd, (), g.size) for x in outs)
+    # each source's size-0 token: the sources run before every task that allocates (nn.token_readers)
+    succs = {t.id: [inst.tasks[w].id for w in inst.succs[v]] for v, t in enumerate(inst.tasks)}
+    seen = reached(starters, succs)
+    late = [t.id for v, t in enumerate(inst.tasks) if t.id not in seen and (inst.output_size[v] or t.workspace)]
+    src = [t.id for t in sources]
+    for x, readers in zip(src, token_readers(src, starters, late)):
+        new_data.append(Datum(fresh(f"{x}.ready"), x, readers, 0))
     data = [Datum(d.id, d.producer, d.consumers + tuple(extra.get(d.id, ())), d.size) for d in inst.data]
     meta = dict(inst.meta or {})
     total = sum(g.size * unit for g in groups)
