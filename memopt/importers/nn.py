@@ -62,6 +62,7 @@ from typing import Any
 from memopt.core.errors import MemoptError
 from memopt.core.instance import Datum, Instance, Machine, Task
 from memopt.importers.costs import DEFAULT_BYTES_PER_SECOND, DEFAULT_FLOPS_PER_SECOND, CostModel, make_cost
+from memopt.importers.persistent import token_readers, unordered_allocating
 
 SIZE_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}
 
@@ -404,7 +405,7 @@ def to_instance(
     states = [op for op in kept if op.kind == "state"]
     starters = [op.id for op in kept if op.kind == "input"] or [op.id for op in kept if op.kind != "state"][:1]
     if states and starters:
-        late = _unordered_allocating(kept, tasks, datum_of, consumers, starters)
+        late = unordered_allocating(kept, tasks, datum_of, consumers, starters)
         for op, readers in zip(states, token_readers([op.id for op in states], starters, late)):
             tok = unique_name(f"{op.id}.ready", taken)
             taken.add(tok)
@@ -459,48 +460,6 @@ def keep_to_end(inst: Instance, keep: Sequence[str], sink: str = "output") -> In
     data.append(Datum(sid, sid, (), 0))
     tasks = list(inst.tasks) + [Task(sid, 0, 0, False, {"op": "output"})]
     return inst.replace(tasks=tasks, data=data)
-
-
-def _unordered_allocating(kept: Sequence[Op], tasks: list[Task], datum_of: list[tuple[str, str, int]],
-                          consumers: dict[str, list[str]], starters: list[str]) -> list[str]:
-    """The ops (not persistent sources) that no starter precedes and that allocate (an output or workspace)."""
-    succs: dict[str, list[str]] = {}
-    alloc = {t.id for t in tasks if t.workspace}
-    for did, prod, size in datum_of:
-        succs.setdefault(prod, []).extend(consumers[did])
-        if size:
-            alloc.add(prod)
-    seen = reached(starters, succs)
-    return [op.id for op in kept if op.kind != "state" and op.id not in seen and op.id in alloc]
-
-
-def reached(starts: Sequence[str], succs: Mapping[str, Sequence[str]]) -> set[str]:
-    """The tasks ``starts`` precede, themselves included (``succs``: task -> its successors). O(n + e)."""
-    seen = set(starts)
-    stack = list(starts)
-    while stack:
-        for w in succs.get(stack.pop(), ()):
-            if w not in seen:
-                seen.add(w)
-                stack.append(w)
-    return seen
-
-
-def token_readers(sources: Sequence[str], starters: Sequence[str], late: Sequence[str]) -> list[tuple[str, ...]]:
-    """The readers of each persistent source's size-0 token, so that the sources run before every op.
-
-    Every starter (graph input) reads every token. When ``late`` ops (they allocate and follow no starter)
-    exist, the last source reads the others' tokens and the late ops read the last one's: one size-0 datum
-    where they would read hundreds (a token read by an op recomputed late lives through the whole step);
-    the order of the sources among themselves changes no peak.
-    """
-    out = []
-    for k, _ in enumerate(sources):
-        readers = tuple(starters)
-        if late:
-            readers += tuple(late) if k == len(sources) - 1 else (sources[-1],)
-        out.append(readers)
-    return out
 
 
 def _nbytes(x: str, tensor: Mapping[str, Tensor], params: Mapping[str, int]) -> int:

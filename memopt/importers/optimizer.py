@@ -46,7 +46,8 @@ from typing import Any
 
 from memopt.core.errors import MemoptError
 from memopt.core.instance import Datum, Instance, Task
-from memopt.importers.nn import reached, token_readers, unique_name
+from memopt.importers.nn import unique_name
+from memopt.importers.persistent import reached, token_readers
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def add_optimizer(inst: Instance, groups: Sequence[ParamGroup], optimizer: Optim
     by the group's readers and its update) and a size-0 token ``<id>.ready``
     read by every graph input (tasks whose ``meta.op`` is ``input``; a task
     that allocates and follows none reads the last source's, which reads the
-    others': :func:`~memopt.importers.nn.token_readers`); one more
+    others': :func:`~memopt.importers.persistent.token_readers`); one more
     source per optimizer state (none on the host); the update
     ``<optimizer>_<name>`` reads the parameter, the gradient datum ``grad``
     (until now a result) and the states, and writes the new parameter and
@@ -152,7 +153,7 @@ def add_optimizer(inst: Instance, groups: Sequence[ParamGroup], optimizer: Optim
         updates.append(Task(upd, time, 0, False, {"op": f"optimizer.{optimizer.name}"}))
         outs = [upd] + ([] if on_host else [fresh(f"{upd}.{i + 1}") for i in range(len(optimizer.states))])
         new_data.extend(Datum(x, upd, (), g.size) for x in outs)
-    # each source's size-0 token: the sources run before every task that allocates (nn.token_readers)
+    # each source's size-0 token: the sources run before every task that allocates (persistent.token_readers)
     succs = {t.id: [inst.tasks[w].id for w in inst.succs[v]] for v, t in enumerate(inst.tasks)}
     seen = reached(starters, succs)
     late = [t.id for v, t in enumerate(inst.tasks) if t.id not in seen and (inst.output_size[v] or t.workspace)]
