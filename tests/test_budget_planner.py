@@ -317,3 +317,21 @@ def test_fewer_transfers_keeps_a_datum_that_fits():
     assert dropped == 2 and out.count("offload") == out.count("reload") == 0
     ev = evaluate(inst, out, budget=6, allow_offload=True)
     assert ev.valid and ev.peak == 6 and ev.makespan <= evaluate(inst, plan, allow_offload=True).makespan
+
+
+def test_a_size0_datum_stays_for_a_later_recomputation():
+    """s cannot run again and writes a size-0 token (a persistent source's); e reads it. At the budget e must
+    be dropped while f and h run and computed again for g: the token has to be there then. Freed after its
+    last reader's first run, it left e's recomputation without an input, and every configuration without
+    anchors got stuck."""
+    base = from_tensors([("s", 0, 0, []), ("e", 1, 10, ["s"]), ("f", 1, 10, ["e"]), ("h", 1, 10, ["f"]),
+                         ("g", 1, 1, ["e", "h"])])
+    inst = base.replace(tasks=[t if t.id != "s" else t.__class__(t.id, t.time, t.workspace, False, t.meta)
+                               for t in base.tasks])
+    req = make_request(inst, "time", budget=25, recompute=True)
+    for cfg in default_configs(req):
+        plan = run_planner(req, list(range(inst.n)), cfg)
+        assert plan is not None, cfg.label()
+        ev = evaluate(inst, plan, budget=25)
+        assert ev.valid and ev.makespan == 5, (cfg.label(), ev.violation)
+        assert sum(e.kind == "compute" and e.target == "e" for stage in plan.stages for e in stage) == 2

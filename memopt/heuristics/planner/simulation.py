@@ -583,8 +583,11 @@ class Simulation:
                 self._changed(o)
                 for g in ins:
                     self.dec_dep(g, maybe)
+        size = inst.size
         for d in maybe:
-            if self.fast[d] and self.pin[d] == 0 and not self.needed(d):
+            # a size-0 datum stays: holding it costs nothing, and freeing it could leave a later recomputation
+            # without an input whose producer cannot run again (a persistent source's token)
+            if self.fast[d] and self.pin[d] == 0 and size[d] and not self.needed(d):
                 self.free_now(d)
         self.depth -= 1
 
