@@ -207,3 +207,35 @@ def test_cbc_kill_timer_spares_the_next_cbc_process(monkeypatch):
     fn, args = timers[0]
     fn(*args)
     assert kills == []
+
+
+def test_a_killed_cbc_leaves_no_file_behind(tmp_path, monkeypatch):
+    """CBC stopped mid-solve (Ctrl-C, the deadline's kill): PuLP's model, warm start and log files are
+    removed with the solve's own directory (a killed CBC used to leave its .mps and .mst in /tmp)."""
+    import random
+    import tempfile
+    import threading
+
+    from memopt.backends import linear
+    from memopt.core.deadline import Deadline, StopSignal
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))   # where PuLP writes its files
+    rng = random.Random(3)
+    m = LinearModel("market split")  # hard for branch and bound: CBC is still searching when it is stopped
+    xs = [m.binary(f"x{i}") for i in range(40)]
+    for _ in range(4):
+        a = [rng.randrange(100) for _ in xs]
+        m.add_le(list(zip(xs, a)), sum(a) // 2)
+        m.add_ge(list(zip(xs, a)), sum(a) // 2)
+    m.minimize([(x, 1) for x in xs])
+    m.set_hint(dict.fromkeys(range(len(xs)), 0.0))
+    stop = StopSignal()
+    timer = threading.Timer(1.0, stop.set, args=("test",))
+    timer.start()
+    try:
+        sol = linear.solve_linear(m, "cbc", deadline=Deadline(60, stop=stop), threads=1)
+    finally:
+        timer.cancel()
+    assert sol.stats["killed"] == "stopped"
+    assert list(tmp_path.iterdir()) == []
