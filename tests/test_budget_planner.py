@@ -335,3 +335,28 @@ def test_a_size0_datum_stays_for_a_later_recomputation():
         ev = evaluate(inst, plan, budget=25)
         assert ev.valid and ev.makespan == 5, (cfg.label(), ev.violation)
         assert sum(e.kind == "compute" and e.target == "e" for stage in plan.stages for e in stage) == 2
+
+
+@settings(max_examples=100)
+@given(instances(max_tasks=8, no_recompute=True), st.integers(0, 100), st.booleans(), st.sampled_from([1, 2, 0.5]),
+       st.sampled_from([1.0, 0.0]))
+def test_packing_prices_its_stages_as_the_evaluator(inst, frac, rc, bw, w):
+    """Phase 2 never fails where phase 1 succeeded, and its objective Σ max(Σ c, Σ s/β) over its stages is
+    the evaluated makespan of the plan built from them, valid within the budget."""
+    from memopt.heuristics.planner.packing import build_plan, pack_stages
+    from memopt.heuristics.planner.simulation import Simulation, Stuck
+
+    inst = inst.with_machine(bandwidth=bw)
+    B = budget_between(inst, frac, True)
+    try:
+        lp = Simulation(Request(inst, "time", B, None, rc, True), best_baseline(inst)[0],
+                        PlannerConfig(transfer_weight=w)).run()
+    except Stuck:
+        lp = None
+    assume(lp is not None and lp.transfers)
+    stages = pack_stages(lp, B)
+    assert stages is not None
+    T = lp.transfers
+    cost = sum(max(sum(lp.ctime[s.lo:s.hi]), sum(T[x].seconds for x in range(s.tlo, s.thi))) for s in stages)
+    ev = evaluate(inst, build_plan(inst, lp, stages), budget=B, allow_recompute=rc, allow_offload=True)
+    assert ev.valid and float(ev.makespan) == pytest.approx(cost)

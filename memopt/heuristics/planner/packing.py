@@ -65,9 +65,14 @@ def pack_stages(lp: LogicalPlan, M: float, max_computes: int = 64, max_transfers
         return m
 
     INF = math.inf
-    # best[i][j] = (cost, prev state, stage)
-    best: list[dict[int, tuple[float, tuple[int, int] | None, Stage | None]]] = [dict() for _ in range(K + 1)]
-    best[0][0] = (0.0, None, None)
+    is_reload = [tr.kind == RELOAD for tr in T]
+    t_gap = [tr.gap for tr in T]
+    t_size = [tr.size for tr in T]
+    t_dead = [tr.deadline for tr in T]
+    # best[i][j] = (cost, i0, j0): the cheapest packing of computes [0, i) and transfers [0, j), its last stage
+    # being computes [i0, i) with transfers [j0, j) (the stage is rebuilt from the two states at the end)
+    best: list[dict[int, tuple[float, int, int]]] = [dict() for _ in range(K + 1)]
+    best[0][0] = (0.0, -1, -1)
     for i in range(K + 1):
         if deadline is not None and i & 15 == 0 and deadline.run_expired():
             return None
@@ -75,18 +80,22 @@ def pack_stages(lp: LogicalPlan, M: float, max_computes: int = 64, max_transfers
         if not row:
             continue
         for j in range(min(row), J + 1):  # transfer-only stages add states (i, j') with j' > j as we go
-            if j not in row:
+            cell0 = row.get(j)
+            if cell0 is None:
                 continue
-            cost0 = row[j][0]
+            cost0 = cell0[0]
             # a stage of one compute and no transfer
-            if i < K and (j == J or T[j].deadline >= i + 1):
+            if i < K and (j == J or t_dead[j] >= i + 1):
                 c = cost0 + ctime[i]
-                cell = best[i + 1].get(j)
+                nxt = best[i + 1]
+                cell = nxt.get(j)
                 if cell is None or c < cell[0] - 1e-12:
-                    best[i + 1][j] = (c, (i, j), Stage(i, i + 1, j, j))
+                    nxt[j] = (c, i, j)
             # stages with transfers j..j2-1
             X = 0.0
             min_deadline = INF
+            reload_end = -1          # the latest logical gap of the stage's reloads (-1: none)
+            batch: list[tuple[int, int]] = []   # (gap, size) of the stage's reloads
             for j2 in range(j + 1, min(J, j + max_transfers) + 1):
                 tr = T[j2 - 1]
                 if tr.release > i:
@@ -95,8 +104,11 @@ def pack_stages(lp: LogicalPlan, M: float, max_computes: int = 64, max_transfers
                 min_deadline = min(min_deadline, tr.deadline)
                 if min_deadline < i:
                     break
-                min_end = max((T[x].gap for x in range(j, j2) if T[x].kind == RELOAD), default=i)
-                nxt_deadline = T[j2].deadline if j2 < J else INF
+                if is_reload[j2 - 1]:
+                    batch.append((t_gap[j2 - 1], t_size[j2 - 1]))
+                    reload_end = max(reload_end, t_gap[j2 - 1])
+                min_end = reload_end if batch else i
+                nxt_deadline = t_dead[j2] if j2 < J else INF
                 if start_mem(i, j, j2) > M:
                     continue
                 hi_max = min(K, int(min(min_deadline, nxt_deadline)), i + max_computes)
@@ -104,32 +116,32 @@ def pack_stages(lp: LogicalPlan, M: float, max_computes: int = 64, max_transfers
                     if i2 > i:
                         p = i2 - 1
                         m = cmp_mem[p]
-                        for x in range(j, j2):
-                            if T[x].kind == RELOAD and T[x].gap > p:
-                                m += T[x].size
+                        for g, sz in batch:
+                            if g > p:
+                                m += sz
                         for idx in live_reloads.get(p, ()):
-                            if idx >= j2 and T[idx].gap <= p:
-                                m -= T[idx].size
+                            if idx >= j2:  # (a reload live at gap p has its gap at or before p)
+                                m -= t_size[idx]
                         if m > M:
                             break
                     if i2 < min_end:
                         continue
                     C = prefix[i2] - prefix[i]
-                    c = cost0 + max(C, X)
-                    cell = best[i2].get(j2)
+                    c = cost0 + (C if C > X else X)
+                    target = best[i2]
+                    cell = target.get(j2)
                     if cell is None or c < cell[0] - 1e-12:
-                        best[i2][j2] = (c, (i, j), Stage(i, i2, j, j2))
+                        target[j2] = (c, i, j)
                     if C >= X:
                         break
     if J not in best[K]:
         return None
     stages: list[Stage] = []
-    state: tuple[int, int] | None = (K, J)
-    while state is not None and state != (0, 0):
-        _, prev, st = best[state[0]][state[1]]
-        assert st is not None
-        stages.append(st)
-        state = prev
+    i, j = K, J
+    while (i, j) != (0, 0):
+        _, i0, j0 = best[i][j]
+        stages.append(Stage(i0, i, j0, j))
+        i, j = i0, j0
     stages.reverse()
     return stages
 
