@@ -276,8 +276,11 @@ def _checks(rows: list[dict], col: str) -> str:
     return " / ".join(str(sum(1 for r in rows if r.get(col) == what)) for what in ("same", "better", "worse"))
 
 
-def markdown(rows: list[dict], commit: str, new: str) -> str:
-    lines = ["# The spine against the code before it", "",
+TITLE = "The spine against the code before it"
+
+
+def markdown(rows: list[dict], commit: str, new: str, title: str = TITLE) -> str:
+    lines = [f"# {title}", "",
              (f"`python benchmarks/versions.py`: rows of `results/peak.csv` and `results/budget.csv`, solved by the "
               f"code of {commit} (old) and by {'this tree' if new == ROOT else new} (new), "
               "alternately in fresh processes with the same time "
@@ -315,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default=None, help="only rows of these methods (as the tables name them)")
     ap.add_argument("--max-seconds", type=float, default=None, help="only rows that took at most this long")
     ap.add_argument("--all", action="store_true", help="also the rows that ran to their time limit")
+    ap.add_argument("--title", default=TITLE, help="the Markdown report's title (another old/new comparison)")
     ap.add_argument("--budget-time-limit", type=float, default=60.0, help="-t of the budget.csv rows (default 60)")
     add_common_args(ap)
     args = ap.parse_args(argv)
@@ -335,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     table = ResultsCSV(os.path.join(out, "versions.csv"), SCHEMA, KEY)
     print(f"{len(cases)} rows, each old and new", file=sys.stderr)
     rows = run_cases(cases, table, fresh=args.fresh, lock=args.lock, names=NAMES, runner=run_row)
-    md = markdown(rows, args.old, args.new_tree)
+    md = markdown(rows, args.old, args.new_tree, args.title)
     write_text(os.path.join(out, "versions.md"), md)
     print()
     print(md.split("\n## Every row")[0])
