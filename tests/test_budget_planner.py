@@ -360,3 +360,21 @@ def test_packing_prices_its_stages_as_the_evaluator(inst, frac, rc, bw, w):
     cost = sum(max(sum(lp.ctime[s.lo:s.hi]), sum(T[x].seconds for x in range(s.tlo, s.thi))) for s in stages)
     ev = evaluate(inst, build_plan(inst, lp, stages), budget=B, allow_recompute=rc, allow_offload=True)
     assert ev.valid and float(ev.makespan) == pytest.approx(cost)
+
+
+def test_offloads_freed_where_the_room_is_needed_hide_behind_more_computes():
+    """x and y are made first, z needs all the memory: both must go to slow memory (1.5 time units on the
+    channel). Freed right after their last use, each offload has to end as soon as it alone could, within
+    s: 0.5 of stall; freed where z needs the room, they run beside s and t: no stall. With offloading, the
+    portfolio tries that first."""
+    from memopt.core.instance import Machine
+
+    inst = from_tensors([("x", 0, 1, []), ("y", 0, 2, []), ("s", 1, 0, []), ("t", 1, 0, []), ("z", 0, 3, [])],
+                        machine=Machine(bandwidth=2))
+    req = Request(inst, "time", 3, None, False, True)
+    early = req.evaluate(run_planner(req, [0, 1, 2, 3, 4], PlannerConfig(early_free=True)))
+    late = req.evaluate(run_planner(req, [0, 1, 2, 3, 4], PlannerConfig(early_free=False)))
+    assert early.valid and late.valid and early.makespan == 2.5 and late.makespan == inst.total_time == 2
+    first = default_configs(req)[0]
+    assert req.offload and not first.early_free
+    assert plan_portfolio(req, configs=[first]).makespan == 2
