@@ -172,6 +172,8 @@ def peak_specs(args: argparse.Namespace) -> list[tuple[dict, dict]]:
         limit = float(r["time_limit"])
         if not args.quick and not (finished(r, limit, args) and wanted(r["instance"], r["method"], args)):
             continue
+        if args.sets and r["set"] not in args.sets.split(","):
+            continue
         src = peak_source(args.shared, r["group"], r["instance"])
         if src is None:
             continue
@@ -200,6 +202,8 @@ def budget_specs(args: argparse.Namespace) -> list[tuple[dict, dict]]:
     limit = args.budget_time_limit
     for r in rows:
         if not args.quick and not (finished(r, limit, args) and wanted(r["instance"], r["method"], args)):
+            continue
+        if args.sets and r["set"] not in args.sets.split(","):
             continue
         v = variants.get((r["set"], r["method"]))
         offload = r["offload"] == "True"
@@ -318,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default=None, help="only rows of these methods (as the tables name them)")
     ap.add_argument("--max-seconds", type=float, default=None, help="only rows that took at most this long")
     ap.add_argument("--all", action="store_true", help="also the rows that ran to their time limit")
+    ap.add_argument("--sets", default=None, help="only these sets of results/budget.csv (offload,offload+recompute)")
     ap.add_argument("--title", default=TITLE, help="the Markdown report's title (another old/new comparison)")
     ap.add_argument("--budget-time-limit", type=float, default=60.0, help="-t of the budget.csv rows (default 60)")
     add_common_args(ap)
