@@ -2,9 +2,10 @@
 
 The warm start goes through an ``.mst`` file, the bound is read from CBC's
 log; PuLP's files and the log live in one temporary directory per solve,
-removed when it ends (a killed CBC leaves none behind). The child process is killed when the run is stopped and at the
-deadline plus :data:`KILL_GRACE` seconds; a point CBC returns at its time
-limit that breaks a row once rounded is no solution.
+removed when it ends (a killed CBC leaves none behind). The child process
+is killed when the run is stopped and at the deadline plus
+:data:`KILL_GRACE` seconds; a point CBC returns at its time limit that
+breaks a row once rounded is no solution.
 """
 
 from __future__ import annotations
