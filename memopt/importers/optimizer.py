@@ -47,7 +47,7 @@ from typing import Any
 from memopt.core.errors import MemoptError
 from memopt.core.instance import Datum, Instance, Task
 from memopt.importers.nn import unique_name
-from memopt.importers.persistent import reached, token_readers
+from memopt.importers.persistent import late_allocating, token_readers
 
 
 @dataclass(frozen=True)
@@ -155,8 +155,8 @@ def add_optimizer(inst: Instance, groups: Sequence[ParamGroup], optimizer: Optim
         new_data.extend(Datum(x, upd, (), g.size) for x in outs)
     # each source's size-0 token: the sources run before every task that allocates (persistent.token_readers)
     succs = {t.id: [inst.tasks[w].id for w in inst.succs[v]] for v, t in enumerate(inst.tasks)}
-    seen = reached(starters, succs)
-    late = [t.id for v, t in enumerate(inst.tasks) if t.id not in seen and (inst.output_size[v] or t.workspace)]
+    alloc = {t.id for v, t in enumerate(inst.tasks) if inst.output_size[v] or t.workspace}
+    late = late_allocating([t.id for t in inst.tasks], succs, alloc, starters)
     src = [t.id for t in sources]
     for x, readers in zip(src, token_readers(src, starters, late)):
         new_data.append(Datum(fresh(f"{x}.ready"), x, readers, 0))

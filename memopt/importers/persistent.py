@@ -15,7 +15,7 @@ Complexity: O(n + e).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
 from memopt.core.instance import Task
@@ -31,8 +31,14 @@ def unordered_allocating(kept: Sequence[Any], tasks: Sequence[Task], datum_of: S
         succs.setdefault(prod, []).extend(consumers[did])
         if size:
             alloc.add(prod)
+    return late_allocating([op.id for op in kept if op.kind != "state"], succs, alloc, starters)
+
+
+def late_allocating(candidates: Sequence[str], succs: Mapping[str, Sequence[str]], allocates: Container[str],
+                    starters: Sequence[str]) -> list[str]:
+    """The ``candidates`` that allocate and that no starter precedes (they may run before every input)."""
     seen = reached(starters, succs)
-    return [op.id for op in kept if op.kind != "state" and op.id not in seen and op.id in alloc]
+    return [x for x in candidates if x not in seen and x in allocates]
 
 
 def reached(starts: Sequence[str], succs: Mapping[str, Sequence[str]]) -> set[str]:
@@ -64,4 +70,4 @@ def token_readers(sources: Sequence[str], starters: Sequence[str], late: Sequenc
     return out
 
 
-__all__ = ["reached", "token_readers", "unordered_allocating"]
+__all__ = ["late_allocating", "reached", "token_readers", "unordered_allocating"]
