@@ -31,6 +31,9 @@ previous ones did not settle the request:
 Large training graphs of repeated blocks (recomputation only, at least
 :data:`HIERARCHICAL_MIN_TASKS` tasks) go to ``hierarchical`` instead of
 steps 1-3 (after the best baseline schedule: if it fits, it is optimal).
+With offloading as well, such graphs get the recomputation-only route
+first (:data:`RECOMPUTE_ONLY_SHARE` of the time; its plans are plans here
+too), then steps 2-3 with offloading; the better plan is the answer.
 
 Why Moccasin above 40 tasks with recomputation only (60 s, 2 threads,
 budgets 0.8x and 0.9x the given order's peak): against Checkmate on the
@@ -86,8 +89,11 @@ PLANNER_SHARE_RECOMPUTE = 0.15
 PLANNER_HARD_SHARE = 0.6
 """With both techniques: the planner's first plan may take at most this share of the time left."""
 RECOMPUTE_ONLY_SHARE = 0.5
-"""With offloading and recomputation, when the planner finds no plan: the share of the time left for the
-recomputation-only route (its plan is valid with offloading allowed; the offloading model then goes on)."""
+"""With offloading and recomputation, on large graphs of repeated blocks (first) or when the planner finds no
+plan: the share of the time left for the recomputation-only route (its plan is valid with offloading allowed;
+the offloading route then goes on)."""
+RECOMPUTATION_ONLY = "auto-time (recomputation only)"
+"""The source name of the recomputation-only route's plans in a request with offloading."""
 BOUND_SHARE, BOUND_SECONDS = 0.05, 5.0
 """Share of the time left (and most seconds) for the recomputation bound."""
 PAIR_SHARE, PAIR_SECONDS = 0.08, 8.0
@@ -180,16 +186,23 @@ def run_auto_time(req: Request, ctx: Context) -> MethodOutput:
                 return MethodOutput(status=Status.INFEASIBLE, message=(
                     f"no schedule fits: the peak of every schedule is at least {proven} > budget {req.budget}"))
             return MethodOutput(message=f"no schedule found within the budget {req.budget} (best peak {peak})")
+        # a plan that only recomputes is a plan here too: the recomputation-only route (Checkmate, Moccasin,
+        # hierarchical) runs first on large graphs of repeated blocks, where its chain DP and windows may beat
+        # the planner's eviction (Llama-2-70B's shape with views, 0.8x, 60 s: 21.4 % over Σ c, where the
+        # planner with offloading alone ended at 22.5 %; GPT-2 with Adam, 0.4x: 36.9 % by recomputation alone,
+        # the planner's 17.2 % stays the answer), else when the planner finds no plan, where its packing of
+        # transfers runs out of time (GPT-2 medium with Adam, 0.4x: nothing in 30 s with offloading, 15.5 %
+        # without)
+        rec = Request(inst, req.objective, req.budget, req.max_makespan, True, False) if req.offload else None
+        first = rec is not None and req.recompute and _hierarchical_route(rec, p)
+        if first:
+            _recomputation_only(rec, ctx)
         warm = _planner(req, ctx)
         stats["warm_start"] = "planner" if warm is not None else "none"
-        if warm is None and req.recompute and req.offload:
-            # a plan that only recomputes is a plan here too: the recomputation-only route (Checkmate,
-            # Moccasin, hierarchical) finds one where the planner's packing of transfers runs out of time
-            # (GPT-2 medium, ATen with Adam, at 0.4x: nothing in 30 s with offloading, 15.5 % without)
-            rec = Request(inst, req.objective, req.budget, req.max_makespan, True, False)
-            sub = ctx.run("auto-time", rec, share=RECOMPUTE_ONLY_SHARE)
-            if sub.plan is not None and ctx.offer(sub.plan, "auto-time (recomputation only)"):
-                stats["warm_start"] = "recomputation only"
+        if warm is None and req.recompute and rec is not None and not first:
+            _recomputation_only(rec, ctx)
+        if ctx.incumbent.source == RECOMPUTATION_ONLY:
+            stats["warm_start"] = "recomputation only"
         if req.recompute and not req.offload:
             # no schedule fits: how much recomputation the budget forces at one moment (a bound;
             # after the planner, whose first plan comes in a fraction of a second)
@@ -234,6 +247,14 @@ def run_auto_time(req: Request, ctx: Context) -> MethodOutput:
     stats["model"] = name
     return MethodOutput(status=Status.OPTIMAL if ctx.incumbent.proven else Status.FEASIBLE, stats=out.stats,
                         message=out.message if ctx.incumbent.plan is None else None, method=f"auto-time/{name}")
+
+
+def _recomputation_only(rec: Request, ctx: Context) -> None:
+    """``auto-time`` on ``rec`` (the request without offloading) for its share of the time; its plan offered."""
+    sub = ctx.run("auto-time", rec, share=RECOMPUTE_ONLY_SHARE)
+    ctx.stats["recomputation_only"] = "a plan" if sub.plan is not None else "no plan"
+    if sub.plan is not None:
+        ctx.offer(sub.plan, RECOMPUTATION_ONLY)
 
 
 def recomputation_bound(req: Request, ctx: Context) -> MethodOutput | None:
