@@ -26,7 +26,11 @@ Instance sets (``--sets``):
   scale without a network.
 
 Budgets: r × the peak of the instance's own order (the traced order for
-the networks), recomputation only. Methods: ``hierarchical`` and *flat auto*
+the networks), recomputation only; ``--offload``: offloading allowed too
+(the instances' ``machine.bandwidth``, 16 B/ns for the traced networks),
+rows in ``results/hierarchical-offload.csv`` / ``.md``, and ``auto``'s own
+route (recomputation only first, its recomputations turned into reloads,
+then the planner with offloading) as a third method. Methods: ``hierarchical`` and *flat auto*
 — ``auto-time -O hierarchical=false``, the route ``auto`` takes without
 this work (for graphs under 1,000 tasks, and for graphs without repeated
 blocks, ``auto`` is exactly that). Each run: ``--time-limit`` seconds (60), 2
@@ -78,6 +82,7 @@ BIG = (("gpt2", 8, False), ("gpt2-medium", 8, False), ("llama-1b", 1, False), ("
 # every architecture of models/ at batch 8, as the issue asks: parameters, gradients and Adam's states, views kept
 ZOO = tuple((m, 8, True) for m in ("resnet18", "resnet50", "vgg16", "unet", "mobilenetv2", "gpt2", "vit", "llama"))
 METHODS = (("hierarchical", {}), ("flat auto", {"hierarchical": False}))
+OFFLOAD_METHODS = (("auto", {}),) + METHODS  # with --offload, auto's own route differs from both
 SCHEMA = Schema.of("set instance tasks:int ratio:float budget:int method status value:num bound:num gap:float "
                    "above_bound_pct:float seconds:float first_plan_seconds:float method_used message")
 NAMES = {"instance": lambda r: f"{r['instance']} r={r['ratio']}"}
@@ -135,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--only", default=None, help="instance file name prefixes, comma-separated")
     ap.add_argument("--methods", default="hierarchical,flat",
-                    help="which side(s) to run: hierarchical, flat (flat auto); the other's rows stay")
+                    help="which side(s) to run: hierarchical, flat (flat auto), auto (with --offload); the other's "
+                         "rows stay")
+    ap.add_argument("--offload", action="store_true",
+                    help="offloading allowed too (machine.bandwidth): rows in hierarchical-offload.csv / .md")
     add_common_args(ap)
     args = ap.parse_args(argv)
     from memopt.io import load_instance
@@ -168,16 +176,16 @@ def main(argv: list[str] | None = None) -> int:
         peak = given_peak(inst)
         for r in rs:
             budget = int(r * peak)
-            for method, extra in METHODS:
+            for method, extra in OFFLOAD_METHODS if args.offload else METHODS:
                 if method.split()[0] not in args.methods.split(","):
                     continue
                 m = "hierarchical" if method == "hierarchical" else "auto-time"
                 fields = {"set": group, "instance": inst.name, "tasks": inst.n, "ratio": r, "budget": budget,
                           "method": method}
                 cases.append(solve_case(fields, Source(path=path), "time", m, time_limit=t, budget=budget,
-                                        recompute=True, options=extra))
-    table = ResultsCSV(os.path.join(out_dir(args), "hierarchical.csv"), SCHEMA,
-                       key=("instance", "ratio", "method"))
+                                        recompute=True, offload=args.offload, options=extra))
+    name = "hierarchical-offload" if args.offload else "hierarchical"
+    table = ResultsCSV(os.path.join(out_dir(args), f"{name}.csv"), SCHEMA, key=("instance", "ratio", "method"))
 
     def finish(case, row):
         v, b = row.get("value"), row.get("bound")
@@ -188,11 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = run_cases(cases, table, fresh=args.fresh, lock=args.lock, finish=finish, names=NAMES)
     print(format_table(rows, NAMES))
     # the report covers every row of the table (earlier runs of other sets included)
-    write_text(os.path.join(out_dir(args), "hierarchical.md"), report(table.rows, t))
+    write_text(os.path.join(out_dir(args), f"{name}.md"), report(table.rows, t, args.offload))
     return 0
 
 
-def report(rows: list[dict], time_limit: float) -> str:
+def report(rows: list[dict], time_limit: float, offload: bool = False) -> str:
     """Both methods side by side per instance and budget, then the targets of the issue."""
     by = {}
     for r in rows:
@@ -204,7 +212,7 @@ def report(rows: list[dict], time_limit: float) -> str:
               "within 10 % (> 5,000 tasks)": [0, 0], "flat auto not better": [0, 0]}
     for (_, name, n, ratio), pair in by.items():
         h, f = pair.get("hierarchical"), pair.get("flat auto")
-        for label, r in (("hierarchical", h), ("flat auto", f)):
+        for label, r in (("auto", pair.get("auto")), ("hierarchical", h), ("flat auto", f)):
             if r is None:
                 continue
             lines.append([name, n, ratio, label, r.get("status"), fmt(r.get("value")), fmt(r.get("bound")),
@@ -220,7 +228,8 @@ def report(rows: list[dict], time_limit: float) -> str:
         if f is not None:
             checks["flat auto not better"][1] += 1
             checks["flat auto not better"][0] += f.get("value") is None or f["value"] >= h["value"] - 1e-9 * h["value"]
-    out = [f"# Hierarchical solving against flat auto ({time_limit:g} s, 2 threads, recomputation)", "",
+    techniques = "recomputation and offloading" if offload else "recomputation"
+    out = [f"# Hierarchical solving against flat auto ({time_limit:g} s, 2 threads, {techniques})", "",
            ("Generated by `benchmarks/hierarchical.py` (see its docstring). Budgets: r × the peak of the "
             "instance's own order. Seconds and memory are provisional when the machine was shared."), "",
            md_table(head, lines), "", "## Targets", "",

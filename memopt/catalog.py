@@ -246,7 +246,8 @@ CATALOG = Catalog([
           both=True, exact=True, family="composite", check=check_auto_time,
           description="fit the budget: a schedule that fits, else the planner + a warm-started model"),
     entry("hierarchical", run_hierarchical, params=HierarchicalParams, objectives=("time",), pure=False,
-          recompute=True, family="composite", requires=("ortools",), check=check_hierarchical, numbers="int64"),
+          recompute=True, offload=True, both=True, family="composite", requires=("ortools",),
+          check=check_hierarchical, numbers="int64"),
 ])
 """Every method of memopt (``memopt solve --list-methods``)."""
 

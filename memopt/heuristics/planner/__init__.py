@@ -3,7 +3,8 @@
 A package of one idea per module: :mod:`.config` (one run's settings),
 :mod:`.simulation` (phase 1), :mod:`.packing` (phase 2), :mod:`.portfolio`
 (runs, restarts, the evaluator's check), :mod:`.method` (the catalog's
-``planner`` method).
+``planner`` method), :mod:`.reloads` (a recomputation-only plan's
+recomputations turned into reloads, packed by phase 2).
 
 Given an order of *first* computations, :func:`plan_under_budget` builds a
 SPEC plan whose peak stays within the budget M, using only what the request
@@ -105,7 +106,9 @@ from memopt.heuristics.planner.portfolio import (
     plan_under_budget,
     run_planner,
 )
+from memopt.heuristics.planner.reloads import offload_recomputations
 
 __all__ = ["DEFAULT_METHOD_RESTARTS", "DEFAULT_RESTARTS", "DEFAULT_WARM_SECONDS", "SCORES", "PlannerConfig",
-           "PlannerResult", "candidate_orders", "default_configs", "keep_candidates", "plan_portfolio",
+           "PlannerResult", "candidate_orders", "default_configs", "keep_candidates", "offload_recomputations",
+           "plan_portfolio",
            "plan_under_budget", "run_planner"]

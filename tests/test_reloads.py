@@ -1,0 +1,132 @@
+"""Recomputations turned into reloads (:mod:`memopt.heuristics.planner.reloads`): valid plans, never worse
+than the plan they start from, never better than the brute-force optimum, and the gain where the channel
+hides the transfers."""
+
+from __future__ import annotations
+
+from brute_budget import brute_time
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from strategies import instances
+from test_budget_planner import budget_between
+
+from memopt import from_tensors
+from memopt.core.instance import Machine
+from memopt.core.plan import COMPUTE
+from memopt.core.request import Request
+from memopt.heuristics.planner import PlannerConfig, offload_recomputations, plan_under_budget, run_planner
+from memopt.heuristics.planner.reloads import _convert, _Unpackable
+
+
+def _sequence(inst, plan) -> list[int]:
+    return [inst.task_index[e.target] for _, e in plan.events() if e.kind == COMPUTE]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(instances(max_tasks=8, max_time=9, no_recompute=True), st.integers(0, 60), st.sampled_from([1, 2, 0.5, 4]),
+       st.data())
+def test_every_subset_of_recomputations_reloaded_is_a_valid_plan(inst, frac, bw, data):
+    """Whichever recomputations of a recomputation-only plan are turned into reloads, the plan built (when
+    the packing finds one) passes the evaluator with the same budget, runs fewer computes, and offloads each
+    datum at most once."""
+    inst = inst.with_machine(bandwidth=bw)
+    B = budget_between(inst, frac, False)
+    rec = Request(inst, "time", B, None, True, False)
+    plan = plan_under_budget(rec)
+    assume(plan is not None)
+    seq = _sequence(inst, plan)
+    seen, recomputes = set(), []
+    for i, v in enumerate(seq):
+        if v in seen:
+            recomputes.append(i)
+        seen.add(v)
+    assume(recomputes)
+    chosen = set(data.draw(st.lists(st.sampled_from(recomputes), min_size=1, unique=True)))
+    both = Request(inst, "time", B, None, True, True)
+    out = None
+    try:
+        out = _convert(both, seq, chosen, None)
+    except _Unpackable as e:  # a reload needed right where its offload must end: refused, never planned
+        assert e.positions and e.positions <= chosen
+    assume(out is not None)
+    ev = both.evaluate(out)
+    assert ev.valid, ev.violation
+    assert out.count("compute") <= len(seq) - len(chosen)
+    offloads = [e.target for _, e in out.events() if e.kind == "offload"]
+    assert len(offloads) == len(set(offloads)) and out.count("reload") >= 1
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(instances(min_tasks=4, max_tasks=5, max_size=4, max_time=9, no_recompute=True), st.integers(0, 40),
+       st.sampled_from([1, 2, 4]))
+def test_reloads_improve_on_their_plan_and_never_beat_the_brute_force_optimum(inst, frac, bw):
+    """The answer is a valid plan strictly shorter than the plan it started from, and never shorter than the
+    least makespan over every SPEC plan with both techniques (Dijkstra over plans, tests/brute_budget.py).
+    (About one draw in twenty has a recomputation that a reload improves: tight budgets, costly tasks.)"""
+    assume(inst.m <= 6)
+    inst = inst.with_machine(bandwidth=bw)
+    B = budget_between(inst, frac, False)
+    rec = Request(inst, "time", B, None, True, False)
+    plan = plan_under_budget(rec)
+    assume(plan is not None)
+    both = Request(inst, "time", B, None, True, True)
+    out = offload_recomputations(both, plan)
+    assume(out is not None)
+    ev = both.evaluate(out[0])
+    assert ev.valid and float(ev.makespan) == out[1] < float(rec.evaluate(plan).makespan)
+    best = brute_time(inst, B, recompute=True, offload=True)
+    assert best is not None and out[1] >= float(best[0]) - 1e-9
+
+
+def test_a_recomputation_reloaded_where_the_channel_is_idle():
+    """a (4 time units) must leave memory while q runs and comes back for r. Recomputed, it costs 4 more: 13.
+    Offloaded beside p (kept past its read by p until then) and reloaded in a stage of its own after q
+    (q's compute has no room for it): 1 unit of channel each way, one of them hidden: 10, the optimum
+    (brute force)."""
+    inst = from_tensors([("a", 4, 1, []), ("p", 2, 2, ["a"]), ("q", 2, 2, ["p"]), ("r", 1, 1, ["a", "q"])],
+                        machine=Machine(bandwidth=1))
+    rec = Request(inst, "time", 4, None, True, False)
+    plan = run_planner(rec, [0, 1, 2, 3], PlannerConfig())
+    assert rec.evaluate(plan).makespan == 13
+    both = Request(inst, "time", 4, None, True, True)
+    out = offload_recomputations(both, plan)
+    assert out is not None and out[1] == 10 and both.evaluate(out[0]).valid
+    assert out[0].count("compute") == 4 and out[0].count("offload") == out[0].count("reload") == 1
+    assert float(brute_time(inst, 4, recompute=True, offload=True)[0]) == 10
+    # without a channel, or with a plan that already moves data, there is nothing to do
+    assert offload_recomputations(rec, plan) is None
+    assert offload_recomputations(both, out[0]) is None
+
+
+def test_an_offloaded_copy_is_kept_past_its_last_read_to_hide_its_offload():
+    """As above, but p does not read a: freed at once after it is made (its last read), a's offload would
+    need a stage of its own (11). Kept resident beside p while memory allows, the offload hides: 10 for this
+    order of computes (another order fits without any transfer, 9: the brute force)."""
+    inst = from_tensors([("a", 4, 1, []), ("p", 2, 2, []), ("q", 2, 2, ["p"]), ("r", 1, 1, ["a", "q"])],
+                        machine=Machine(bandwidth=1))
+    rec = Request(inst, "time", 4, None, True, False)
+    plan = run_planner(rec, [0, 1, 2, 3], PlannerConfig())
+    assert rec.evaluate(plan).makespan == 13
+    both = Request(inst, "time", 4, None, True, True)
+    out = offload_recomputations(both, plan)
+    assert out is not None and out[1] == 10 and both.evaluate(out[0]).valid
+    assert float(brute_time(inst, 4, recompute=True, offload=True)[0]) == 9
+
+
+def test_hierarchical_and_auto_reload_the_chain_plans_recomputations():
+    """On a large training graph of repeated blocks with a channel, ``hierarchical`` (with both techniques)
+    and ``auto`` turn the recomputation-only plan's recomputations into reloads: the answer is shorter than
+    that plan, valid, and offloads."""
+    import memopt
+    from memopt.generators import repeated_blocks
+    from memopt.heuristics.orders import best_baseline
+    from memopt.training import training_graph
+
+    inst = training_graph(repeated_blocks(600, block_size=6, seed=4)).with_machine(bandwidth=2)
+    b = int(0.6 * best_baseline(inst)[1])
+    for method in ("hierarchical", "auto"):
+        res = memopt.solve(inst, "time", method, budget=b, recompute=True, offload=True, time_limit=10)
+        rl = res.stats["reloads"]
+        assert rl["after"] is not None and rl["after"] < rl["before"] and rl["reloads"] > 0, method
+        ev = memopt.evaluate(inst, res.plan, budget=b)
+        assert ev.valid and res.value == ev.makespan <= rl["after"] and res.plan.count("reload") > 0, method
