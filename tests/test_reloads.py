@@ -78,19 +78,26 @@ def test_reloads_improve_on_their_plan_and_never_beat_the_brute_force_optimum(in
     assert best is not None and out[1] >= float(best[0]) - 1e-9
 
 
-def test_a_recomputation_reloaded_where_the_channel_is_idle():
-    """a (4 time units) must leave memory while q runs and comes back for r. Recomputed, it costs 4 more: 13.
-    Offloaded beside p (kept past its read by p until then) and reloaded in a stage of its own after q
-    (q's compute has no room for it): 1 unit of channel each way, one of them hidden: 10, the optimum
-    (brute force)."""
-    inst = from_tensors([("a", 4, 1, []), ("p", 2, 2, ["a"]), ("q", 2, 2, ["p"]), ("r", 1, 1, ["a", "q"])],
+def _reloaded(p_inputs: list[str]):
+    """a (4 time units) must leave memory while q runs and comes back for r (budget 4); p reads
+    ``p_inputs``. The recomputation-only plan of the order a, p, q, r (13), and the pass's answer."""
+    inst = from_tensors([("a", 4, 1, []), ("p", 2, 2, p_inputs), ("q", 2, 2, ["p"]), ("r", 1, 1, ["a", "q"])],
                         machine=Machine(bandwidth=1))
     rec = Request(inst, "time", 4, None, True, False)
     plan = run_planner(rec, [0, 1, 2, 3], PlannerConfig())
     assert rec.evaluate(plan).makespan == 13
     both = Request(inst, "time", 4, None, True, True)
     out = offload_recomputations(both, plan)
-    assert out is not None and out[1] == 10 and both.evaluate(out[0]).valid
+    assert out is not None and both.evaluate(out[0]).valid
+    return inst, rec, both, plan, out
+
+
+def test_a_recomputation_reloaded_where_the_channel_is_idle():
+    """p reads a. Recomputed, a costs 4 more: 13. Offloaded beside p and reloaded in a stage of its own
+    after q (q's compute has no room for it): 1 unit of channel each way, one of them hidden: 10, the
+    optimum (brute force)."""
+    inst, rec, both, plan, out = _reloaded(["a"])
+    assert out[1] == 10
     assert out[0].count("compute") == 4 and out[0].count("offload") == out[0].count("reload") == 1
     assert float(brute_time(inst, 4, recompute=True, offload=True)[0]) == 10
     # without a channel, or with a plan that already moves data, there is nothing to do
@@ -99,17 +106,11 @@ def test_a_recomputation_reloaded_where_the_channel_is_idle():
 
 
 def test_an_offloaded_copy_is_kept_past_its_last_read_to_hide_its_offload():
-    """As above, but p does not read a: freed at once after it is made (its last read), a's offload would
-    need a stage of its own (11). Kept resident beside p while memory allows, the offload hides: 10 for this
-    order of computes (another order fits without any transfer, 9: the brute force)."""
-    inst = from_tensors([("a", 4, 1, []), ("p", 2, 2, []), ("q", 2, 2, ["p"]), ("r", 1, 1, ["a", "q"])],
-                        machine=Machine(bandwidth=1))
-    rec = Request(inst, "time", 4, None, True, False)
-    plan = run_planner(rec, [0, 1, 2, 3], PlannerConfig())
-    assert rec.evaluate(plan).makespan == 13
-    both = Request(inst, "time", 4, None, True, True)
-    out = offload_recomputations(both, plan)
-    assert out is not None and out[1] == 10 and both.evaluate(out[0]).valid
+    """p does not read a: freed at once after it is made (its last read), a's offload would need a stage
+    of its own (11). Kept resident beside p while memory allows, the offload hides: 10 for this order of
+    computes (another order fits without any transfer, 9: the brute force)."""
+    inst, _, _, _, out = _reloaded([])
+    assert out[1] == 10
     assert float(brute_time(inst, 4, recompute=True, offload=True)[0]) == 9
 
 

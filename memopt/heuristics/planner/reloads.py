@@ -36,7 +36,7 @@ from memopt.core.deadline import Deadline
 from memopt.core.plan import COMPUTE, OFFLOAD, RELOAD, Plan
 from memopt.core.request import Request
 from memopt.heuristics.planner.packing import build_plan, pack_stages
-from memopt.heuristics.planner.simulation import LogicalPlan, Transfer
+from memopt.heuristics.planner.simulation import LogicalPlan, Transfer, prefetch
 
 _C, _R = 0, 1  # a step of the mixed sequence: compute a task, or reload a datum
 
@@ -262,19 +262,8 @@ def _convert(req: Request, seq: Sequence[int], chosen: set[int], deadline: Deadl
         if q < release:
             bad.add(i)
             continue
-        s = size[d]
-        need, acc = tt(d), 0.0
-        r0 = r
-        while r - 1 >= release and acc < need:
-            k = r - 1
-            if lp.cmp_mem[k] + s > M or lp.gap_mem[k] + s > M:
-                break
-            r = k
-            acc += lp.ctime[k]
-        for k in range(r, r0):
-            lp.cmp_mem[k] += s
-            lp.gap_mem[k] += s
-        lp.transfers.append(Transfer(RELOAD, d, s, tt(d), release=release, deadline=q, gap=r,
+        r = prefetch(lp, r, release, size[d], tt(d), M)
+        lp.transfers.append(Transfer(RELOAD, d, size[d], tt(d), release=release, deadline=q, gap=r,
                                      seq=len(lp.transfers)))
     if bad:
         raise _Unpackable(bad)

@@ -66,6 +66,23 @@ class LogicalPlan:
     recomputes: int = 0
 
 
+def prefetch(out: LogicalPlan, r: int, release: int, size: int, seconds: float, M: float) -> int:
+    """The logical gap of a reload first counted at gap ``r``, moved back ("prefetched") while its transfer
+    (``seconds``) needs computes to hide behind and the memory allows, not before ``release``; the memory
+    profile counts the datum from there on."""
+    acc, r0 = 0.0, r
+    while r - 1 >= release and acc < seconds:
+        k = r - 1
+        if out.cmp_mem[k] + size > M or out.gap_mem[k] + size > M:
+            break
+        r = k
+        acc += out.ctime[k]
+    for k in range(r, r0):
+        out.cmp_mem[k] += size
+        out.gap_mem[k] += size
+    return r
+
+
 # ---------------------------------------------------------------- phase 1
 class Simulation:
     """Run an order of first computations under the budget, evicting as needed."""
@@ -496,19 +513,8 @@ class Simulation:
         # the reload's stage starts after the stage that frees d; that free waits for
         # d's offload's stage when the offload was the one just before it
         release = f0 + (2 if self._just_offloaded.get(d) == f0 + 1 else 1)
-        if self.cfg.prefetch and r > release:
-            need = self.tt(d)
-            acc = 0.0
-            M = self.M
-            while r - 1 >= release and acc < need:
-                k = r - 1
-                if out.cmp_mem[k] + s > M or out.gap_mem[k] + s > M:
-                    break
-                r = k
-                acc += out.ctime[k]
-            for k in range(r, K):
-                out.cmp_mem[k] += s
-                out.gap_mem[k] += s
+        if self.cfg.prefetch:
+            r = prefetch(out, r, release, s, self.tt(d), self.M)
         tr = Transfer(RELOAD, d, s, self.tt(d), release=release, deadline=K, gap=r, seq=len(out.transfers))
         out.transfers.append(tr)
         self.pending_reload[d] = tr
@@ -617,4 +623,4 @@ class Simulation:
         return self.out
 
 
-__all__ = ["MAX_DEPTH", "LogicalPlan", "Simulation", "Stuck", "Transfer"]
+__all__ = ["MAX_DEPTH", "LogicalPlan", "Simulation", "Stuck", "Transfer", "prefetch"]
