@@ -4,7 +4,7 @@ A plan that only recomputes leaves the channel idle. A recomputation of a
 task v at position i of the plan's compute sequence can be replaced by a
 *reload* of the outputs of v read after i — provided a copy of them went to
 slow memory before (an offload of one of their earlier copies, in that
-copy's lifetime; SPEC §2: a slow copy stays for the rest of the plan, so one
+copy's lifetime; docs/spec.md §2: a slow copy stays for the rest of the plan, so one
 offload serves every later reload). Recomputations that then feed nothing
 (the inputs recomputed for v alone) go too. The plan loses c(v) of compute
 and gains s/β of channel time per datum moved, which the stages hide behind
