@@ -28,14 +28,16 @@ previous ones did not settle the request:
    Option ``model`` runs one model only (``stage``, ``joint``,
    ``checkmate``, ``poet``, ``moccasin``).
 
-Large training graphs of repeated blocks (recomputation only, at least
-:data:`HIERARCHICAL_MIN_TASKS` tasks) go to ``hierarchical`` instead of
-steps 1-3 (after the best baseline schedule: if it fits, it is optimal).
-With offloading as well, such graphs get the recomputation-only route
-first (:data:`RECOMPUTE_ONLY_SHARE` of the time; its plans are plans here
-too), its plan with recomputations turned into reloads where the channel
-hides them (:func:`memopt.heuristics.planner.offload_recomputations`), then
-steps 2-3 with offloading; the best plan is the answer.
+Large training graphs of repeated blocks (recomputation, with or without
+offloading, at least :data:`HIERARCHICAL_MIN_TASKS` tasks) go to
+``hierarchical`` instead of steps 1-3 (after the best baseline schedule: if
+it fits, it is optimal); with offloading, ``hierarchical`` turns its chain
+plan's recomputations into reloads
+(:func:`memopt.heuristics.planner.offload_recomputations`) and runs the
+planner with offloading on the graph without its views. Elsewhere, with both
+techniques, when the planner finds no plan, the recomputation-only route
+runs (:data:`RECOMPUTE_ONLY_SHARE` of the time; its plans are plans here
+too) and its plan's recomputations are turned into reloads.
 
 Why Moccasin above 40 tasks with recomputation only (60 s, 2 threads,
 budgets 0.8x and 0.9x the given order's peak): against Checkmate on the
@@ -92,15 +94,14 @@ PLANNER_SHARE_RECOMPUTE = 0.15
 PLANNER_HARD_SHARE = 0.6
 """With both techniques: the planner's first plan may take at most this share of the time left."""
 RECOMPUTE_ONLY_SHARE = 0.5
-"""With offloading and recomputation, on large graphs of repeated blocks (first) or when the planner finds no
-plan: the share of the time left for the recomputation-only route (its plan is valid with offloading allowed;
-the offloading route then goes on)."""
+"""With offloading and recomputation, when the planner finds no plan: the share of the time left for the
+recomputation-only route (its plan is valid with offloading allowed; the offloading route then goes on)."""
 RECOMPUTATION_ONLY = "auto-time (recomputation only)"
 """The source name of the recomputation-only route's plans in a request with offloading."""
 RECOMPUTATIONS_RELOADED = "auto-time (recomputations reloaded)"
 """The source name of those plans with recomputations turned into reloads."""
 RELOADS_SHARE = 0.5
-"""Share of the time left for turning the recomputation-only plan's recomputations into reloads (its search
+"""Share of the time left for turning a recomputation-only plan's recomputations into reloads (its search
 ends sooner on most graphs: GPT-2 with Adam at 0.4x 1.9 s; Llama-2-70B's shape with views at 0.8x, every
 recomputation tried first, 21.4 % -> 6.4 % over Σ c in 3 s)."""
 BOUND_SHARE, BOUND_SECONDS = 0.05, 5.0
@@ -109,7 +110,7 @@ PAIR_SHARE, PAIR_SECONDS = 0.08, 8.0
 """Then for its programs of pairs of moments (up to 2,000 tasks; unused when they are solved sooner): GPT-2
 (ATen, Adam) at 0.4x, the pair proves 30.0 % of Σ c in 3 s, 31.9 % in 30 s, where one moment proves 27.0 %."""
 HIERARCHICAL_MIN_TASKS = 1000
-"""From this many tasks, training graphs of repeated blocks (recomputation only) go to ``hierarchical``:
+"""From this many tasks, training graphs of repeated blocks (with recomputation) go to ``hierarchical``:
 its first plan comes in seconds where this route's took 46 s on Llama-2-70B's shape (12,525 tasks), and on
 GPT-2 small with Adam (1,177 tasks) it ended below this route's plan at 0.8x and 0.5x
 (results/hierarchical.md). The shipped network instances (at most 683 tasks) and the random layered graphs
@@ -195,20 +196,13 @@ def run_auto_time(req: Request, ctx: Context) -> MethodOutput:
                 return MethodOutput(status=Status.INFEASIBLE, message=(
                     f"no schedule fits: the peak of every schedule is at least {proven} > budget {req.budget}"))
             return MethodOutput(message=f"no schedule found within the budget {req.budget} (best peak {peak})")
-        # a plan that only recomputes is a plan here too: the recomputation-only route (Checkmate, Moccasin,
-        # hierarchical) runs first on large graphs of repeated blocks, where its chain DP and windows may beat
-        # the planner's eviction (Llama-2-70B's shape with views, 0.8x, 60 s: 21.4 % over Σ c, where the
-        # planner with offloading alone ended at 22.5 %; GPT-2 with Adam, 0.4x: 36.9 % by recomputation alone,
-        # the planner's 17.2 % stays the answer), else when the planner finds no plan, where its packing of
-        # transfers runs out of time (GPT-2 medium with Adam, 0.4x: nothing in 30 s with offloading, 15.5 %
-        # without)
-        rec = Request(inst, req.objective, req.budget, req.max_makespan, True, False) if req.offload else None
-        first = rec is not None and req.recompute and _hierarchical_route(rec, p)
-        if first:
-            _recomputation_only(rec, req, ctx)
         warm = _planner(req, ctx)
         stats["warm_start"] = "planner" if warm is not None else "none"
-        if warm is None and req.recompute and rec is not None and not first:
+        if warm is None and req.recompute and req.offload:
+            # a plan that only recomputes is a plan here too, and its recomputations may become reloads: the
+            # recomputation-only route when the planner finds no plan, where its packing of transfers runs out
+            # of time (GPT-2 medium with Adam, 0.4x: nothing in 30 s with offloading, 15.5 % without)
+            rec = Request(inst, req.objective, req.budget, req.max_makespan, True, False)
             _recomputation_only(rec, req, ctx)
         if ctx.incumbent.source in (RECOMPUTATION_ONLY, RECOMPUTATIONS_RELOADED):
             stats["warm_start"] = ctx.incumbent.source.removeprefix("auto-time ").strip("()")
@@ -303,9 +297,9 @@ def recomputation_bound(req: Request, ctx: Context) -> MethodOutput | None:
 
 
 def _hierarchical_route(req: Request, p: AutoTimeParams) -> bool:
-    """Recomputation only, no model asked for, at least :data:`HIERARCHICAL_MIN_TASKS` tasks and a training
-    graph of repeated blocks (:func:`memopt.graph.structure.has_repeated_blocks`)."""
-    return (p.hierarchical and p.model is None and req.recompute and not req.offload
+    """Recomputation (offloading too or not), no model asked for, at least :data:`HIERARCHICAL_MIN_TASKS`
+    tasks and a training graph of repeated blocks (:func:`memopt.graph.structure.has_repeated_blocks`)."""
+    return (p.hierarchical and p.model is None and req.recompute
             and req.instance.n >= HIERARCHICAL_MIN_TASKS and has_repeated_blocks(req.instance))
 
 
