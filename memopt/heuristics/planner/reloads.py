@@ -19,9 +19,11 @@ ranking: each prefix becomes the planner's logical plan (the kept computes,
 their memory with liveness frees, the transfers with their windows;
 reloads prefetched as far as the memory allows and their transfer needs),
 packed into stages by the planner's phase 2 (:func:`.packing.pack_stages`,
-exact memory) and judged by the evaluator. The best prefix found by a
-halving search from the whole ranking, then refined around it, is the answer when it beats the
-plan it started from.
+exact memory) and judged by the evaluator. The best prefix is found by a
+halving search from the whole ranking, refined around it; then the
+recomputations whose transfers stand in stages that the channel makes
+longer than their computes are left out while that helps. The best plan is
+the answer when it beats the plan it started from.
 
 Complexity: O(L + Σ reads) per prefix for a sequence of L computes, plus the
 packing's dynamic program over (computes, transfers) placed.
@@ -39,6 +41,8 @@ from memopt.heuristics.planner.packing import build_plan, pack_stages
 from memopt.heuristics.planner.simulation import LogicalPlan, Transfer, prefetch
 
 _C, _R = 0, 1  # a step of the mixed sequence: compute a task, or reload a datum
+MAX_EXPOSURE_ROUNDS = 4
+"""Rounds of the last step of the search: the best set without its recomputations whose transfers stall."""
 
 
 class _Unpackable(Exception):
@@ -86,34 +90,44 @@ def offload_recomputations(req: Request, plan: Plan, *, deadline: Deadline | Non
     cands.sort(key=lambda i: (-(time_[seq[i]] / channel(i)) if channel(i) > 0 else -math.inf, i))
     best_value = float(base.makespan)
     best: tuple[Plan, float] | None = None
-    tried: dict[int, float] = {0: best_value}
+    best_set: set[int] = set()
+    tried: dict[int, float] = {0: best_value}  # prefix length -> makespan
+    exposed: dict[frozenset[int], set[int]] = {}  # a set tried -> its recomputations whose transfers stall
 
-    def value(p: int) -> float:
-        nonlocal best, best_value, cands
-        if p in tried:
-            return tried[p]
+    def judge(chosen: set[int]) -> tuple[float, set[int]]:
+        """The makespan of ``chosen`` turned into reloads (inf: no plan), and the set it really was."""
+        nonlocal best, best_value, best_set, cands
         while True:
+            out: set[int] = set()
             try:
-                built = _convert(req, seq, set(cands[:p]), deadline)
+                built = _convert(req, seq, chosen, deadline, exposed=out)
                 break
-            except _Unpackable as e:  # drop what cannot move; the prefixes tried so far are other sets now
+            except _Unpackable as e:  # drop what cannot move (from the ranking too), and try again
+                chosen = chosen - e.positions
                 cands = [i for i in cands if i not in e.positions]
-                tried.clear()
-                tried[0] = float(base.makespan)
-                p = min(p, len(cands))
-                if p == 0:
-                    return tried[0]
+                if not chosen:
+                    return float(base.makespan), chosen
+        exposed[frozenset(chosen)] = out
         v = math.inf
         if built is not None:
             ev = req.evaluate(built)
             if ev.valid:
                 v = float(ev.makespan)
                 if v < best_value - 1e-9:
-                    best_value, best = v, (built, v)
+                    best_value, best, best_set = v, (built, v), set(chosen)
                     if on_improve is not None:
                         on_improve(built, v)
-        tried[p] = v
-        return v
+        return v, chosen
+
+    def value(p: int) -> float:
+        if p not in tried:
+            n = len(cands)
+            v, _ = judge(set(cands[:p]))
+            if len(cands) < n:  # the ranking lost what could not move: the prefixes tried are other sets now
+                tried.clear()
+                tried[0] = float(base.makespan)
+            tried[min(p, len(cands))] = v
+        return tried[min(p, len(cands))]
 
     # every recomputation first (where the channel has room, the best: Llama-2-70B's shape at 0.8x), then
     # halving, then bisections between the best prefix and its neighbours
@@ -134,6 +148,16 @@ def offload_recomputations(req: Request, plan: Plan, *, deadline: Deadline | Non
         for q in mids:
             if not _expired(deadline):
                 value(q)
+    # then leave out, from the best set, the recomputations whose transfers stand in stages that the channel
+    # makes longer than their computes, while that helps (the ranking does not see where the channel is busy)
+    for _ in range(MAX_EXPOSURE_ROUNDS):
+        stall = exposed.get(frozenset(best_set), set())
+        if not stall or _expired(deadline):
+            break
+        before = best_value
+        judge(best_set - stall)
+        if best_value >= before:
+            break
     return best
 
 
@@ -141,8 +165,12 @@ def _expired(deadline: Deadline | None) -> bool:
     return deadline is not None and deadline.expired()
 
 
-def _convert(req: Request, seq: Sequence[int], chosen: set[int], deadline: Deadline | None) -> Plan | None:
-    """The plan of ``seq`` with the recomputations at ``chosen`` replaced by reloads (``None``: no packing)."""
+def _convert(req: Request, seq: Sequence[int], chosen: set[int], deadline: Deadline | None,
+             exposed: set[int] | None = None) -> Plan | None:
+    """The plan of ``seq`` with the recomputations at ``chosen`` replaced by reloads (``None``: no packing).
+
+    ``exposed`` receives the positions whose transfers (a reload, or its datum's offload) are packed in a
+    stage that lasts longer than its computes."""
     inst = req.instance
     size, M = inst.size, req.budget
     results = set(inst.results)
@@ -275,6 +303,13 @@ def _convert(req: Request, seq: Sequence[int], chosen: set[int], deadline: Deadl
     stages = pack_stages(lp, M, deadline=deadline)
     if stages is None:
         return None
+    if exposed is not None:
+        T = lp.transfers  # (in the packing's channel order)
+        busy = set()
+        for st in stages:
+            if sum(T[x].seconds for x in range(st.tlo, st.thi)) > sum(lp.ctime[st.lo:st.hi]):
+                busy.update(T[x].datum for x in range(st.tlo, st.thi))
+        exposed.update(i for d, _, i in reloads if d in busy)
     return build_plan(inst, lp, stages)
 
 
