@@ -115,7 +115,7 @@ its first plan comes in seconds where this route's took 46 s on Llama-2-70B's sh
 GPT-2 small with Adam (1,177 tasks) it ended below this route's plan at 0.8x and 0.5x
 (results/hierarchical.md). With offloading too (results/hierarchical-offload.md), GPT-2 with Adam and Llama-2-70B's
 shape with views got the same values as the recomputation-only route followed by the planner (0.005 % over Σ c on
-the 70B shape at 0.8x, where the planner alone ended at 4.9 %), in 16-60 s instead of 40-57 s. The shipped network
+the 70B shape at 0.8x, where the route before ended at 4.9 %), in 16-60 s instead of 40-57 s. The shipped network
 instances (at most 683 tasks) and the random layered graphs (no repeated block) keep this route."""
 
 
