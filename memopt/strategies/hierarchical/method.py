@@ -27,7 +27,7 @@
 
 With offloading allowed, the best chain plan's recomputations are turned
 into reloads where the channel hides them
-(:func:`memopt.heuristics.planner.offload_recomputations`), after step 2,
+(:func:`memopt.heuristics.planner.offload_recomputations`), after step 3,
 and the flat planner of step 4 offloads too.
 
 Bounds: Σ c(v) and, for graphs up to ``bound_tasks`` tasks, the
