@@ -12,37 +12,33 @@ from test_budget_planner import budget_between
 
 from memopt import from_tensors
 from memopt.core.instance import Machine
-from memopt.core.plan import COMPUTE
 from memopt.core.request import Request
 from memopt.heuristics.planner import PlannerConfig, offload_recomputations, plan_under_budget, run_planner
-from memopt.heuristics.planner.reloads import _convert, _Unpackable
-
-
-def _sequence(inst, plan) -> list[int]:
-    return [inst.task_index[e.target] for _, e in plan.events() if e.kind == COMPUTE]
+from memopt.heuristics.planner.reloads import _convert, _Unpackable, plan_steps
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(instances(max_tasks=8, max_time=9, no_recompute=True), st.integers(0, 60), st.sampled_from([1, 2, 0.5, 4]),
-       st.data())
-def test_every_subset_of_recomputations_reloaded_is_a_valid_plan(inst, frac, bw, data):
-    """Whichever recomputations of a recomputation-only plan are turned into reloads, the plan built (when
-    the packing finds one) passes the evaluator with the same budget, runs fewer computes, and offloads each
+       st.booleans(), st.data())
+def test_every_subset_of_recomputations_reloaded_is_a_valid_plan(inst, frac, bw, moving, data):
+    """Whichever recomputations of a plan are turned into reloads — a plan that only recomputes, or one that
+    offloads too (``moving``: its reloads stay, their offloads placed again) — the plan built (when the
+    packing finds one) passes the evaluator with the same budget, runs fewer computes, and offloads each
     datum at most once (a chosen recomputation whose outputs feed nothing is simply dropped)."""
     inst = inst.with_machine(bandwidth=bw)
     B = budget_between(inst, frac, False)
-    rec = Request(inst, "time", B, None, True, False)
-    plan = plan_under_budget(rec)
+    both = Request(inst, "time", B, None, True, True)
+    plan = plan_under_budget(both if moving else Request(inst, "time", B, None, True, False))
     assume(plan is not None)
-    seq = _sequence(inst, plan)
+    seq = plan_steps(inst, plan)
     seen, recomputes = set(), []
-    for i, v in enumerate(seq):
-        if v in seen:
-            recomputes.append(i)
-        seen.add(v)
+    for i, (kind, v) in enumerate(seq):
+        if kind == 0:
+            if v in seen:
+                recomputes.append(i)
+            seen.add(v)
     assume(recomputes)
     chosen = set(data.draw(st.lists(st.sampled_from(recomputes), min_size=1, unique=True)))
-    both = Request(inst, "time", B, None, True, True)
     out = None
     try:
         out = _convert(both, seq, chosen, None)
@@ -51,31 +47,31 @@ def test_every_subset_of_recomputations_reloaded_is_a_valid_plan(inst, frac, bw,
     assume(out is not None)
     ev = both.evaluate(out)
     assert ev.valid, ev.violation
-    assert out.count("compute") <= len(seq) - len(chosen)
+    assert out.count("compute") <= plan.count("compute") - len(chosen)
     offloads = [e.target for _, e in out.events() if e.kind == "offload"]
     assert len(offloads) == len(set(offloads))
-    # at most one reload per output of a chosen recomputation (none when it fed nothing)
-    assert out.count("reload") <= sum(len(inst.outputs[seq[i]]) for i in chosen)
+    # at most one reload per output of a chosen recomputation (none when it fed nothing), besides the plan's
+    assert out.count("reload") <= plan.count("reload") + sum(len(inst.outputs[seq[i][1]]) for i in chosen)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(instances(min_tasks=4, max_tasks=5, max_size=4, max_time=9, no_recompute=True), st.integers(0, 40),
-       st.sampled_from([1, 2, 4]))
-def test_reloads_improve_on_their_plan_and_never_beat_the_brute_force_optimum(inst, frac, bw):
-    """The answer is a valid plan strictly shorter than the plan it started from, and never shorter than the
-    least makespan over every SPEC plan with both techniques (Dijkstra over plans, tests/brute_budget.py).
-    (About one draw in twenty has a recomputation that a reload improves: tight budgets, costly tasks.)"""
+       st.sampled_from([1, 2, 4]), st.booleans())
+def test_reloads_improve_on_their_plan_and_never_beat_the_brute_force_optimum(inst, frac, bw, moving):
+    """The answer is a valid plan strictly shorter than the plan it started from (one that only recomputes,
+    or the planner's with both techniques), and never shorter than the least makespan over every SPEC plan
+    with both techniques (Dijkstra over plans, tests/brute_budget.py). (About one draw in twenty has a
+    recomputation that a reload improves: tight budgets, costly tasks.)"""
     assume(inst.m <= 6)
     inst = inst.with_machine(bandwidth=bw)
     B = budget_between(inst, frac, False)
-    rec = Request(inst, "time", B, None, True, False)
-    plan = plan_under_budget(rec)
-    assume(plan is not None)
     both = Request(inst, "time", B, None, True, True)
+    plan = plan_under_budget(both if moving else Request(inst, "time", B, None, True, False))
+    assume(plan is not None)
     out = offload_recomputations(both, plan)
     assume(out is not None)
     ev = both.evaluate(out[0])
-    assert ev.valid and float(ev.makespan) == out[1] < float(rec.evaluate(plan).makespan)
+    assert ev.valid and float(ev.makespan) == out[1] < float(both.evaluate(plan).makespan)
     best = brute_time(inst, B, recompute=True, offload=True)
     assert best is not None and out[1] >= float(best[0]) - 1e-9
 
@@ -102,7 +98,7 @@ def test_a_recomputation_reloaded_where_the_channel_is_idle():
     assert out[1] == 10
     assert out[0].count("compute") == 4 and out[0].count("offload") == out[0].count("reload") == 1
     assert float(brute_time(inst, 4, recompute=True, offload=True)[0]) == 10
-    # without a channel, or with a plan that already moves data, there is nothing to do
+    # without a channel, or without a recomputation left, there is nothing to do
     assert offload_recomputations(rec, plan) is None
     assert offload_recomputations(both, out[0]) is None
 

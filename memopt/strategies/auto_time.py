@@ -206,6 +206,9 @@ def run_auto_time(req: Request, ctx: Context) -> MethodOutput:
             # of time (GPT-2 medium with Adam, 0.4x: nothing in 30 s with offloading, 15.5 % without)
             rec = Request(inst, req.objective, req.budget, req.max_makespan, True, False)
             _recomputation_only(rec, req, ctx)
+        elif warm is not None and req.recompute and req.offload:
+            # the planner's plan with its recomputations turned into reloads where the channel has room
+            reload_recomputations(req, ctx.incumbent.plan, ctx, RECOMPUTATIONS_RELOADED)
         if ctx.incumbent.source in (RECOMPUTATION_ONLY, RECOMPUTATIONS_RELOADED):
             stats["warm_start"] = ctx.incumbent.source.removeprefix("auto-time ").strip("()")
         if req.recompute and not req.offload:

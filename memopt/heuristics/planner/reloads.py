@@ -35,6 +35,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from memopt.core.deadline import Deadline
+from memopt.core.instance import Instance
 from memopt.core.plan import COMPUTE, OFFLOAD, RELOAD, Plan
 from memopt.core.request import Request
 from memopt.heuristics.planner.packing import build_plan, pack_stages
@@ -56,38 +57,37 @@ class _Unpackable(Exception):
 def offload_recomputations(req: Request, plan: Plan, *, deadline: Deadline | None = None,
                            on_improve: Callable[[Plan, float], None] | None = None) -> tuple[Plan, float] | None:
     """The plan with some of ``plan``'s recomputations replaced by reloads, and its makespan; ``None`` when no
-    such plan (judged by the evaluator under ``req``) is faster than ``plan`` or ``plan`` already transfers.
+    such plan (judged by the evaluator under ``req``) is faster than ``plan``.
 
-    ``req`` must allow offloading (its machine has a bandwidth); ``plan`` is a valid plan of ``req`` without
-    transfers. Each better plan found is passed to ``on_improve`` as it comes.
+    ``req`` must allow offloading (its machine has a bandwidth); ``plan`` is a valid plan of ``req``. Its
+    reloads stay (their offloads are placed again, one per datum); each better plan found is passed to
+    ``on_improve`` as it comes.
     """
     inst = req.instance
     beta = inst.machine.bandwidth
     if not req.offload or beta is None or req.budget is None:
         return None
-    if plan.count(OFFLOAD) or plan.count(RELOAD):
-        return None
     base = req.evaluate(plan)
     if not base.valid:
         return None
-    tix = inst.task_index
-    seq = [tix[e.target] for _, e in plan.events() if e.kind == COMPUTE]
+    seq = plan_steps(inst, plan)
     seen: set[int] = set()
     cands: list[int] = []
-    for i, v in enumerate(seq):
-        if v in seen:
-            cands.append(i)
-        seen.add(v)
+    for i, (kind, v) in enumerate(seq):
+        if kind == _C:
+            if v in seen:
+                cands.append(i)
+            seen.add(v)
     if not cands:
         return None
     size, time_ = inst.size, inst.time
 
     def channel(i: int) -> float:
-        s = sum(size[d] for d in inst.outputs[seq[i]])
+        s = sum(size[d] for d in inst.outputs[seq[i][1]])
         return 2 * s / beta if not math.isinf(beta) else 0.0
 
     # most compute saved per second of channel first (a recomputation of outputs of size 0 costs no channel)
-    cands.sort(key=lambda i: (-(time_[seq[i]] / channel(i)) if channel(i) > 0 else -math.inf, i))
+    cands.sort(key=lambda i: (-(time_[seq[i][1]] / channel(i)) if channel(i) > 0 else -math.inf, i))
     best_value = float(base.makespan)
     best: tuple[Plan, float] | None = None
     best_set: set[int] = set()
@@ -165,9 +165,21 @@ def _expired(deadline: Deadline | None) -> bool:
     return deadline is not None and deadline.expired()
 
 
-def _convert(req: Request, seq: Sequence[int], chosen: set[int], deadline: Deadline | None,
+def plan_steps(inst: Instance, plan: Plan) -> list[tuple[int, int]]:
+    """A plan as steps ``(_C, task)`` and ``(_R, datum)`` in order: each stage's reloads, then its computes
+    (its frees and offloads are left out: :func:`_convert` places them again)."""
+    tix, dix = inst.task_index, inst.datum_index
+    out: list[tuple[int, int]] = []
+    for stage in plan:
+        out += [(_R, dix[e.target]) for e in stage if e.kind == RELOAD]
+        out += [(_C, tix[e.target]) for e in stage if e.kind == COMPUTE]
+    return out
+
+
+def _convert(req: Request, seq: Sequence[tuple[int, int]], chosen: set[int], deadline: Deadline | None,
              exposed: set[int] | None = None) -> Plan | None:
-    """The plan of ``seq`` with the recomputations at ``chosen`` replaced by reloads (``None``: no packing).
+    """The plan of the steps ``seq`` (:func:`plan_steps`) with the recomputations at ``chosen`` replaced by
+    reloads (``None``: no packing); the reloads of ``seq`` stay where something reads them.
 
     ``exposed`` receives the positions whose transfers (a reload, or its datum's offload) are packed in a
     stage that lasts longer than its computes."""
@@ -179,15 +191,21 @@ def _convert(req: Request, seq: Sequence[int], chosen: set[int], deadline: Deadl
     frees: dict[int, list[int]] = {}        # index in ``steps`` (backwards) -> data freed after that compute
     state: dict[int, str] = {}              # "read" / "made" / absent (the end)
     first = {}
-    for i, v in enumerate(seq):
-        first.setdefault(v, i)
+    for i, (kind, v) in enumerate(seq):
+        if kind == _C:
+            first.setdefault(v, i)
 
     def live(d: int) -> bool:
         s = state.get(d)
         return s == "read" or (s is None and d in results)
 
     for i in range(len(seq) - 1, -1, -1):
-        v = seq[i]
+        kind, v = seq[i]
+        if kind == _R:  # a reload of the plan: kept when something reads it
+            if live(v):
+                steps.append((_R, v, i))
+                state[v] = "made"
+            continue
         outs = inst.outputs[v]
         if i in chosen or (first[v] != i and not any(live(d) for d in outs)):
             # a reload of the live outputs (a recomputation that feeds nothing is dropped)
