@@ -1,6 +1,8 @@
-"""Recomputations turned into reloads: offloading added to a plan that only recomputes.
+"""Recomputations turned into reloads: more offloading in a plan that recomputes.
 
-A plan that only recomputes leaves the channel idle. A recomputation of a
+A plan that only recomputes leaves the channel idle; the planner's plans with
+both techniques leave most of it idle too. The plan's own reloads stay
+(their offloads are placed again, one per datum). A recomputation of a
 task v at position i of the plan's compute sequence can be replaced by a
 *reload* of the outputs of v read after i — provided a copy of them went to
 slow memory before (an offload of one of their earlier copies, in that
@@ -11,7 +13,7 @@ and gains s/β of channel time per datum moved, which the stages hide behind
 the computes where the channel has room: the rematerialisation-plus-offloading
 trade-off of Beaumont et al. ("Efficient combination of rematerialization
 and offloading for training DNNs", NeurIPS 2021), here as a pass over any
-recomputation-only plan — the chain DP's (``hierarchical``) in particular.
+plan that recomputes — the chain DP's (``hierarchical``) and the planner's.
 
 :func:`offload_recomputations` ranks the recomputations by the compute time
 they save per second of channel time they need, and tries prefixes of that
