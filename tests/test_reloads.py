@@ -17,6 +17,17 @@ from memopt.heuristics.planner import PlannerConfig, offload_recomputations, pla
 from memopt.heuristics.planner.reloads import _convert, _Unpackable, plan_steps
 
 
+def _planned(inst, frac: int, bw: float, moving: bool):
+    """The instance with bandwidth ``bw``, a budget, the request with both techniques, and the planner's plan
+    (with both techniques when ``moving``, else recomputation only); the draw is rejected without a plan."""
+    inst = inst.with_machine(bandwidth=bw)
+    B = budget_between(inst, frac, False)
+    both = Request(inst, "time", B, None, True, True)
+    plan = plan_under_budget(both if moving else Request(inst, "time", B, None, True, False))
+    assume(plan is not None)
+    return inst, B, both, plan
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(instances(max_tasks=8, max_time=9, no_recompute=True), st.integers(0, 60), st.sampled_from([1, 2, 0.5, 4]),
        st.booleans(), st.data())
@@ -25,11 +36,7 @@ def test_every_subset_of_recomputations_reloaded_is_a_valid_plan(inst, frac, bw,
     offloads too (``moving``: its reloads stay, their offloads placed again) — the plan built (when the
     packing finds one) passes the evaluator with the same budget, runs fewer computes, and offloads each
     datum at most once (a chosen recomputation whose outputs feed nothing is simply dropped)."""
-    inst = inst.with_machine(bandwidth=bw)
-    B = budget_between(inst, frac, False)
-    both = Request(inst, "time", B, None, True, True)
-    plan = plan_under_budget(both if moving else Request(inst, "time", B, None, True, False))
-    assume(plan is not None)
+    inst, B, both, plan = _planned(inst, frac, bw, moving)
     seq = plan_steps(inst, plan)
     seen, recomputes = set(), []
     for i, (kind, v) in enumerate(seq):
@@ -63,11 +70,7 @@ def test_reloads_improve_on_their_plan_and_never_beat_the_brute_force_optimum(in
     with both techniques (Dijkstra over plans, tests/brute_budget.py). (About one draw in twenty has a
     recomputation that a reload improves: tight budgets, costly tasks.)"""
     assume(inst.m <= 6)
-    inst = inst.with_machine(bandwidth=bw)
-    B = budget_between(inst, frac, False)
-    both = Request(inst, "time", B, None, True, True)
-    plan = plan_under_budget(both if moving else Request(inst, "time", B, None, True, False))
-    assume(plan is not None)
+    inst, B, both, plan = _planned(inst, frac, bw, moving)
     out = offload_recomputations(both, plan)
     assume(out is not None)
     ev = both.evaluate(out[0])
