@@ -128,7 +128,8 @@ def test_hierarchical_and_auto_reload_the_chain_plans_recomputations():
     b = int(0.6 * best_baseline(inst)[1])
     for method in ("hierarchical", "auto"):
         res = memopt.solve(inst, "time", method, budget=b, recompute=True, offload=True, time_limit=10)
-        rl = res.stats["reloads"]
-        assert rl["after"] is not None and rl["after"] < rl["before"] and rl["reloads"] > 0, method
+        gains = [rl for rl in res.stats["reloads"].values() if rl["after"] is not None]
+        assert gains and all(rl["after"] < rl["before"] and rl["reloads"] > 0 for rl in gains), method
         ev = memopt.evaluate(inst, res.plan, budget=b)
-        assert ev.valid and res.value == ev.makespan <= rl["after"] and res.plan.count("reload") > 0, method
+        assert ev.valid and res.plan.count("reload") > 0, method
+        assert res.value == ev.makespan <= min(rl["after"] for rl in gains), method

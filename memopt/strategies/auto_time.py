@@ -270,16 +270,17 @@ def _recomputation_only(rec: Request, req: Request, ctx: Context) -> None:
 
 def reload_recomputations(req: Request, plan: Plan, ctx: Context, source: str) -> None:
     """Offer ``plan`` (recomputation only) with recomputations turned into reloads, for :data:`RELOADS_SHARE`
-    of the time left (the search usually ends sooner); ``stats["reloads"]`` says what it gained."""
+    of the time left (the search usually ends sooner); ``stats["reloads"][source]`` says what it gained (one
+    entry per pass: ``hierarchical`` runs it on its chain plan and on the planner's)."""
     if not req.offload or ctx.deadline.expired():
         return
     t0 = time.perf_counter()
     before = req.evaluate(plan).makespan
     out = offload_recomputations(req, plan, deadline=ctx.deadline.share(RELOADS_SHARE),
                                  on_improve=lambda p, _: ctx.offer(p, source))
-    ctx.stats["reloads"] = {"before": before, "after": None if out is None else out[1],
-                            "reloads": 0 if out is None else out[0].count(RELOAD),
-                            "seconds": round(time.perf_counter() - t0, 3)}
+    ctx.stats.setdefault("reloads", {})[source] = {
+        "before": before, "after": None if out is None else out[1],
+        "reloads": 0 if out is None else out[0].count(RELOAD), "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def recomputation_bound(req: Request, ctx: Context) -> MethodOutput | None:
