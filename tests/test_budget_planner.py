@@ -378,3 +378,93 @@ def test_offloads_freed_where_the_room_is_needed_hide_behind_more_computes():
     first = default_configs(req)[0]
     assert req.offload and not first.early_free
     assert plan_portfolio(req, configs=[first]).makespan == 2
+
+
+def _packing_reference(lp, M, max_computes: int = 64, max_transfers: int = 8) -> float:
+    """The least Σ max(Σ c, Σ s/β) over the packings phase 2 admits, by plain recursion over (computes placed,
+    transfers placed) with every memory sum taken afresh: the rules of :func:`pack_stages` without its
+    speed-ups (offers to rows as ranges, pruning of states dominated through offloads)."""
+    import functools
+
+    T = sorted(lp.transfers, key=lambda x: (x.deadline, 0 if x.kind == "offload" else 1, x.release, x.seq))
+    K, J = len(lp.computes), len(T)
+
+    def unplaced_live(g, j2):  # reloads counted by phase 1 at gap g but placed after the stage
+        return sum(t.size for t in T[j2:] if t.kind == "reload" and t.gap <= g <= t.deadline)
+
+    @functools.cache
+    def rest(i: int, j: int) -> float:
+        if i == K and j == J:
+            return 0.0
+        best = math.inf
+        if i < K and (j == J or T[j].deadline >= i + 1):
+            best = lp.ctime[i] + rest(i + 1, j)
+        for j2 in range(j + 1, min(J, j + max_transfers) + 1):
+            stage = T[j:j2]
+            if stage[-1].release > i or min(t.deadline for t in stage) < i:
+                break
+            X = sum(t.seconds for t in stage)
+            reloads = [t for t in stage if t.kind == "reload"]
+            start = (lp.gap_mem[i] - unplaced_live(i, j2) + sum(t.size for t in reloads if t.gap > i)
+                     + sum(t.size for t in T[j:] if t.kind == "offload" and t.gap == i))
+            if start > M:
+                continue
+            min_end = max(t.gap for t in reloads) if reloads else i
+            hi = min([K, i + max_computes] + [t.deadline for t in T[j:j2 + 1]])
+            for i2 in range(i, hi + 1):
+                p = i2 - 1
+                if i2 > i and (lp.cmp_mem[p] - unplaced_live(p, j2) + sum(t.size for t in reloads if t.gap > p)) > M:
+                    break
+                if i2 < min_end:
+                    continue
+                C = sum(lp.ctime[i:i2])
+                best = min(best, max(C, X) + rest(i2, j2))
+                if C >= X:
+                    break
+        return best
+
+    return rest(0, 0)
+
+
+@st.composite
+def _logical_plans(draw):
+    """Phase 1 outputs of any shape, with a budget: computes with a memory profile mostly under it, transfers
+    with windows of any length (phase 2 on Llama-2-70B sees windows of thousands of computes and transfers
+    longer than 64 computes)."""
+    from memopt.heuristics.planner.simulation import LogicalPlan, Transfer
+
+    M = draw(st.integers(2, 10))
+    K = draw(st.integers(1, 12))
+    ctime = draw(st.lists(st.integers(0, 4), min_size=K, max_size=K))
+    cmp_mem = draw(st.lists(st.integers(0, M + 1), min_size=K, max_size=K))
+    gap_mem = draw(st.lists(st.integers(0, M), min_size=K + 1, max_size=K + 1))
+    transfers = []
+    for seq in range(draw(st.integers(1, 10))):
+        kind = draw(st.sampled_from(["offload", "reload"]))
+        release = draw(st.integers(0, K))
+        deadline = draw(st.integers(release, K))
+        gap = draw(st.integers(release, deadline)) if kind == "reload" else draw(st.integers(0, K))
+        size = draw(st.integers(0, 4))
+        transfers.append(Transfer(kind, seq, size, size / draw(st.sampled_from([0.5, 1, 4])), release, deadline,
+                                  gap, seq))
+    return LogicalPlan(list(range(K)), ctime, cmp_mem, gap_mem, [[] for _ in range(K)], transfers), M
+
+
+@settings(max_examples=300, deadline=None)
+@given(_logical_plans(), st.sampled_from([(64, 8), (3, 2)]))
+def test_packing_is_the_least_cost_of_the_packings_it_admits(plan, limits):
+    """Phase 2's dynamic program with its speed-ups finds exactly the least cost of the plain recursion over
+    the same packings, or none when the recursion has none."""
+    from memopt.heuristics.planner.packing import pack_stages
+
+    lp, M = plan
+    max_computes, max_transfers = limits
+    expected = _packing_reference(lp, M, max_computes, max_transfers)
+    stages = pack_stages(lp, M, max_computes, max_transfers)
+    assert (stages is None) == math.isinf(expected)
+    assume(stages is not None)
+    T = lp.transfers  # (sorted by pack_stages)
+    cost = sum(max(sum(lp.ctime[s.lo:s.hi]), sum(T[x].seconds for x in range(s.tlo, s.thi))) for s in stages)
+    assert cost == pytest.approx(expected)
+    assert [x for s in stages for x in range(s.tlo, s.thi)] == list(range(len(T)))
+    assert [k for s in stages for k in range(s.lo, s.hi)] == list(range(len(lp.computes)))
