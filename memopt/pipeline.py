@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +47,7 @@ from memopt.core.units import Units
 from memopt.exact.peak_bounds import budget_lower_bound
 from memopt.heuristics.orders import best_baseline
 from memopt.heuristics.warm import WarmStarts
+from memopt.io import load_instance
 
 log = logging.getLogger("memopt")
 
@@ -154,7 +156,7 @@ def static_infeasibility(req: Request) -> tuple[str, int | float, str] | None:
 
 
 # -------------------------------------------------------------------- solve
-def solve(instance: Instance, objective: str = "peak", method: str = "auto", *,
+def solve(instance: Instance | str | os.PathLike, objective: str = "peak", method: str = "auto", *,
           time_limit: float | None = DEFAULT_TIME_LIMIT, memory_limit: int | None | str = "default",
           warm_start: bool | Plan = True, budget: Any = None, max_makespan: Any = None,
           recompute: bool = False, offload: bool = False, threads: int = 2, seed: int = 0,
@@ -164,6 +166,9 @@ def solve(instance: Instance, objective: str = "peak", method: str = "auto", *,
 
     Parameters
     ----------
+    instance:
+        An :class:`Instance`, or the path of an instance file (any format
+        :func:`memopt.io.load_instance` reads).
     objective:
         ``"peak"`` (minimise the peak memory) or ``"time"`` (minimise the
         makespan subject to peak ≤ budget).
@@ -190,6 +195,11 @@ def solve(instance: Instance, objective: str = "peak", method: str = "auto", *,
         The method's parameters (``memopt solve -m METHOD --help-options``),
         e.g. ``backend="highs"``; an unknown one is an input error.
     """
+    if isinstance(instance, (str, os.PathLike)):
+        instance = load_instance(instance)
+    elif not isinstance(instance, Instance):
+        raise MemoptError(f"solve: instance must be an Instance or the path of an instance file, not "
+                          f"{type(instance).__name__}")
     req = make_request(instance, objective, budget=budget, max_makespan=max_makespan,
                        recompute=recompute, offload=offload)
     return solve_request(req, method, time_limit=time_limit, memory_limit=memory_limit, warm_start=warm_start,

@@ -419,3 +419,19 @@ def test_huge_digit_counts_are_refused_not_built(files):
                 "size has more than 4300 digits")
     with pytest.raises(MemoptError):
         instance_from_dict({"tasks": [{"id": "a", "time": 1, "size": "1e999999999"}]})
+
+
+def test_solve_takes_an_instance_or_the_path_of_one(tmp_path):
+    """``memopt.solve`` with a path reads the file (any format ``load_instance`` reads); anything else that is
+    not an instance is one clear error, never an AttributeError from deep inside."""
+    import memopt
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    by_path = memopt.solve(str(path))
+    assert by_path.status == "optimal" and by_path.value == memopt.solve(load_instance(path)).value
+    assert memopt.solve(path).value == by_path.value  # a Path as well
+    with pytest.raises(MemoptError, match="no such file"):
+        memopt.solve(str(tmp_path / "missing.yaml"))
+    with pytest.raises(MemoptError, match="instance must be an Instance or the path of an instance file, not int"):
+        memopt.solve(42)

@@ -336,3 +336,24 @@ def test_plot_draws_a_plan_over_its_budget_with_a_note(tmp_path, capsys):
     assert main(["plot", tiny, plan, "--budget", "15", "-o", str(fig)]) == 0
     assert "exceeds the budget 15" in capsys.readouterr().err
     assert "INVALID" in fig.read_text()
+
+
+def test_the_python_blocks_of_the_readme_run(tmp_path, monkeypatch):
+    """The README's ```python blocks that start with ``import memopt`` run as written, from a folder that has the
+    shipped instances (the others are sketches around the user's own model)."""
+    blocks, inside = [], None
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        for line in f:
+            if inside is None and line.strip() == "```python":
+                inside = []
+            elif inside is not None and line.strip() == "```":
+                if inside and inside[0].strip() == "import memopt":
+                    blocks.append("".join(inside))
+                inside = None
+            elif inside is not None:
+                inside.append(line)
+    assert blocks, "the README shows the Python API"
+    os.symlink(os.path.join(ROOT, "instances"), tmp_path / "instances")
+    monkeypatch.chdir(tmp_path)
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {})
