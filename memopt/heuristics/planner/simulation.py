@@ -365,54 +365,74 @@ class Simulation:
         self._retro_free(d, K - 1)
 
     def _victim(self):
-        """The resident datum to evict and how (``free``, ``offload``, ``drop``), or None."""
+        """The resident datum to evict and how (``free``, ``offload``, ``drop``), or None.
+
+        Every resident datum is scored at every eviction (thousands of them, thousands of times on a 70B
+        model's training step): the loop reads the state through locals and inlines the common cases of
+        :meth:`needed`, :meth:`regen_gone` and :meth:`next_need` — the same scores, drawn in the same order.
+        """
         inst = self.inst
         size = inst.size
         K = len(self.out.computes)
         self._reset_memos()
-        score = self.cfg.score
-        rng, noise = self.rng, self.cfg.noise
+        cfg = self.cfg
+        score, by_time = cfg.score, cfg.distance == "time"
+        rng, noise = self.rng, cfg.noise
         best = None
         best_key = None
         keep, t = self.keep, self.t
+        pin, since, pending, slow = self.pin, self.since, self.pending_reload, self.slow
+        used, use_pos, result, dep, anchor = self.used, self.use_pos, self.result, self.dep, self.anchor
+        w, tt, rc, regen = self.w, self.tt, self.rc, self._regen
+        can_offload = self.off and self.slow_cap is None
+        room = None if self.slow_cap is None else self.slow_cap - self.slow_used
         for d in sorted(self.resident):  # in index order, as the noise's draws expect
-            if self.pin[d] or size[d] == 0:
+            s = size[d]
+            if pin[d] or s == 0:
                 continue
             if keep and d in keep and any(lo <= t <= hi for lo, hi in keep[d]):
                 continue
-            if self.since[d] >= K and d in self.pending_reload:
+            if since[d] >= K and d in pending:
                 continue  # reloaded for the compute being gathered
-            if not self.needed(d):
+            k = used[d]
+            uses = use_pos[d]
+            if not (k < len(uses) or result[d] or dep[d] > 0 or anchor[d]):  # not needed
                 mode, cost = "free", 0.0
-            elif self.slow[d]:
-                cost = self.w * self.tt(d)
-                if self.regen_gone(d):
-                    cost = min(cost, self.rc_cost(d))
-                mode = "free"
             else:
-                mode, cost = None, math.inf
-                if self.off and (self.slow_cap is None or self.slow_used + size[d] <= self.slow_cap):
-                    mode, cost = "offload", self.w * 2 * self.tt(d)
-                if self.rc and self.regen_gone(d):
-                    c = self.rc_cost(d)
-                    if c < cost or mode is None:
-                        mode, cost = "drop", c
-                if mode is None:
-                    continue
+                regenerable = False
+                if rc:
+                    r = regen.get(d)
+                    ok, h = r if r is not None else self._regen_height(d, 0)
+                    regenerable = ok and h < MAX_DEPTH
+                if slow[d]:
+                    cost = w * tt(d)
+                    if regenerable:
+                        cost = min(cost, self.rc_cost(d))
+                    mode = "free"
+                else:
+                    mode, cost = None, math.inf
+                    if can_offload or (self.off and room is not None and s <= room):
+                        mode, cost = "offload", w * 2 * tt(d)
+                    if regenerable:
+                        c = self.rc_cost(d)
+                        if c < cost or mode is None:
+                            mode, cost = "drop", c
+                    if mode is None:
+                        continue
             f = 1.0 if rng is None else 1.0 + noise * (2 * rng.random() - 1)
             if score == "dtr":
                 stale = K - self.last_use[d] + 1
-                key = (f * cost / (size[d] * stale), -size[d], d)
+                key = (f * cost / (s * stale), -s, d)
             else:
-                nn = self.next_need(d)
-                if self.cfg.distance == "time":
-                    dist = max(1, self.pre_time[min(nn, self.end)] - self.pre_time[self.t]) + (nn > self.end)
+                nn = uses[k] if k < len(uses) else self.next_need(d)
+                if by_time:
+                    dist = max(1, self.pre_time[min(nn, self.end)] - self.pre_time[t]) + (nn > self.end)
                 else:
-                    dist = max(1, nn - self.t)
+                    dist = max(1, nn - t)
                 if score == "belady":
-                    key = (0 if cost == 0 else 1, -dist * f, -size[d], d)
+                    key = (0 if cost == 0 else 1, -dist * f, -s, d)
                 else:
-                    key = (f * cost / (size[d] * dist), -dist, -size[d], d)
+                    key = (f * cost / (s * dist), -dist, -s, d)
             if best_key is None or key < best_key:
                 best_key, best = key, (d, mode)
         return best
