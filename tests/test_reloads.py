@@ -10,7 +10,10 @@ from hypothesis import strategies as st
 from strategies import instances
 from test_budget_planner import budget_between
 
+import memopt
 from memopt import from_tensors
+from memopt.generators import repeated_blocks
+from memopt.training import training_graph
 from memopt.core.instance import Machine
 from memopt.core.request import Request
 from memopt.heuristics.planner import PlannerConfig, offload_recomputations, plan_under_budget, run_planner
@@ -133,3 +136,51 @@ def test_hierarchical_and_auto_reload_the_chain_plans_recomputations():
         ev = memopt.evaluate(inst, res.plan, budget=b)
         assert ev.valid and res.plan.count("reload") > 0, method
         assert res.value == ev.makespan <= min(rl["after"] for rl in gains), method
+
+
+@settings(max_examples=200, deadline=None)
+@given(instances(max_tasks=9, no_recompute=True), st.sampled_from([1, 2, 0.5, 4]), st.data())
+def test_the_plan_offloading_every_datum_holds_one_task_footprint(inst, bw, data):
+    """Every datum of size > 0 offloaded after its producer and reloaded before each reader: a valid plan (with
+    offloading alone) in any topological order, whose peak is exactly the task footprint bound and whose
+    makespan is Σ c plus every transfer's time (each stands in a stage without computes)."""
+    from memopt.core.bounds import task_footprint_bound
+    from memopt.core.plan import COMPUTE
+    from memopt.heuristics.offload_all import offload_all_plan
+
+    inst = inst.with_machine(bandwidth=bw)
+    order = data.draw(st.sampled_from([inst.topological_order, best_baseline_order(inst)]))
+    footprint = task_footprint_bound(inst)[0]
+    req = Request(inst, "time", footprint, None, False, True)
+    plan = offload_all_plan(req, order)
+    ev = req.evaluate(plan)
+    assert ev.valid, ev.violation
+    assert ev.peak == footprint
+    size = {d.id: d.size for d in inst.data}
+    moved = sum(size[e.target] for st_ in plan.stages for e in st_ if e.kind in ("offload", "reload"))
+    assert ev.makespan == inst.total_time + moved / inst.machine.bandwidth
+    assert sum(e.kind == COMPUTE for st_ in plan.stages for e in st_) == inst.n
+    if footprint > 0:
+        assert not Request(inst, "time", footprint - 1, None, True, True).evaluate(plan).valid
+
+
+def best_baseline_order(inst):
+    from memopt.heuristics.orders import best_baseline
+
+    return best_baseline(inst)[0]
+
+
+def test_hierarchical_offers_the_plan_offloading_every_datum_when_the_chain_has_none(monkeypatch):
+    """No chain plan and no planner: with offloading, a first plan at once (every datum offloaded), and the
+    flat route still runs as if there were none — its plan, far better, is the answer."""
+    from memopt.strategies.hierarchical import method
+
+    monkeypatch.setattr(method.ChainRun, "start", lambda self, deadline: False)  # the chain finds nothing
+    inst = training_graph(repeated_blocks(12, block_size=4)).with_machine(bandwidth=2)
+    res = memopt.solve(inst, "time", "hierarchical", budget="0.85x", recompute=True, offload=True, time_limit=10,
+                       planner=False)
+    plans = [i for i in res.statistics.improvements if i.value is not None]
+    assert "every datum offloaded" in plans[0].source
+    assert res.stats["flat_route"] == "plan" and res.value < plans[0].value
+    req = memopt.make_request(inst, "time", budget="0.85x", recompute=True, offload=True)
+    assert req.evaluate(res.plan).valid

@@ -25,8 +25,10 @@
    Moccasin, both warm-started from it — ``auto``'s last steps. When steps
    1-4 found no plan at all, flat ``auto-time`` gets the time left.
 
-With offloading allowed, the best chain plan's recomputations are turned
-into reloads where the channel hides them
+With offloading allowed and no chain plan, a plan that offloads every datum
+once made (:func:`memopt.heuristics.offload_all.offload_all_plan`) is
+offered at once, a safety net the steps below replace. The best chain
+plan's recomputations are turned into reloads where the channel hides them
 (:func:`memopt.heuristics.planner.offload_recomputations`), after step 3,
 and the flat planner of step 4 offloads too.
 
@@ -51,6 +53,7 @@ from memopt.core.plan import Plan
 from memopt.core.request import Request
 from memopt.core.status import Objective, Status
 from memopt.core.units import Units
+from memopt.heuristics.offload_all import offload_all_plan
 from memopt.strategies.auto_time import PLANNER_SECONDS as OFFLOAD_PLANNER_SECONDS
 from memopt.strategies.auto_time import PLANNER_SHARE as OFFLOAD_PLANNER_SHARE
 from memopt.strategies.auto_time import recomputation_bound, reload_recomputations
@@ -129,6 +132,14 @@ def _solve(req: Request, ctx: Context, views: ViewContraction | None = None) -> 
         dl = ctx.deadline.share(OPTIONS_SHARE, OPTIONS_SECONDS)
         if run.enrich(lambda g, r=run, d=dl: subset_options(r.chain, g, r.pos, deadline=d), dl):
             run.solve(ctx, "every tape", dl)
+    fallback = None
+    if req.offload and ctx.incumbent.plan is None:
+        # no chain plan (the optimizer's states must move): every datum offloaded once made, a plan in a
+        # second while the planner's first takes 16 s (Llama-2-70B's shape with views at 0.4x: 503 % over Σ c);
+        # a safety net only: the steps below run as if there were no plan
+        fallback = offload_all_plan(req, inst.topological_order)
+        if ctx.offer(fallback, "hierarchical (every datum offloaded)"):
+            stats.setdefault("first_plan_seconds", round(time.perf_counter() - t0, 3))
     # with offloading: the best chain plan with recomputations turned into reloads where the channel hides
     # them (Llama-2-70B's shape with views at 0.8x: 21.4 % -> 0.10 % over Σ c in 4.5 s)
     chained = [r for r in runs if r.sequence is not None]
@@ -171,11 +182,12 @@ def _solve(req: Request, ctx: Context, views: ViewContraction | None = None) -> 
         if proof is not None:
             return proof
     ctx.prove(inst.total_time, "every task runs once")
-    if ctx.incumbent.plan is None and not ctx.deadline.expired():
+    if (ctx.incumbent.plan is None or ctx.incumbent.plan is fallback) and not ctx.deadline.expired():
         # neither the chain nor the planner found a plan: the flat route gets the time left rather than
         # none (ResNet-50, ATen with Adam and views, at 0.4x: the method stopped after 21 s of 60)
         out = ctx.run("auto-time", req, hierarchical=False)
-        stats["flat_route"] = "plan" if ctx.incumbent.plan is not None else "none"
+        found = ctx.incumbent.plan is not None and ctx.incumbent.plan is not fallback
+        stats["flat_route"] = "plan" if found else "none"
         if out.status == Status.INFEASIBLE:
             return out
     if ctx.incumbent.plan is None:
