@@ -12,12 +12,12 @@ from test_budget_planner import budget_between
 
 import memopt
 from memopt import from_tensors
-from memopt.generators import repeated_blocks
-from memopt.training import training_graph
 from memopt.core.instance import Machine
 from memopt.core.request import Request
+from memopt.generators import repeated_blocks
 from memopt.heuristics.planner import PlannerConfig, offload_recomputations, plan_under_budget, run_planner
 from memopt.heuristics.planner.reloads import _convert, _Unpackable, plan_steps
+from memopt.training import training_graph
 
 
 def _planned(inst, frac: int, bw: float, moving: bool):
