@@ -57,7 +57,9 @@ and several transfers per stage where that hides the transfers — minimising
 holds its memory from the start of its stage; an offloaded datum stays
 resident until the stage after its offload). Placing each transfer alone
 in its own stage is always a feasible path, so phase 2 never fails where
-phase 1 succeeded.
+phase 1 succeeded. Two exact speed-ups keep it to seconds on a 70B model's
+training step: a stage's cost offered to a whole run of rows at once, and
+states not extended when one with more transfers placed costs no more.
 
 **Repair** (:func:`.portfolio.keep_candidates`). A run with recomputation
 may get stuck: to bring back a datum it evicted, it must recompute a chain
