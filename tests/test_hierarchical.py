@@ -396,3 +396,22 @@ def test_a_step_run_with_its_own_incumbent_returns_its_own_plan():
     again = _own_best(ctx, req, "planner")  # the same value: the shared incumbent keeps its plan
     assert again is not None and again is not first and req.evaluate(again).valid
     assert ctx.run("planner", req).plan is first  # (what the step used: the shared incumbent's plan)
+
+
+def test_the_log_says_what_each_step_found(caplog):
+    """``memopt solve --log`` shows hierarchical's steps: each chain DP's outcome, the planner's, the reload
+    passes'."""
+    import logging
+
+    inst = training_graph(repeated_blocks(26, block_size=4, seed=1)).with_machine(bandwidth=2)
+    logger = logging.getLogger("memopt")
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="memopt"):
+            memopt.solve(inst, "time", "hierarchical", budget="0.7x", recompute=True, offload=True, time_limit=10,
+                         window=0)
+    finally:
+        logger.removeHandler(caplog.handler)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[hierarchical]")]
+    assert any("chain of" in x and "forward segments aimed at" in x for x in lines), lines
+    assert any(x.startswith("[hierarchical] flat planner:") for x in lines), lines

@@ -278,9 +278,11 @@ def reload_recomputations(req: Request, plan: Plan, ctx: Context, source: str) -
     before = req.evaluate(plan).makespan
     out = offload_recomputations(req, plan, deadline=ctx.deadline.share(RELOADS_SHARE),
                                  on_improve=lambda p, _: ctx.offer(p, source))
-    ctx.stats.setdefault("reloads", {})[source] = {
+    ctx.stats.setdefault("reloads", {})[source] = entry = {
         "before": before, "after": None if out is None else out[1],
         "reloads": 0 if out is None else out[0].count(RELOAD), "seconds": round(time.perf_counter() - t0, 3)}
+    ctx.note("recomputations turned into reloads (%s): %s -> %s, %d reloads, %.1f s", source, entry["before"],
+             entry["after"] if entry["after"] is not None else "no gain", entry["reloads"], entry["seconds"])
 
 
 def recomputation_bound(req: Request, ctx: Context) -> MethodOutput | None:

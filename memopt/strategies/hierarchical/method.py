@@ -123,6 +123,7 @@ def _solve(req: Request, ctx: Context, views: ViewContraction | None = None) -> 
         if run.start(ctx.deadline):
             run.solve(ctx, "first menus", ctx.deadline.share(FIRST_SHARE))
             runs.append(run)
+        ctx.note("chain of %d groups (%d forward segments aimed at): %s", run.chain.k, target, _dp_outcome(run))
         if ctx.incumbent.plan is not None and "first_plan_seconds" not in stats:
             stats["first_plan_seconds"] = round(time.perf_counter() - t0, 3)
     # 2. richer menus on the best segmentation: every tape (the exact Pareto set of tapes when a block has
@@ -132,6 +133,7 @@ def _solve(req: Request, ctx: Context, views: ViewContraction | None = None) -> 
         dl = ctx.deadline.share(OPTIONS_SHARE, OPTIONS_SECONDS)
         if run.enrich(lambda g, r=run, d=dl: subset_options(r.chain, g, r.pos, deadline=d), dl):
             run.solve(ctx, "every tape", dl)
+            ctx.note("every tape on the best chain: %s", _dp_outcome(run))
     fallback = None
     if req.offload and ctx.incumbent.plan is None:
         # no chain plan (the optimizer's states must move): every datum offloaded once made, a plan in a
@@ -140,6 +142,7 @@ def _solve(req: Request, ctx: Context, views: ViewContraction | None = None) -> 
         fallback = offload_all_plan(req, inst.topological_order)
         if ctx.offer(fallback, "hierarchical (every datum offloaded)"):
             stats.setdefault("first_plan_seconds", round(time.perf_counter() - t0, 3))
+            ctx.note("no chain plan: every datum offloaded, a first plan (a safety net)")
     # with offloading: the best chain plan with recomputations turned into reloads where the channel hides
     # them (Llama-2-70B's shape with views at 0.8x: 21.4 % -> 0.10 % over Σ c in 4.5 s)
     chained = [r for r in runs if r.sequence is not None]
@@ -154,6 +157,7 @@ def _solve(req: Request, ctx: Context, views: ViewContraction | None = None) -> 
                                                                                           PLANNER_SECONDS)
         own = _own_best(ctx, req, "planner", share=share, cap=cap)
         stats["planner"] = "plan" if own is not None else "none"
+        ctx.note("flat planner: %s", "a plan" if own is not None else "no plan")
         planned = [] if own is None else [own]
         large_views_ok = req.offload and ctx.deadline.remaining() >= ctx.deadline.elapsed()
         if views is not None and (views.original.instance.n <= p.flat_tasks or large_views_ok) \
@@ -169,6 +173,7 @@ def _solve(req: Request, ctx: Context, views: ViewContraction | None = None) -> 
                 planned.append(views.restrict(out.plan))
             kept = out.plan is not None and ctx.offer(planned[-1], "planner (views kept)")
             stats["planner_views"] = "better" if kept else "plan" if out.plan is not None else "none"
+            ctx.note("flat planner on the graph with its views: %s", stats["planner_views"])
         if req.offload and planned:
             # the planner's plan recomputes too, with the channel mostly idle (GPT-2 with Adam at 0.4x: 14.5 %
             # of Σ c recomputed, the channel busy 24 % of it): the same pass (17.2 % -> 14.9 % in 9 s) — on its
@@ -185,6 +190,7 @@ def _solve(req: Request, ctx: Context, views: ViewContraction | None = None) -> 
     if (ctx.incumbent.plan is None or ctx.incumbent.plan is fallback) and not ctx.deadline.expired():
         # neither the chain nor the planner found a plan: the flat route gets the time left rather than
         # none (ResNet-50, ATen with Adam and views, at 0.4x: the method stopped after 21 s of 60)
+        ctx.note("no plan from the chain or the planner: the flat route for the time left")
         out = ctx.run("auto-time", req, hierarchical=False)
         found = ctx.incumbent.plan is not None and ctx.incumbent.plan is not fallback
         stats["flat_route"] = "plan" if found else "none"
@@ -238,6 +244,13 @@ def _on_contracted(tf: ViewContraction, ctx: Context) -> MethodOutput:
     if ctx.incumbent.plan is None:
         return MethodOutput(message=out.message)
     return MethodOutput(status=Status.OPTIMAL if ctx.incumbent.proven else Status.FEASIBLE)
+
+
+def _dp_outcome(run: ChainRun) -> str:
+    """The chain DP's last word, for the log."""
+    if run.value is not None:
+        return f"a plan of makespan {run.value}"
+    return run.info.get("dp") or run.info.get("error") or "no plan"
 
 
 def _own_best(ctx: Context, req: Request, method: str, **kw) -> Plan | None:
