@@ -415,3 +415,4 @@ def test_the_log_says_what_each_step_found(caplog):
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[hierarchical]")]
     assert any("chain of" in x and "forward segments aimed at" in x for x in lines), lines
     assert any(x.startswith("[hierarchical] flat planner:") for x in lines), lines
+    assert all(x.endswith(" s)") and "(at " in x for x in lines), lines  # with the run's clock

@@ -132,8 +132,8 @@ class Context:
         return self.incumbent.prove(bound, source or self.name)
 
     def note(self, message: str, *args: Any) -> None:
-        """A line of the method's progress on the ``memopt`` logger (``--log``)."""
-        log.info("[%s] " + message, self.name, *args)
+        """A line of the method's progress on the ``memopt`` logger (``--log``), with the run's clock."""
+        log.info("[%s] " + message + " (at %.1f s)", self.name, *args, self.incumbent.deadline.elapsed())
 
     def warm_start(self, req: Request, order: list[int] | None = None,
                    deadline: Deadline | None = None) -> tuple[Plan | None, str]:
