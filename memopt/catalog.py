@@ -204,7 +204,7 @@ class Catalog:
                 value = inc.value if out.plan is inc.plan else req.value(req.evaluate(out.plan))
                 inc.prove(value, f"{who} (optimal)")
         out.stats = {**ctx.stats, **out.stats}
-        out.plan, out.bound = inc.plan, inc.bound
+        out.own, out.plan, out.bound = out.plan, inc.plan, inc.bound
         return out
 
 

@@ -48,7 +48,10 @@ class MethodOutput:
     problem), ``infeasible`` (no valid plan exists; ``message`` says why),
     ``feasible`` or ``unknown`` (nothing proven). ``bound``: a proven lower
     bound on the objective (``None``: none). ``method``: set by composites
-    to the method that produced the answer.
+    to the method that produced the answer. Once the catalog has run the
+    method, ``plan`` is the incumbent's best and ``own`` the plan the method
+    itself returned (a composite's step: its own answer, which another
+    step's better plan may hide in ``plan``).
     """
 
     plan: Plan | None = None
@@ -57,6 +60,7 @@ class MethodOutput:
     message: str | None = None
     stats: dict[str, Any] = field(default_factory=dict)
     method: str | None = None
+    own: Plan | None = None
 
 
 @dataclass(frozen=True)

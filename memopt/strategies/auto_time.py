@@ -269,7 +269,7 @@ def _recomputation_only(rec: Request, req: Request, ctx: Context) -> None:
 
 
 def reload_recomputations(req: Request, plan: Plan, ctx: Context, source: str) -> None:
-    """Offer ``plan`` (recomputation only) with recomputations turned into reloads, for :data:`RELOADS_SHARE`
+    """Offer ``plan`` (which may transfer already) with recomputations turned into reloads, for :data:`RELOADS_SHARE`
     of the time left (the search usually ends sooner); ``stats["reloads"][source]`` says what it gained (one
     entry per pass: ``hierarchical`` runs it on its chain plan and on the planner's)."""
     if not req.offload or ctx.deadline.expired():

@@ -49,7 +49,6 @@ from typing import Literal
 from memopt.core.incumbent import Incumbent
 from memopt.core.method import Context, MethodOutput
 from memopt.core.params import Params, option
-from memopt.core.plan import Plan
 from memopt.core.request import Request
 from memopt.core.status import Objective, Status
 from memopt.core.units import Units
@@ -155,7 +154,7 @@ def _solve(req: Request, ctx: Context, views: ViewContraction | None = None) -> 
         # at its least peak, 30 s: 19.2 % over Σ c with that share, 21.3 % with 0.15)
         share, cap = (OFFLOAD_PLANNER_SHARE, OFFLOAD_PLANNER_SECONDS) if req.offload else (PLANNER_SHARE,
                                                                                           PLANNER_SECONDS)
-        own = _own_best(ctx, req, "planner", share=share, cap=cap)
+        own = ctx.run("planner", req, share=share, cap=cap).own  # its own best, even where the chain's is better
         stats["planner"] = "plan" if own is not None else "none"
         ctx.note("flat planner: %s", "a plan" if own is not None else "no plan")
         planned = [] if own is None else [own]
@@ -251,24 +250,6 @@ def _dp_outcome(run: ChainRun) -> str:
     if run.value is not None:
         return f"a plan of makespan {run.value}"
     return run.info.get("dp") or run.info.get("error") or "no plan"
-
-
-def _own_best(ctx: Context, req: Request, method: str, **kw) -> Plan | None:
-    """Run ``method`` on ``req`` with an incumbent of its own, each improvement offered to the run's at once:
-    its own best plan (a composite's output carries the shared incumbent's, which may be another step's)."""
-    own = Incumbent(req, ctx.deadline, level=logging.DEBUG,
-                    formatter=Units.of(req.instance).formatter(str(req.objective)))
-    offered: list[Plan | None] = [None]
-
-    def forward(inc: Incumbent) -> None:
-        if inc.plan is not None and inc.plan is not offered[0]:
-            offered[0] = inc.plan
-            ctx.offer(inc.plan, method)
-
-    own.listen(forward)
-    ctx.child(incumbent=own).run(method, req, **kw)
-    forward(own)
-    return own.plan
 
 
 def _targets(text: str) -> list[int]:
