@@ -136,7 +136,7 @@ def _solve(req: Request, ctx: Context, views: ViewContraction | None = None) -> 
     fallback = None
     if req.offload and ctx.incumbent.plan is None:
         # no chain plan (the optimizer's states must move): every datum offloaded once made, a plan in a
-        # second while the planner's first takes 16 s (Llama-2-70B's shape with views at 0.4x: 503 % over Σ c);
+        # second while the planner's first takes 16 s (Llama-2-70B's shape with views at 0.4x: 362 % over Σ c);
         # a safety net only: the steps below run as if there were no plan
         fallback = offload_all_plan(req, inst.topological_order)
         if ctx.offer(fallback, "hierarchical (every datum offloaded)"):
