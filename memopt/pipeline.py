@@ -45,6 +45,7 @@ from memopt.core.result import Result, Statistics
 from memopt.core.status import Objective, Status, StopReason
 from memopt.core.units import Units
 from memopt.exact.peak_bounds import budget_lower_bound
+from memopt.exact.transfer_prefix import transfer_prefix_bound
 from memopt.heuristics.orders import best_baseline
 from memopt.heuristics.warm import WarmStarts
 from memopt.io import load_instance
@@ -153,6 +154,21 @@ def static_infeasibility(req: Request) -> tuple[str, int | float, str] | None:
         return (f"makespan limit {req.max_makespan} is below the lower bound {req.instance.total_time} on the "
                 "makespan of every plan: every task runs at least once"), req.instance.total_time, "makespan"
     return None
+
+
+TRANSFER_BOUND_SHARE, TRANSFER_BOUND_SECONDS = 0.05, 3.0
+"""Time for the transfer prefix bound before any method (its search is also work-limited: ~1 s at 23,000 tasks)."""
+
+
+def prove_transfer_prefix(req: Request, inc: Incumbent, deadline: Deadline) -> None:
+    """With offloading, objective ``time``: prove the transfer prefix bound
+    (:mod:`memopt.exact.transfer_prefix`) when it beats Σ c."""
+    if req.objective != Objective.TIME or not req.offload or req.budget is None:
+        return
+    tb = transfer_prefix_bound(req.instance, req.budget, recompute=req.recompute,
+                               deadline=deadline.share(TRANSFER_BOUND_SHARE, TRANSFER_BOUND_SECONDS, floor=0.2))
+    if tb.task is not None:
+        inc.prove(tb.value, f"transfer prefix bound: {tb.reason(req.instance)}")
 
 
 # -------------------------------------------------------------------- solve
@@ -281,6 +297,7 @@ def solve_request(req: Request, method: str = "auto", *, time_limit: float | Non
             inc.prove_infeasible(*reason)
             out = MethodOutput(status=Status.INFEASIBLE, message=reason[0])
         else:
+            prove_transfer_prefix(req, inc, deadline)
             ticker = _Ticker(inc)
             try:
                 out = catalog.execute(entry, req, ctx, params)

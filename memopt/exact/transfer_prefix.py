@@ -1,0 +1,147 @@
+"""A lower bound on the makespan with offloading: the bytes already in slow memory when a task first runs.
+
+**Definition.** For a task v let H(v) be the data *held at v* (as in the
+retention bound of :mod:`memopt.exact.peak_bounds`): made by an ancestor of v
+whose producer runs once — ``recompute: false``, or any task when
+recomputation is not allowed — and a result or read by v or a descendant of
+v. When v first runs every datum of H(v) exists (it was made before, is
+needed after, and nothing can make it again): in fast memory, or in slow
+memory only. Only if it was offloaded in an *earlier* stage: an offload
+keeps its datum in fast memory until its own stage ends (SPEC §2). At v's
+compute point fast memory holds v's inputs, its outputs (not resident before
+its first computation) and its workspace within the budget M, so at least
+
+    X(v) = s(H(v) ∪ inputs(v)) + s(outputs(v)) + w(v) − M
+
+bytes were offloaded in the stages before v's first: those stages last at
+least X(v)/β. v and its descendants first run in v's stage or later, so the
+stages from there last at least C(v) = c(v) + Σ c(descendants of v). Every
+other task runs at least once before or after, hence
+
+    makespan ≥ max( Σ_u c(u),  max_v X(v)/β + C(v) ).
+
+Where it binds: a training step whose sources (parameters, optimizer state,
+which the importers run before the graph's first input) exceed the budget.
+Their excess leaves on the channel while nothing with a cost can run —
+Llama-2-70B's shape with Adam at 0.4× its traced peak: 386 GB before the
+first input, 24.1 s at 16 bytes/ns, 25 % over Σ c(u), the whole of a plan's
+head start that the bound Σ c(u) alone called overhead.
+
+**Computation**: the pruned search of :func:`memopt.exact.peak_bounds.held_bound`
+with the score X(v)/β + C(v). Each task's estimate uses held_σ(v) ≥ held(v)
+and C(v) ≤ the time of the tasks from v on in a topological order (v's
+descendants all come after it), the least over the instance's order and the
+best baseline; the tasks comparable to every other one are valued exactly at
+once, the others examined by decreasing estimate, each by one breadth-first
+search each way (O(n + e + m + Σ|C(d)|)), until no estimate exceeds the best
+value. A work limit or a deadline may stop the search first: the best value
+examined is still a bound. Tested against the brute-force optimum of every
+plan (tests/test_transfer_prefix.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from memopt.core.deadline import Deadline, as_deadline
+from memopt.core.instance import Instance
+from memopt.exact.peak_bounds import DEFAULT_WORK, held_at, held_terms
+
+
+@dataclass(frozen=True)
+class TransferPrefixBound:
+    """``value`` = max(Σ c, X(task)/β + C(task)) rounded down; ``offloaded`` = X(task) (0 when Σ c wins)."""
+
+    value: int
+    task: int | None
+    offloaded: int
+    after: int  # C(task)
+    complete: bool
+    examined: int = 0
+
+    def reason(self, inst: Instance) -> str:
+        if self.task is None:
+            return f"every task runs at least once: Σ time = {inst.total_time}"
+        part = "" if self.complete else " (the largest of the tasks examined)"
+        return (f"before task {inst.tasks[self.task].id!r} first runs, {self.offloaded} of the data that must "
+                f"outlive it (made by tasks that cannot rerun, still needed) cannot stay in fast memory beside its "
+                f"footprint: offloaded before, while only the tasks that need not follow it can run; then it and "
+                f"its descendants run ({self.after}){part}")
+
+
+def _suffix_times(order: np.ndarray, time: np.ndarray) -> np.ndarray:
+    """Per task (by index): Σ c over the tasks at or after it in ``order``."""
+    t = time[order]
+    suffix = np.cumsum(t[::-1])[::-1]
+    out = np.empty_like(suffix)
+    out[order] = suffix
+    return out
+
+
+def transfer_prefix_bound(inst: Instance, budget: int, *, recompute: bool,
+                          deadline: Deadline | float | None = None,
+                          work: int = DEFAULT_WORK) -> TransferPrefixBound:
+    """max(Σ c, max_v X(v)/β + C(v)) with offloading under ``budget`` (module docstring), rounded down.
+
+    Σ c alone when the instance has no finite bandwidth (transfers free or impossible) or no task forces an
+    offload. O(n + e + m + Σ|C(d)|) per task examined.
+    """
+    total = inst.total_time
+    beta = inst.machine.bandwidth
+    plain = TransferPrefixBound(total, None, 0, total, True)
+    if inst.n == 0 or beta is None or math.isinf(beta) or beta <= 0:
+        return plain
+    fixed_only = recompute and any(not r for r in inst.can_recompute)
+    if recompute and not fixed_only:
+        return plain  # every datum can be made again: nothing must be held
+    ga, data, est, extra = held_terms(inst, fixed_only)
+    bw = Fraction(beta)
+    time = np.asarray(inst.time, dtype=ga.dtype)
+    from memopt.heuristics.orders import best_baseline
+
+    orders = [ga.order, np.asarray(best_baseline(inst)[0], dtype=np.int64)]
+    after_est = np.minimum(*[_suffix_times(o, time) for o in orders])
+
+    def score(x: int, after: int) -> int:
+        return math.floor(Fraction(x) / bw) + after if x > 0 else total
+
+    best = plain
+    over = est + extra - budget
+    univ = ga.universal()
+    for v in np.flatnonzero(univ & (over > 0)).tolist():  # held and C exact there
+        x, c = int(over[v]), int(after_est[v])
+        s = score(x, c)
+        if s > best.value:
+            best = TransferPrefixBound(s, v, x, c, True)
+    cand = np.flatnonzero(~univ & (over > 0))
+    if not len(cand):
+        return best
+    # an upper estimate of each score (floats for the sort only; the comparison below is exact)
+    upper = over[cand].astype(float) / float(beta) + after_est[cand].astype(float)
+    cand = cand[np.argsort(-upper, kind="stable")]
+    cost = 2 * (inst.n + len(ga.arc_src)) + ga.m
+    dl = as_deadline(deadline)
+    spent, examined, complete = 0, 0, True
+    for v in cand.tolist():
+        if score(int(over[v]), int(after_est[v])) <= best.value:
+            continue  # (the sort is by floats: no early stop on a near tie)
+        if spent + cost > work or dl.expired():
+            complete = False
+            break
+        spent += cost
+        examined += 1
+        x = held_at(ga, v, data, skip_inputs=fixed_only) + int(extra[v]) - budget
+        if x <= 0:
+            continue
+        c = int(time[v]) + int(time[ga.descendants(v)].sum())
+        s = score(x, c)
+        if s > best.value:
+            best = TransferPrefixBound(s, v, x, c, True)
+    return TransferPrefixBound(best.value, best.task, best.offloaded, best.after, complete, examined)
+
+
+__all__ = ["TransferPrefixBound", "transfer_prefix_bound"]
