@@ -468,3 +468,61 @@ def test_packing_is_the_least_cost_of_the_packings_it_admits(plan, limits):
     assert cost == pytest.approx(expected)
     assert [x for s in stages for x in range(s.tlo, s.thi)] == list(range(len(T)))
     assert [k for s in stages for k in range(s.lo, s.hi)] == list(range(len(lp.computes)))
+
+
+def _regen_reference(inst, avail, d, depth, max_depth):
+    """Can d be recomputed within a chain of fewer than ``max_depth`` nested recomputations (plain recursion)?"""
+    def height(x):
+        p = inst.producer[x]
+        if not inst.can_recompute[p]:
+            return False, 0
+        h = 0
+        for g in inst.inputs[p]:
+            if not avail[g]:
+                ok, gh = height(g)
+                if not ok:
+                    return False, 0
+                h = max(h, gh + 1)
+        return True, h
+    ok, h = height(d)
+    return ok and depth + h < max_depth
+
+
+@settings(max_examples=150)
+@given(instances(max_tasks=8, no_recompute=True), st.data())
+def test_regenerability_is_the_plain_recursion(inst, data):
+    """The planner's memoised search for 'can d be made again' answers as the plain recursion, whatever is
+    available, in any order of questions (and after availability changes)."""
+    from memopt.heuristics.planner.simulation import MAX_DEPTH, Simulation
+
+    sim = Simulation(Request(inst, "time", 10**9, None, True, False), list(inst.topological_order),
+                     PlannerConfig())
+    for _ in range(3):
+        for d in range(inst.m):
+            sim.fast[d] = data.draw(st.booleans())
+            sim._changed(d)
+        for d in data.draw(st.permutations(range(inst.m))):
+            depth = data.draw(st.integers(0, MAX_DEPTH))
+            assert sim.regen_gone(d, depth) == _regen_reference(inst, sim.avail, d, depth, MAX_DEPTH)
+
+
+def test_regenerability_of_a_deep_lattice_is_one_search(monkeypatch):
+    """40 layers of two data each reading both of the layer before, none available, a depth limit of 16:
+    every datum examined is kept (a search cut at the depth limit and not kept went through its 2^depth paths
+    again at every eviction — a planner run 30 s past its time limit on Llama-2-70B's shape), and the answer is
+    no above the limit, yes below."""
+    from memopt.heuristics.planner import simulation
+
+    monkeypatch.setattr(simulation, "MAX_DEPTH", 16)
+    rows = [("a0", 1, 1, []), ("b0", 1, 1, [])]
+    for i in range(1, 40):
+        rows += [(f"a{i}", 1, 1, [f"a{i - 1}", f"b{i - 1}"]), (f"b{i}", 1, 1, [f"a{i - 1}", f"b{i - 1}"])]
+    inst = from_tensors(rows)
+    sim = simulation.Simulation(Request(inst, "time", 10**9, None, True, False), list(inst.topological_order),
+                                PlannerConfig())
+    top = inst.data.index(inst.datum("a39"))
+    assert not sim.regen_gone(top)
+    assert len(sim._regen) == inst.m - 1 and sim._regen[top] == (True, 16)  # all but b39, which a39 does not read
+    mid = inst.data.index(inst.datum("a14"))
+    assert sim.regen_gone(mid) and sim._regen[mid] == (True, 14)
+    assert not sim.regen_gone(mid, depth=2)

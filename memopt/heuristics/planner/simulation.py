@@ -210,41 +210,49 @@ class Simulation:
         fewer than :data:`MAX_DEPTH` nested recomputations?"""
         if not self.rc:
             return False
-        ok, h = self._regen_height(d, depth)
+        ok, h = self._regen_height(d)
         return ok and depth + h < MAX_DEPTH
 
-    def _regen_height(self, d: int, depth: int) -> tuple[bool, int]:
-        """(regenerable, h): h the longest chain of unavailable inputs below d (capped at MAX_DEPTH).
+    def _regen_height(self, d: int) -> tuple[bool, int]:
+        """(regenerable, h): h the longest chain of unavailable inputs below d (capped at MAX_DEPTH), kept in
+        ``_regen`` for every datum explored.
 
-        Kept in ``_regen`` unless the exploration was cut at MAX_DEPTH (then it depends on the depth)."""
+        One iterative search, each unavailable datum once: a search cut at MAX_DEPTH and not kept (as before)
+        went through every path of a deep region again at each eviction — exponential in its diamonds, a
+        planner run 30 s past its limit on Llama-2-70B's shape. The answers of :meth:`regen_gone` are the same
+        (a chain too deep to follow is not regenerable either way).
+        """
         memo = self._regen
         r = memo.get(d)
         if r is not None:
             return r
         inst = self.inst
-        p = inst.producer[d]
-        if not inst.can_recompute[p]:
-            memo[d] = (False, 0)
-            return memo[d]
-        if depth >= MAX_DEPTH:
-            return True, MAX_DEPTH  # too deep to tell from here; not kept
-        ok, h, cut = True, 0, False
-        avail = self.avail
-        for g in inst.inputs[p]:
-            if avail[g]:
+        avail, producer, inputs, can = self.avail, inst.producer, inst.inputs, inst.can_recompute
+        stack = [(d, False)]
+        while stack:
+            x, ready = stack.pop()
+            if x in memo:
                 continue
-            gok, gh = self._regen_height(g, depth + 1)
-            if g not in memo:
-                cut = True  # g's answer depended on the depth it was asked at
-            if not gok:
-                ok, h = False, 0
-                break
-            if gh + 1 > h:
-                h = gh + 1
-        r = (ok, min(h, MAX_DEPTH))
-        if not cut:
-            memo[d] = r
-        return r
+            p = producer[x]
+            if not can[p]:
+                memo[x] = (False, 0)
+                continue
+            if not ready:  # its unavailable inputs first (a DAG: none of them waits on x)
+                stack.append((x, True))
+                stack.extend((g, False) for g in inputs[p] if not avail[g] and g not in memo)
+                continue
+            ok, h = True, 0
+            for g in inputs[p]:
+                if avail[g]:
+                    continue
+                gok, gh = memo[g]
+                if not gok:
+                    ok, h = False, 0
+                    break
+                if gh + 1 > h:
+                    h = gh + 1
+            memo[x] = (ok, min(h, MAX_DEPTH))
+        return memo[d]
 
     def rc_cost(self, d: int, depth: int = 0) -> float:
         """Time to recompute d: its producer plus the inputs it lacks (recursively)."""
@@ -402,7 +410,7 @@ class Simulation:
                 regenerable = False
                 if rc:
                     r = regen.get(d)
-                    ok, h = r if r is not None else self._regen_height(d, 0)
+                    ok, h = r if r is not None else self._regen_height(d)
                     regenerable = ok and h < MAX_DEPTH
                 if slow[d]:
                     cost = w * tt(d)
