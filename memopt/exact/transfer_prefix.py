@@ -111,13 +111,14 @@ def transfer_prefix_bound(inst: Instance, budget: int, *, recompute: bool,
 
     best = plain
     over = est + extra - budget
+    forced = np.asarray(over > 0, dtype=bool)  # (sizes beyond int64 are Python ints in object arrays)
     univ = ga.universal()
-    for v in np.flatnonzero(univ & (over > 0)).tolist():  # held and C exact there
+    for v in np.flatnonzero(univ & forced).tolist():  # held and C exact there
         x, c = int(over[v]), int(after_est[v])
         s = score(x, c)
         if s > best.value:
             best = TransferPrefixBound(s, v, x, c, True)
-    cand = np.flatnonzero(~univ & (over > 0))
+    cand = np.flatnonzero(~univ & forced)
     if not len(cand):
         return best
     # an upper estimate of each score (floats for the sort only; the comparison below is exact)
