@@ -526,3 +526,44 @@ def test_regenerability_of_a_deep_lattice_is_one_search(monkeypatch):
     mid = inst.data.index(inst.datum("a14"))
     assert sim.regen_gone(mid) and sim._regen[mid] == (True, 14)
     assert not sim.regen_gone(mid, depth=2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(instances(max_tasks=8, no_recompute=True), st.integers(0, 100), st.booleans(), st.sampled_from([1, 2, 0.5]))
+def test_a_resumed_portfolio_is_the_longer_one(inst, frac, rc, bw):
+    """A portfolio continued by a second call (``resume``: a later share of a run's time) runs what one
+    longer call runs after the first one's runs — the next configurations, then the next seeds — and ends
+    with the same plan."""
+    inst = inst.with_machine(bandwidth=bw)
+    req = Request(inst, "time", budget_between(inst, frac, True), None, rc, True)
+    cfgs = default_configs(req)[:2]
+    one = plan_portfolio(req, configs=cfgs, restarts=4)
+    first = plan_portfolio(req, configs=cfgs[:1], restarts=0)
+    second = plan_portfolio(req, configs=cfgs, restarts=2, resume=first)
+    third = plan_portfolio(req, configs=cfgs, restarts=4, resume=second)
+    assert (third.makespan, third.runs, third.pairs_done, third.seeds_done) == \
+        (one.makespan, one.runs, one.pairs_done, one.seeds_done)
+    assert third.plan == one.plan and first.pairs_done <= second.pairs_done
+
+
+def test_a_runs_second_planner_share_continues_its_first():
+    """Within one run (its warm starts keep the portfolio per request), a second call of the planner's
+    portfolio runs new seeds, not the same first runs again: the two calls end as one call of 2 + 3 seeds."""
+    from types import SimpleNamespace
+
+    from memopt.core.deadline import Deadline
+    from memopt.heuristics.planner import continue_portfolio
+    from memopt.heuristics.warm import WarmStarts
+    from memopt.io import load_instance
+
+    inst = load_instance("instances/layered-offload-60.yaml")
+    req = make_request(inst, "time", budget="0.65x", recompute=True, offload=True)  # Σ c + 2 %: restarts run
+    ctx = SimpleNamespace(warm=WarmStarts())
+    a = continue_portfolio(req, ctx, None, None, deadline=Deadline(None), restarts=2)
+    b = continue_portfolio(req, ctx, None, None, deadline=Deadline(None), restarts=5)
+    one = plan_portfolio(req, restarts=5)
+    assert a.seeds_done == 2 and b.seeds_done == 5 and b.runs == a.runs + 3
+    assert (b.makespan, b.runs, b.plan) == (one.makespan, one.runs, one.plan)
+    other = make_request(inst, "time", budget="0.66x", recompute=True, offload=True)  # another request: anew
+    fresh = plan_portfolio(other, restarts=1)
+    assert continue_portfolio(other, ctx, None, None, deadline=Deadline(None), restarts=1).runs == fresh.runs

@@ -24,7 +24,12 @@ from memopt.core.plan import Plan
 from memopt.core.request import Request
 from memopt.core.status import Objective
 from memopt.heuristics.orders import best_baseline
-from memopt.heuristics.planner.portfolio import DEFAULT_WARM_SECONDS, candidate_orders, plan_under_budget
+from memopt.heuristics.planner.portfolio import (
+    DEFAULT_WARM_SECONDS,
+    PlannerResult,
+    candidate_orders,
+    plan_under_budget,
+)
 
 if TYPE_CHECKING:
     from memopt.core.method import Context
@@ -44,6 +49,7 @@ class WarmStarts:
         self._plans: dict[tuple[int, object], tuple[Plan | None, str]] = {}
         self._keep: list[Request] = []  # keeps the requests of the keys above alive (ids stay unique)
         self._peak_orders: dict[int, list[int] | None] = {}
+        self._portfolios: dict[tuple, PlannerResult] = {}
 
     # ----------------------------------------------------------- orders
     def remember_order(self, inst: Instance, order: list[int]) -> None:
@@ -72,6 +78,19 @@ class WarmStarts:
         if po is not None:
             extra.append(("auto-peak", po))
         return candidate_orders(inst, limit + len(extra) - (self.given is not None), extra)
+
+    # ------------------------------------------------------- portfolios
+    @staticmethod
+    def _request_key(req: Request) -> tuple:
+        return id(req.instance), req.objective, req.budget, req.max_makespan, req.recompute, req.offload
+
+    def portfolio(self, req: Request) -> PlannerResult | None:
+        """The planner portfolio this run made for ``req`` so far (its next share continues it), or None."""
+        return self._portfolios.get(self._request_key(req))
+
+    def keep_portfolio(self, req: Request, result: PlannerResult) -> None:
+        self._keep.append(req)  # keeps the instance alive, so that its id stays unique
+        self._portfolios[self._request_key(req)] = result
 
     # ------------------------------------------------------------ plans
     def get(self, req: Request, ctx: Context, order: list[int] | None = None,

@@ -73,7 +73,7 @@ from memopt.core.status import Objective, Status
 from memopt.exact.recompute_bound import recompute_bound
 from memopt.graph.structure import has_repeated_blocks
 from memopt.heuristics.orders import best_baseline
-from memopt.heuristics.planner import DEFAULT_METHOD_RESTARTS, offload_recomputations, plan_portfolio
+from memopt.heuristics.planner import DEFAULT_METHOD_RESTARTS, continue_portfolio, offload_recomputations
 
 JOINT_MAX_TASKS = 40
 """Above this many tasks the free-order model is too large for a minute: fix the order."""
@@ -343,8 +343,8 @@ def _planner(req: Request, ctx: Context) -> Plan | None:
         dl = ctx.deadline.share(share, cap, floor=0.05)
     # as many randomised restarts as the ``planner`` method makes (ResNet-50 training, offloading at
     # 0.9x: 2.8 % overhead after its restarts, 6.5 % with a warm start's 20)
-    res = plan_portfolio(req, orders, deadline=dl,
-                         restarts=DEFAULT_METHOD_RESTARTS, on_improve=lambda plan, _: ctx.offer(plan, "planner"))
+    res = continue_portfolio(req, ctx, orders, None, deadline=dl, restarts=DEFAULT_METHOD_RESTARTS,
+                             on_improve=lambda plan, _: ctx.offer(plan, "planner"))
     return res.plan
 
 

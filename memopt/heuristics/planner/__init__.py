@@ -103,6 +103,7 @@ from memopt.heuristics.planner.portfolio import (
     DEFAULT_WARM_SECONDS,
     PlannerResult,
     candidate_orders,
+    continue_portfolio,
     keep_candidates,
     plan_portfolio,
     plan_under_budget,
@@ -111,6 +112,6 @@ from memopt.heuristics.planner.portfolio import (
 from memopt.heuristics.planner.reloads import offload_recomputations
 
 __all__ = ["DEFAULT_METHOD_RESTARTS", "DEFAULT_RESTARTS", "DEFAULT_WARM_SECONDS", "SCORES", "PlannerConfig",
-           "PlannerResult", "candidate_orders", "default_configs", "keep_candidates", "offload_recomputations",
-           "plan_portfolio",
+           "PlannerResult", "candidate_orders", "continue_portfolio", "default_configs", "keep_candidates",
+           "offload_recomputations", "plan_portfolio",
            "plan_under_budget", "run_planner"]

@@ -13,7 +13,7 @@ from memopt.core.request import Request
 from memopt.core.status import Objective, Status
 from memopt.heuristics.orders import best_baseline
 from memopt.heuristics.planner.config import PlannerConfig
-from memopt.heuristics.planner.portfolio import DEFAULT_METHOD_RESTARTS, plan_portfolio
+from memopt.heuristics.planner.portfolio import DEFAULT_METHOD_RESTARTS, continue_portfolio, plan_portfolio
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,10 @@ def run_planner_method(req: Request, ctx: Context) -> MethodOutput:
 
 def _planner_time(req: Request, ctx: Context) -> MethodOutput:
     p: PlannerParams = ctx.params
-    res = plan_portfolio(req, _orders(req, ctx), _configs(p), deadline=ctx.deadline,
-                         restarts=DEFAULT_METHOD_RESTARTS if p.restarts is None else p.restarts,
-                         on_improve=lambda plan, _: ctx.offer(plan, "planner"))
+    # a second call in the same run (a later share of its time) continues the first one's portfolio
+    res = continue_portfolio(req, ctx, _orders(req, ctx), _configs(p), deadline=ctx.deadline,
+                             restarts=DEFAULT_METHOD_RESTARTS if p.restarts is None else p.restarts,
+                             on_improve=lambda plan, _: ctx.offer(plan, "planner"))
     ctx.stats.update(runs=res.runs, failures=res.failures, order=res.order,
                      improved_by_restarts=res.improved_by_restarts,
                      config=res.config.label() if res.config else None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from memopt.core.deadline import Deadline, as_deadline
 from memopt.core.evaluate import schedule_peak
@@ -23,6 +24,9 @@ from memopt.heuristics.orders import BASELINES
 from memopt.heuristics.planner.config import PlannerConfig, default_configs
 from memopt.heuristics.planner.packing import build_plan, pack_stages
 from memopt.heuristics.planner.simulation import Simulation, Stuck
+
+if TYPE_CHECKING:
+    from memopt.core.method import Context
 
 DEFAULT_WARM_SECONDS = 5.0  # plan_under_budget's default effort (a warm start, not the answer)
 DEFAULT_RESTARTS = 20
@@ -109,6 +113,8 @@ class PlannerResult:
     seconds: float = 0.0
     improved_by_restarts: int = 0
     repairs: int = 0  # runs with windows learned from a stuck run (:func:`keep_candidates`)
+    pairs_done: int = 0  # (configuration, order) pairs run, in the portfolio's sequence
+    seeds_done: int = 0  # randomised restarts run
     nearest: tuple[int, int | None, str, PlannerConfig] | None = None
     """Of the runs stuck for want of room: the least bytes lacking, the first computation it was serving, the
     order and the configuration (what a budget that no run fits misses by, at the closest)."""
@@ -125,13 +131,19 @@ class PlannerResult:
 def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | None = None,
                    configs: Iterable[PlannerConfig] | None = None, *, deadline: Deadline | float | None = None,
                    restarts: int | None = None,
-                   on_improve: Callable[[Plan, float], None] | None = None) -> PlannerResult:
+                   on_improve: Callable[[Plan, float], None] | None = None,
+                   resume: PlannerResult | None = None) -> PlannerResult:
     """Run the planner for every (order, configuration) and keep the least makespan.
 
-    Then, while the ``deadline`` allows (or ``restarts`` times), rerun the best
-    configuration on its order with randomised scores (±30 %, seeds 1, 2, …)
-    and keep any improvement. Without a time limit there are no restarts
-    unless ``restarts`` asks for them.
+    Then, while the ``deadline`` allows (or ``restarts`` times in all), rerun
+    the best configuration on its order with randomised scores (±30 %, seeds
+    1, 2, …) and keep any improvement. Without a time limit there are no
+    restarts unless ``restarts`` asks for them.
+
+    ``resume``: the result of an earlier call on the same request, orders and
+    configurations, which this one continues — its best plan kept, the pairs
+    and seeds it ran skipped (a second share of a run's time goes to new runs,
+    not to the same first ones again).
 
     Every plan is checked by the evaluator (``req.evaluate``); an invalid
     one (a bug) is recorded in ``invalid`` and skipped. ``on_improve(plan,
@@ -143,7 +155,7 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
     orders = list(candidate_orders(inst) if orders is None else orders)
     by_name = dict(orders)
     cfgs = list(configs) if configs is not None else default_configs(req)
-    res = PlannerResult(None)
+    res = PlannerResult(None) if resume is None else replace(resume, invalid=list(resume.invalid))
     lb = inst.total_time
     if restarts is None:
         restarts = 10**9 if dl.limited else 0
@@ -217,22 +229,40 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
 
     # every order with the first configuration, then the next configuration...: the most useful runs first;
     # while no run has a plan, the repair follows each configuration's pass
+    pair = 0
     for cfg in cfgs:
         for oname, order in orders:
             if res.plan is not None and (dl.expired() or req.pure or res.makespan <= lb):
                 break  # out of time, or nothing beats Σ c
             if out_of_time():
                 break
+            pair += 1
+            if pair <= res.pairs_done:
+                continue  # run by the call resumed
             attempt(oname, order, cfg, False)
+            res.pairs_done = pair
         if res.plan is None and not out_of_time():
             repair()
     # randomised restarts of the best configuration while time remains
-    seed = 0
-    while res.plan is not None and not req.pure and res.makespan > lb and seed < restarts and not dl.expired():
-        seed += 1
-        attempt(res.order, by_name[res.order], replace(res.config, noise=0.3, seed=seed + 1000 * res.config.seed),
-                True)
+    while res.plan is not None and not req.pure and res.makespan > lb and res.seeds_done < restarts \
+            and not dl.expired():
+        res.seeds_done += 1
+        seed = res.seeds_done + 1000 * res.config.seed
+        attempt(res.order, by_name[res.order], replace(res.config, noise=0.3, seed=seed), True)
     res.seconds = time.perf_counter() - t0
+    return res
+
+
+def continue_portfolio(req: Request, ctx: Context, orders: Iterable[tuple[str, Sequence[int]]] | None,
+                       configs: Iterable[PlannerConfig] | None, *, deadline: Deadline, restarts: int,
+                       on_improve: Callable[[Plan, float], None] | None = None) -> PlannerResult:
+    """:func:`plan_portfolio` for a share of a run, continuing the portfolio this run already made for ``req``
+    (kept by the run's warm starts): a later share goes to new runs, not to the same first ones again."""
+    prev = ctx.warm.portfolio(req) if ctx.warm is not None else None
+    res = plan_portfolio(req, orders, configs, deadline=deadline, restarts=restarts, on_improve=on_improve,
+                         resume=prev)
+    if ctx.warm is not None:
+        ctx.warm.keep_portfolio(req, res)
     return res
 
 
@@ -264,4 +294,5 @@ def plan_under_budget(req: Request, order: Sequence[int] | None = None, *, order
 
 
 __all__ = ["DEFAULT_METHOD_RESTARTS", "DEFAULT_RESTARTS", "DEFAULT_WARM_SECONDS", "PlannerResult",
-           "candidate_orders", "keep_candidates", "plan_portfolio", "plan_under_budget", "run_planner"]
+           "candidate_orders", "continue_portfolio", "keep_candidates", "plan_portfolio", "plan_under_budget",
+           "run_planner"]
