@@ -240,15 +240,17 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
             if pair <= res.pairs_done:
                 continue  # run by the call resumed
             attempt(oname, order, cfg, False)
-            res.pairs_done = pair
+            if not dl.run_expired():  # a run the hard limit cut short is not done: a resumed call reruns it
+                res.pairs_done = pair
         if res.plan is None and not out_of_time():
             repair()
     # randomised restarts of the best configuration while time remains
     while res.plan is not None and not req.pure and res.makespan > lb and res.seeds_done < restarts \
             and not dl.expired():
-        res.seeds_done += 1
-        seed = res.seeds_done + 1000 * res.config.seed
+        seed = res.seeds_done + 1 + 1000 * res.config.seed
         attempt(res.order, by_name[res.order], replace(res.config, noise=0.3, seed=seed), True)
+        if not dl.run_expired():
+            res.seeds_done += 1
     res.seconds = time.perf_counter() - t0
     return res
 
