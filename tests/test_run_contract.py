@@ -280,16 +280,16 @@ def test_moccasin_keeps_time_for_what_a_solve_costs_outside_cp_sats_limit(monkey
 def test_auto_time_starts_no_model_once_the_planner_used_the_time(monkeypatch):
     from memopt.strategies import auto_time
 
-    real = auto_time.plan_portfolio
+    real = auto_time.continue_portfolio
 
-    def late(req, orders, *, deadline, **kw):
+    def late(req, ctx, orders, configs, *, deadline, **kw):
         """The planner's first plan comes at the run's end (it may go on past its share up to there)."""
-        res = real(req, orders, deadline=deadline, **kw)
+        res = real(req, ctx, orders, configs, deadline=deadline, **kw)
         while not deadline.run_expired():
             time.sleep(0.01)
         return res
 
-    monkeypatch.setattr(auto_time, "plan_portfolio", late)
+    monkeypatch.setattr(auto_time, "continue_portfolio", late)
     inst = training_graph(random_layered(60, seed=1))
     t0 = time.perf_counter()
     res = memopt.solve(inst, "time", "auto-time", budget="0.6x", recompute=True, time_limit=2, hierarchical=False)
