@@ -76,13 +76,17 @@ class HeldBound:
     universal: int = 0
 
 
-def held_estimates(ga: GraphArrays, inst: Instance, data: np.ndarray | None = None) -> np.ndarray:
-    """Per task, the least held_σ(v) over the instance's order and the best baseline order."""
+def bound_orders(inst: Instance) -> list[list[int]]:
+    """The orders whose sums estimate each task's held data: the instance's and the best baseline (memoised)."""
     from memopt.heuristics.orders import best_baseline
 
-    orders = inst.memo("bound_orders", lambda: [list(inst.topological_order), best_baseline(inst)[0]])
+    return inst.memo("bound_orders", lambda: [list(inst.topological_order), best_baseline(inst)[0]])
+
+
+def held_estimates(ga: GraphArrays, inst: Instance, data: np.ndarray | None = None) -> np.ndarray:
+    """Per task, the least held_σ(v) over the orders of :func:`bound_orders`."""
     est = None
-    for order in orders:
+    for order in bound_orders(inst):
         h = ga.held_in_order(order, data)
         est = h if est is None else np.minimum(est, h)
     return est
@@ -244,6 +248,5 @@ def budget_lower_bound(inst: Instance, *, recompute: bool, offload: bool) -> tup
     return max(cands, key=lambda c: c[0])
 
 
-__all__ = ["DEFAULT_WORK", "MAX_TASKS", "HeldBound", "budget_lower_bound", "held_at", "held_bound", "held_data",
-           "held_estimates", "held_terms",
-           "lifetime_bound", "retention_bound"]
+__all__ = ["DEFAULT_WORK", "MAX_TASKS", "HeldBound", "bound_orders", "budget_lower_bound", "held_at", "held_bound",
+           "held_data", "held_estimates", "held_terms", "lifetime_bound", "retention_bound"]

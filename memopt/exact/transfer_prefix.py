@@ -49,7 +49,7 @@ import numpy as np
 
 from memopt.core.deadline import Deadline, as_deadline
 from memopt.core.instance import Instance
-from memopt.exact.peak_bounds import DEFAULT_WORK, held_at, held_terms
+from memopt.exact.peak_bounds import DEFAULT_WORK, bound_orders, held_at, held_terms
 
 
 @dataclass(frozen=True)
@@ -101,10 +101,7 @@ def transfer_prefix_bound(inst: Instance, budget: int, *, recompute: bool,
     ga, data, est, extra = held_terms(inst, fixed_only)
     bw = Fraction(beta)
     time = np.asarray(inst.time, dtype=ga.dtype)
-    from memopt.heuristics.orders import best_baseline
-
-    orders = [ga.order, np.asarray(best_baseline(inst)[0], dtype=np.int64)]
-    after_est = np.minimum(*[_suffix_times(o, time) for o in orders])
+    after_est = np.minimum(*[_suffix_times(np.asarray(o, dtype=np.int64), time) for o in bound_orders(inst)])
 
     def score(x: int, after: int) -> int:
         return math.floor(Fraction(x) / bw) + after if x > 0 else total
