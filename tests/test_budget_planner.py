@@ -544,6 +544,9 @@ def test_a_resumed_portfolio_is_the_longer_one(inst, frac, rc, bw):
     assert (third.makespan, third.runs, third.pairs_done, third.seeds_done) == \
         (one.makespan, one.runs, one.pairs_done, one.seeds_done)
     assert third.plan == one.plan and first.pairs_done <= second.pairs_done
+    if third.plan is not None:
+        ev = req.evaluate(third.plan)
+        assert ev.valid and ev.makespan == third.makespan, ev.violation
 
 
 def test_a_runs_second_planner_share_continues_its_first():
@@ -564,6 +567,8 @@ def test_a_runs_second_planner_share_continues_its_first():
     one = plan_portfolio(req, restarts=5)
     assert a.seeds_done == 2 and b.seeds_done == 5 and b.runs == a.runs + 3
     assert (b.makespan, b.runs, b.plan) == (one.makespan, one.runs, one.plan)
+    ev = req.evaluate(b.plan)
+    assert ev.valid and ev.makespan == b.makespan and ev.makespan > inst.total_time, ev.violation
     other = make_request(inst, "time", budget="0.66x", recompute=True, offload=True)  # another request: anew
     fresh = plan_portfolio(other, restarts=1)
     assert continue_portfolio(other, ctx, None, None, deadline=Deadline(None), restarts=1).runs == fresh.runs
