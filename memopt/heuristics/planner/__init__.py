@@ -97,6 +97,7 @@ least evaluated makespan. The whole design is documented in
 """
 
 from memopt.heuristics.planner.config import SCORES, PlannerConfig, default_configs
+from memopt.heuristics.planner.order_moves import OrderMoves
 from memopt.heuristics.planner.portfolio import (
     DEFAULT_METHOD_RESTARTS,
     DEFAULT_RESTARTS,
@@ -104,6 +105,7 @@ from memopt.heuristics.planner.portfolio import (
     PlannerResult,
     candidate_orders,
     continue_portfolio,
+    default_moves,
     keep_candidates,
     plan_portfolio,
     plan_under_budget,
@@ -111,7 +113,8 @@ from memopt.heuristics.planner.portfolio import (
 )
 from memopt.heuristics.planner.reloads import offload_recomputations
 
-__all__ = ["DEFAULT_METHOD_RESTARTS", "DEFAULT_RESTARTS", "DEFAULT_WARM_SECONDS", "SCORES", "PlannerConfig",
-           "PlannerResult", "candidate_orders", "continue_portfolio", "default_configs", "keep_candidates",
+__all__ = ["DEFAULT_METHOD_RESTARTS", "DEFAULT_RESTARTS", "DEFAULT_WARM_SECONDS", "SCORES", "OrderMoves",
+           "PlannerConfig", "PlannerResult", "candidate_orders", "continue_portfolio", "default_configs",
+           "default_moves", "keep_candidates",
            "offload_recomputations", "plan_portfolio",
            "plan_under_budget", "run_planner"]

@@ -13,7 +13,12 @@ from memopt.core.request import Request
 from memopt.core.status import Objective, Status
 from memopt.heuristics.orders import best_baseline
 from memopt.heuristics.planner.config import PlannerConfig
-from memopt.heuristics.planner.portfolio import DEFAULT_METHOD_RESTARTS, continue_portfolio, plan_portfolio
+from memopt.heuristics.planner.portfolio import (
+    DEFAULT_METHOD_RESTARTS,
+    continue_portfolio,
+    default_moves,
+    plan_portfolio,
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,8 @@ class PlannerParams(Params):
                                                                         "portfolio's")
     transfer_weight: float | None = option(None, "with score: how much a transfer's time counts against a "
                                                  "recomputation's (1: at face value)")
+    moves: int | None = option(None, "perturbations of the best plan's order, alternating with the restarts "
+                                     "(default: with offloading, as many as the time allows; else none)")
 
 
 def _configs(p: PlannerParams) -> list[PlannerConfig] | None:
@@ -52,9 +59,11 @@ def _planner_time(req: Request, ctx: Context) -> MethodOutput:
     # a second call in the same run (a later share of its time) continues the first one's portfolio
     res = continue_portfolio(req, ctx, _orders(req, ctx), _configs(p), deadline=ctx.deadline,
                              restarts=DEFAULT_METHOD_RESTARTS if p.restarts is None else p.restarts,
+                             moves=default_moves(req, ctx.deadline) if p.moves is None else p.moves,
                              on_improve=lambda plan, _: ctx.offer(plan, "planner"))
     ctx.stats.update(runs=res.runs, failures=res.failures, order=res.order,
-                     improved_by_restarts=res.improved_by_restarts,
+                     improved_by_restarts=res.improved_by_restarts, moves=res.moves_done,
+                     improved_by_moves=res.improved_by_moves,
                      config=res.config.label() if res.config else None)
     if res.invalid:
         ctx.stats["invalid"] = res.invalid[:3]

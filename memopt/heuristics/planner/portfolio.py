@@ -10,6 +10,7 @@ models: the portfolio with a small effort.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,6 +23,7 @@ from memopt.core.plan import Plan
 from memopt.core.request import Request
 from memopt.heuristics.orders import BASELINES
 from memopt.heuristics.planner.config import PlannerConfig, default_configs
+from memopt.heuristics.planner.order_moves import OrderMoves
 from memopt.heuristics.planner.packing import build_plan, pack_stages
 from memopt.heuristics.planner.simulation import Simulation, Stuck
 
@@ -37,6 +39,14 @@ REPAIR_HORIZON = 64  # positions of the order a learned window may span
 
 
 DEFAULT_CONFIG = PlannerConfig()
+
+
+def default_moves(req: Request, deadline: Deadline | float | None) -> int:
+    """How many moves of the best plan's order a time-limited portfolio makes by default: with offloading, as
+    many as the time allows (there the planner's plan is the answer, and the models past it often cannot run:
+    POET's model of ResNet-18 training would take 139 s to build); none otherwise (the models improve on the
+    planner's plan more) or without a time limit (the search would not end)."""
+    return 10**9 if req.offload and not req.pure and as_deadline(deadline).limited else 0
 
 
 def run_planner(req: Request, order: Sequence[int], cfg: PlannerConfig = DEFAULT_CONFIG,
@@ -112,9 +122,12 @@ class PlannerResult:
     invalid: list[str] = field(default_factory=list)
     seconds: float = 0.0
     improved_by_restarts: int = 0
+    improved_by_moves: int = 0
+    sequence: list[int] | None = None  # the order of first computations of the best plan's run (moves change it)
     repairs: int = 0  # runs with windows learned from a stuck run (:func:`keep_candidates`)
     pairs_done: int = 0  # (configuration, order) pairs run, in the portfolio's sequence
     seeds_done: int = 0  # randomised restarts run
+    moves_done: int = 0  # perturbations of the best plan's order run (:mod:`.order_moves`)
     nearest: tuple[int, int | None, str, PlannerConfig] | None = None
     """Of the runs stuck for want of room: the least bytes lacking, the first computation it was serving, the
     order and the configuration (what a budget that no run fits misses by, at the closest)."""
@@ -130,7 +143,7 @@ class PlannerResult:
 
 def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | None = None,
                    configs: Iterable[PlannerConfig] | None = None, *, deadline: Deadline | float | None = None,
-                   restarts: int | None = None,
+                   restarts: int | None = None, moves: int = 0,
                    on_improve: Callable[[Plan, float], None] | None = None,
                    resume: PlannerResult | None = None) -> PlannerResult:
     """Run the planner for every (order, configuration) and keep the least makespan.
@@ -138,7 +151,11 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
     Then, while the ``deadline`` allows (or ``restarts`` times in all), rerun
     the best configuration on its order with randomised scores (±30 %, seeds
     1, 2, …) and keep any improvement. Without a time limit there are no
-    restarts unless ``restarts`` asks for them.
+    restarts unless ``restarts`` asks for them. ``moves`` (at most; 0: none)
+    perturbations of the best plan's order (:mod:`.order_moves`) alternate
+    with the restarts, each rerun with the best configuration: a plan no
+    worse than the best moves the search there (its order becomes the best
+    plan's), a better one is the new best.
 
     ``resume``: the result of an earlier call on the same request, orders and
     configurations, which this one continues — its best plan kept, the pairs
@@ -162,7 +179,8 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
 
     misses: list[tuple[int, str, PlannerConfig, Stuck]] = []  # the runs stuck for want of room
 
-    def attempt(oname: str, order: Sequence[int], cfg: PlannerConfig, restart: bool) -> Stuck | None:
+    def attempt(oname: str, order: Sequence[int], cfg: PlannerConfig, restart: bool = False,
+                moved: bool = False) -> Stuck | None:
         res.runs += 1
         stuck: list[Stuck] = []
         plan = run_planner(req, order, cfg, dl, stuck)
@@ -178,11 +196,16 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
         if not ev.valid:
             res.invalid.append(f"{oname} {cfg.label()}: {ev.violation}")
             return None
+        if moved and ev.makespan == res.makespan:
+            res.sequence = list(order)  # a plateau: the search goes on from there
         if res.makespan is None or ev.makespan < res.makespan:
             res.plan, res.makespan, res.peak, res.order, res.config = plan, ev.makespan, ev.peak, oname, cfg
+            res.sequence = list(order)
             res.improved_by_restarts += restart
+            res.improved_by_moves += moved
             if on_improve is not None:
                 on_improve(plan, ev.makespan)
+        return None
 
     # past its deadline the portfolio still looks for a first plan, for as long again (a first plan is what a
     # warm start is for), never past the run's own limit
@@ -244,25 +267,33 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
                 res.pairs_done = pair
         if res.plan is None and not out_of_time():
             repair()
-    # randomised restarts of the best configuration while time remains
-    while res.plan is not None and not req.pure and res.makespan > lb and res.seeds_done < restarts \
-            and not dl.expired():
-        seed = res.seeds_done + 1 + 1000 * res.config.seed
-        attempt(res.order, by_name[res.order], replace(res.config, noise=0.3, seed=seed), True)
-        if not dl.run_expired():
-            res.seeds_done += 1
+    # randomised restarts of the best configuration and moves of its order, alternately, while time remains
+    neighbourhood = OrderMoves(inst) if moves > 0 else None
+    while res.plan is not None and not req.pure and res.makespan > lb and not dl.expired() \
+            and (res.seeds_done < restarts or res.moves_done < moves):
+        if res.seeds_done < restarts:
+            seed = res.seeds_done + 1 + 1000 * res.config.seed
+            attempt(res.order, res.sequence, replace(res.config, noise=0.3, seed=seed), restart=True)
+            if not dl.run_expired():
+                res.seeds_done += 1
+        if neighbourhood is not None and res.moves_done < moves and not dl.expired() and res.makespan > lb:
+            # (one generator per move: a resumed search makes the moves one longer call would)
+            rng = random.Random(1_000_003 * (res.moves_done + 1) + res.config.seed)
+            attempt(res.order, neighbourhood.perturb(res.sequence, rng), res.config, moved=True)
+            if not dl.run_expired():
+                res.moves_done += 1
     res.seconds = time.perf_counter() - t0
     return res
 
 
 def continue_portfolio(req: Request, ctx: Context, orders: Iterable[tuple[str, Sequence[int]]] | None,
                        configs: Iterable[PlannerConfig] | None, *, deadline: Deadline, restarts: int,
-                       on_improve: Callable[[Plan, float], None] | None = None) -> PlannerResult:
+                       moves: int = 0, on_improve: Callable[[Plan, float], None] | None = None) -> PlannerResult:
     """:func:`plan_portfolio` for a share of a run, continuing the portfolio this run already made for ``req``
     (kept by the run's warm starts): a later share goes to new runs, not to the same first ones again."""
     prev = ctx.warm.portfolio(req) if ctx.warm is not None else None
-    res = plan_portfolio(req, orders, configs, deadline=deadline, restarts=restarts, on_improve=on_improve,
-                         resume=prev)
+    res = plan_portfolio(req, orders, configs, deadline=deadline, restarts=restarts, moves=moves,
+                         on_improve=on_improve, resume=prev)
     if ctx.warm is not None:
         ctx.warm.keep_portfolio(req, res)
     return res
@@ -296,5 +327,5 @@ def plan_under_budget(req: Request, order: Sequence[int] | None = None, *, order
 
 
 __all__ = ["DEFAULT_METHOD_RESTARTS", "DEFAULT_RESTARTS", "DEFAULT_WARM_SECONDS", "PlannerResult",
-           "candidate_orders", "continue_portfolio", "keep_candidates", "plan_portfolio", "plan_under_budget",
-           "run_planner"]
+           "candidate_orders", "continue_portfolio", "default_moves", "keep_candidates", "plan_portfolio",
+           "plan_under_budget", "run_planner"]

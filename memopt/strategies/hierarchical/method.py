@@ -24,6 +24,9 @@
    to ``flat_tasks`` tasks): Checkmate on the best plan's order, then
    Moccasin, both warm-started from it — ``auto``'s last steps. When steps
    1-4 found no plan at all, flat ``auto-time`` gets the time left.
+7. **With offloading**, the time left (the windows do not move transfers):
+   the flat planner's portfolio goes on, with moves of its best plan's
+   order (:func:`memopt.strategies.auto_time.planner_rest`).
 
 With offloading allowed and no chain plan, a plan that offloads every datum
 once made (:func:`memopt.heuristics.offload_all.offload_all_plan`) is
@@ -55,7 +58,7 @@ from memopt.core.units import Units
 from memopt.heuristics.offload_all import offload_all_plan
 from memopt.strategies.auto_time import PLANNER_SECONDS as OFFLOAD_PLANNER_SECONDS
 from memopt.strategies.auto_time import PLANNER_SHARE as OFFLOAD_PLANNER_SHARE
-from memopt.strategies.auto_time import recomputation_bound, reload_recomputations
+from memopt.strategies.auto_time import planner_rest, recomputation_bound, reload_recomputations
 from memopt.strategies.hierarchical.lns import polish
 from memopt.strategies.hierarchical.options import subset_options
 from memopt.strategies.hierarchical.run import ChainRun
@@ -212,6 +215,10 @@ def _solve(req: Request, ctx: Context, views: ViewContraction | None = None) -> 
             floor = ctx.incumbent.bound if ctx.incumbent.bound and ctx.incumbent.bound > inst.total_time else None
             ctx.run("moccasin", req, **({"floor": int(floor)} if floor is not None else {}))
         stats["flat_models"] = True
+    # 7. with offloading, the time left (the windows do not move transfers): the flat planner's portfolio goes
+    # on, its best order searched (auto's route ends the same way)
+    if p.planner:
+        planner_rest(req, ctx)
     return MethodOutput(status=Status.OPTIMAL if ctx.incumbent.proven else Status.FEASIBLE)
 
 

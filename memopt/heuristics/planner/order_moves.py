@@ -1,0 +1,68 @@
+"""Random moves of an order of first computations: the planner's neighbourhood beyond its fixed orders.
+
+**Definition.** In a topological order, a task v may go anywhere after its
+last predecessor and before its first successor (the tasks that produce
+its inputs and read its outputs): the order stays topological. A *move*
+takes one task that costs time or makes bytes (moving a view or a free
+task changes no plan) and puts it at its earliest place, at its latest, or
+at a uniformly random place in between (each a third of the time: a whole
+optimizer step as early as its gradient allows, a forward task as late as
+its reader allows, are the moves that change a plan most). A perturbation
+is 1-3 moves.
+
+**Why.** The planner's plan depends much on its order: on ResNet-18
+training with Adam at 0.4x the peak (offloading), one configuration's plan
+is 107 % over Σ c on the reverse postorder and 149 % on the depth-first
+order. The portfolio tries a handful of fixed orders; moves of the best
+plan's order, each kept when the rerun is no worse (plateaus included),
+searched 40 s more there: 107 % -> 97-98 %.
+
+O(n) per move (the positions of the order).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from memopt.core.instance import Instance
+
+
+class OrderMoves:
+    """The moves of :mod:`this module <memopt.heuristics.planner.order_moves>` on the instance ``inst``."""
+
+    def __init__(self, inst: Instance) -> None:
+        self.preds: list[list[int]] = [sorted({inst.producer[d] for d in inst.inputs[v]}) for v in range(inst.n)]
+        self.succs: list[list[int]] = [[] for _ in range(inst.n)]
+        for v, ps in enumerate(self.preds):
+            for u in ps:
+                self.succs[u].append(v)
+        self.movable = [v for v in range(inst.n)
+                        if inst.time[v] > 0 or any(inst.size[d] for d in inst.outputs[v])]
+
+    def move(self, order: list[int], rng: random.Random) -> None:
+        """One move of a random movable task, in place (nothing when it has no other place)."""
+        if not self.movable:
+            return
+        v = rng.choice(self.movable)
+        pos = {u: i for i, u in enumerate(order)}
+        i = pos[v]
+        lo = max((pos[u] for u in self.preds[v]), default=-1) + 1
+        hi = min((pos[w] for w in self.succs[v]), default=len(order)) - 1
+        if hi <= lo:
+            return
+        x = rng.random()
+        j = lo if x < 1 / 3 else hi if x < 2 / 3 else rng.randint(lo, hi)
+        # (once v is out, the places lo..hi of the others shift by at most one: v lands between the same tasks)
+        order.pop(i)
+        order.insert(j, v)
+
+    def perturb(self, order: Sequence[int], rng: random.Random, most: int = 3) -> list[int]:
+        """A copy of ``order`` after 1 to ``most`` moves; still a topological order of the instance."""
+        out = list(order)
+        for _ in range(rng.randint(1, most)):
+            self.move(out, rng)
+        return out
+
+
+__all__ = ["OrderMoves"]
