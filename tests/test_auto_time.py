@@ -120,3 +120,14 @@ def test_with_offloading_large_graphs_of_blocks_go_to_hierarchical():
     assert res.method == "auto-time/hierarchical" and "reloads" in res.stats
     ev = memopt.evaluate(inst, res.plan, budget=b)
     assert ev.valid and ev.peak <= b and res.value == ev.makespan >= res.bound
+
+
+def test_offloading_time_left_after_the_model_goes_to_the_planner():
+    """With offloading, the time auto's model leaves goes on to the planner's portfolio (restarts and moves
+    of its best order), which may only improve the answer; the value reported is the evaluator's."""
+    inst = memopt.load_instance("instances/nn/mobilenetv2-train-b1.yaml")
+    res = memopt.solve(inst, "time", "auto", budget="0.6x", recompute=True, offload=True, time_limit=5)
+    rest = res.stats["planner_rest"]
+    assert res.plan is not None and rest["after"] <= rest["before"] and res.value == rest["after"]
+    ev = memopt.evaluate(inst, res.plan, budget=res.budget, allow_recompute=True, allow_offload=True)
+    assert ev.valid and ev.makespan == res.value

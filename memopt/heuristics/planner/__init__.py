@@ -2,7 +2,8 @@
 
 A package of one idea per module: :mod:`.config` (one run's settings),
 :mod:`.simulation` (phase 1), :mod:`.packing` (phase 2), :mod:`.portfolio`
-(runs, restarts, the evaluator's check), :mod:`.method` (the catalog's
+(runs, restarts, the evaluator's check), :mod:`.order_moves` (moves of
+the best plan's order, searched while time remains), :mod:`.method` (the catalog's
 ``planner`` method), :mod:`.reloads` (a recomputation-only plan's
 recomputations turned into reloads, packed by phase 2).
 
@@ -91,7 +92,8 @@ D the depth of the recompute-cost recursion (memoised per eviction);
 phase 2 visits O(K · W) states for K computes and W transfers live at
 once. :func:`plan_under_budget` runs a small portfolio (orders × scores ×
 transfer weights, with and without *anchors* — see :class:`PlannerConfig`),
-then randomised restarts of the best run, and keeps the plan with the
+then randomised restarts of the best run (alternating, with offloading
+and a time limit, with moves of its order), and keeps the plan with the
 least evaluated makespan. The whole design is documented in
 ``docs/planner.md``.
 """
