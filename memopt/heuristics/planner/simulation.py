@@ -98,6 +98,8 @@ class Simulation:
         bw = inst.machine.bandwidth
         self.off = bool(req.offload and bw is not None)
         self.beta = bw
+        self._tt = ([math.inf] * inst.m if bw is None else [0.0] * inst.m if math.isinf(bw)
+                    else [s / bw for s in inst.size])
         self.slow_cap = inst.machine.slow_capacity
         self.w = cfg.transfer_weight
         n, m = inst.n, inst.m
@@ -159,12 +161,9 @@ class Simulation:
 
     # ------------------------------------------------------------ queries
     def tt(self, d: int) -> float:
-        b = self.beta
-        if b is None:
-            return math.inf
-        if math.isinf(b):
-            return 0.0
-        return self.inst.size[d] / b
+        """s(d)/β (inf without a bandwidth, 0 with an infinite one), computed once per datum: millions of
+        calls on a 70B model's training step."""
+        return self._tt[d]
 
     def needed(self, d: int) -> bool:
         return self.used[d] < len(self.use_pos[d]) or self.result[d] or self.dep[d] > 0 or self.anchor[d]
@@ -391,7 +390,7 @@ class Simulation:
         keep, t = self.keep, self.t
         pin, since, pending, slow = self.pin, self.since, self.pending_reload, self.slow
         used, use_pos, result, dep, anchor = self.used, self.use_pos, self.result, self.dep, self.anchor
-        w, tt, rc, regen = self.w, self.tt, self.rc, self._regen
+        w, tts, rc, regen = self.w, self._tt, self.rc, self._regen
         can_offload = self.off and self.slow_cap is None
         room = None if self.slow_cap is None else self.slow_cap - self.slow_used
         for d in sorted(self.resident):  # in index order, as the noise's draws expect
@@ -413,14 +412,14 @@ class Simulation:
                     ok, h = r if r is not None else self._regen_height(d)
                     regenerable = ok and h < MAX_DEPTH
                 if slow[d]:
-                    cost = w * tt(d)
+                    cost = w * tts[d]
                     if regenerable:
                         cost = min(cost, self.rc_cost(d))
                     mode = "free"
                 else:
                     mode, cost = None, math.inf
                     if can_offload or (self.off and room is not None and s <= room):
-                        mode, cost = "offload", w * 2 * tt(d)
+                        mode, cost = "offload", w * 2 * tts[d]
                     if regenerable:
                         c = self.rc_cost(d)
                         if c < cost or mode is None:
