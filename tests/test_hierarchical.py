@@ -419,3 +419,17 @@ def test_the_log_says_what_each_step_found(caplog):
     assert all(x.endswith(" s)") and "(at " in x for x in lines), lines  # with the run's clock
     req = memopt.make_request(inst, "time", budget="0.7x", recompute=True, offload=True)
     assert res.plan is not None and req.evaluate(res.plan).valid
+
+
+def test_with_offloading_the_time_left_goes_to_the_planner():
+    """The windows do not move transfers: with offloading, the time hierarchical's steps leave goes on to the
+    flat planner's portfolio (restarts and moves of its best order), which only improves the answer."""
+    inst = training_graph(repeated_blocks(26, block_size=4, seed=1)).with_machine(bandwidth=0.25)
+    res = memopt.solve(inst, "time", "hierarchical", budget="0.6x", recompute=True, offload=True, time_limit=3,
+                       window=0)
+    assert res.status == "feasible"  # (at 342, Σ c, the planner's portfolio would not go on)
+    rest = res.stats["planner_rest"]
+    assert rest["moves"] > 0 and rest["after"] <= rest["before"] and res.value == rest["after"]
+    req = memopt.make_request(inst, "time", budget="0.6x", recompute=True, offload=True)
+    ev = req.evaluate(res.plan)
+    assert ev.valid and ev.makespan == res.value
