@@ -126,7 +126,8 @@ class PlannerResult:
     seconds: float = 0.0
     improved_by_restarts: int = 0
     improved_by_moves: int = 0
-    sequence: list[int] | None = None  # the order of first computations of the best plan's run (moves change it)
+    sequence: list[int] | None = None
+    """The order the restarts and moves start from: the best plan's, or a moved one whose plan is as good."""
     repairs: int = 0  # runs with windows learned from a stuck run (:func:`keep_candidates`)
     pairs_done: int = 0  # (configuration, order) pairs run, in the portfolio's sequence
     seeds_done: int = 0  # randomised restarts run
@@ -157,9 +158,9 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
     1, 2, …) and keep any improvement. Without a time limit there are no
     restarts unless ``restarts`` asks for them. ``moves`` (at most; 0: none)
     perturbations of the best plan's order (:mod:`.order_moves`) alternate
-    with the restarts, each rerun with the best configuration: a plan no
-    worse than the best moves the search there (its order becomes the best
-    plan's), a better one is the new best; the moves end after
+    with the restarts, each rerun with the best configuration: a plan as
+    good as the best moves the search to its order (a plateau), a better
+    one is the new best; the moves end after
     max(:data:`MIN_STALE_MOVES`, n) in a row without a better plan (small
     graphs: a neighbourhood searched through).
 
