@@ -64,6 +64,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+from memopt.core.deadline import Deadline
 from memopt.core.errors import MemoptError
 from memopt.core.method import Context, MethodOutput
 from memopt.core.params import Params, option
@@ -75,6 +76,7 @@ from memopt.graph.structure import has_repeated_blocks
 from memopt.heuristics.orders import best_baseline
 from memopt.heuristics.planner import (
     DEFAULT_METHOD_RESTARTS,
+    PlannerResult,
     continue_portfolio,
     default_moves,
     offload_recomputations,
@@ -346,13 +348,10 @@ def planner_rest(req: Request, ctx: Context) -> None:
     if not req.offload or ctx.incumbent.proven or ctx.deadline.expired() or ctx.incumbent.plan is None:
         return
     before = ctx.incumbent.value
-    orders = ctx.warm.orders(req.instance, ctx) if ctx.warm is not None else None
     for share in (REST_SHARE, 1.0):  # (then what the reloads leave: their search often ends at once)
         if ctx.deadline.expired() or ctx.incumbent.proven:
             break
-        res = continue_portfolio(req, ctx, orders, None, deadline=ctx.deadline.share(share),
-                                 restarts=DEFAULT_METHOD_RESTARTS, moves=default_moves(req, ctx.deadline),
-                                 on_improve=lambda plan, _: ctx.offer(plan, "planner (time left)"))
+        res = _portfolio(req, ctx, ctx.deadline.share(share), "planner (time left)")
         ctx.stats["planner_rest"] = {"moves": res.moves_done, "improved_by_moves": res.improved_by_moves,
                                      "before": before, "after": ctx.incumbent.value}
         if req.recompute and share < 1 and ctx.incumbent.source == "planner (time left)" \
@@ -367,18 +366,23 @@ def _planner(req: Request, ctx: Context) -> Plan | None:
     # with recomputation only the models improve on the planner more than its restarts do
     # (layered-n300-s2 at 0.8x: 200 restarts, 13 s, took it from 6.97 % to 6.94 %)
     share, cap = (PLANNER_SHARE, PLANNER_SECONDS) if req.offload else (PLANNER_SHARE_RECOMPUTE, PLANNER_SECONDS / 2)
-    orders = ctx.warm.orders(req.instance, ctx) if ctx.warm is not None else None
     # past its share the planner goes on to its first plan, up to the run's end; with both techniques only up
     # to PLANNER_HARD_SHARE of the time left: the recomputation-only route needs the rest when it finds none
     if req.recompute and req.offload:
         dl = ctx.deadline.bounded_share(share, cap, PLANNER_HARD_SHARE, floor=0.05)
     else:
         dl = ctx.deadline.share(share, cap, floor=0.05)
-    # as many randomised restarts as the ``planner`` method makes (ResNet-50 training, offloading at
-    # 0.9x: 2.8 % overhead after its restarts, 6.5 % with a warm start's 20)
-    res = continue_portfolio(req, ctx, orders, None, deadline=dl, restarts=DEFAULT_METHOD_RESTARTS,
-                             moves=default_moves(req, dl), on_improve=lambda plan, _: ctx.offer(plan, "planner"))
-    return res.plan
+    return _portfolio(req, ctx, dl, "planner").plan
+
+
+def _portfolio(req: Request, ctx: Context, dl: Deadline, source: str) -> PlannerResult:
+    """The run's planner portfolio for ``req`` continued until ``dl`` (the warm starts keep it between calls),
+    each improvement offered as ``source``: as many randomised restarts as the ``planner`` method makes
+    (ResNet-50 training, offloading at 0.9x: 2.8 % overhead after its restarts, 6.5 % with a warm start's
+    20), and with offloading moves of the best order."""
+    orders = ctx.warm.orders(req.instance, ctx) if ctx.warm is not None else None
+    return continue_portfolio(req, ctx, orders, None, deadline=dl, restarts=DEFAULT_METHOD_RESTARTS,
+                              moves=default_moves(req, dl), on_improve=lambda plan, _: ctx.offer(plan, source))
 
 
 __all__ = ["HIERARCHICAL_MIN_TASKS", "JOINT_MAX_TASKS", "MODELS", "AutoTimeParams", "best_pure_schedule",
