@@ -44,6 +44,7 @@ from memopt.core.request import Request
 from memopt.core.result import Result, Statistics
 from memopt.core.status import Objective, Status, StopReason
 from memopt.core.units import Units
+from memopt.exact.offload_moment import offload_moment_bound
 from memopt.exact.peak_bounds import budget_lower_bound
 from memopt.exact.transfer_prefix import transfer_prefix_bound
 from memopt.heuristics.orders import best_baseline
@@ -157,18 +158,23 @@ def static_infeasibility(req: Request) -> tuple[str, int | float, str] | None:
 
 
 TRANSFER_BOUND_SHARE, TRANSFER_BOUND_SECONDS = 0.05, 3.0
-"""Time for the transfer prefix bound before any method (its search is also work-limited: ~1 s at 23,000 tasks)."""
+"""Time for the bounds with offloading before any method (their searches are also work-limited: the transfer
+prefix bound ~1 s at 23,000 tasks)."""
 
 
-def prove_transfer_prefix(req: Request, inc: Incumbent, deadline: Deadline) -> None:
+def prove_offload_bounds(req: Request, inc: Incumbent, deadline: Deadline) -> None:
     """With offloading, objective ``time``: prove the transfer prefix bound
-    (:mod:`memopt.exact.transfer_prefix`) when it beats Σ c."""
+    (:mod:`memopt.exact.transfer_prefix`) and the priced moment of both techniques
+    (:mod:`memopt.exact.offload_moment`, searched only above the first) when they beat Σ c."""
     if req.objective != Objective.TIME or not req.offload or req.budget is None:
         return
-    tb = transfer_prefix_bound(req.instance, req.budget, recompute=req.recompute,
-                               deadline=deadline.share(TRANSFER_BOUND_SHARE, TRANSFER_BOUND_SECONDS, floor=0.2))
+    share = deadline.share(TRANSFER_BOUND_SHARE, TRANSFER_BOUND_SECONDS, floor=0.2)
+    tb = transfer_prefix_bound(req.instance, req.budget, recompute=req.recompute, deadline=share)
     if tb.task is not None:
         inc.prove(tb.value, f"transfer prefix bound: {tb.reason(req.instance)}")
+    mb = offload_moment_bound(req.instance, req.budget, recompute=req.recompute, deadline=share, floor=tb.value)
+    if mb.task is not None and mb.value > tb.value:
+        inc.prove(mb.value, f"offload moment bound: {mb.reason(req.instance)}")
 
 
 # -------------------------------------------------------------------- solve
@@ -297,7 +303,7 @@ def solve_request(req: Request, method: str = "auto", *, time_limit: float | Non
             inc.prove_infeasible(*reason)
             out = MethodOutput(status=Status.INFEASIBLE, message=reason[0])
         else:
-            prove_transfer_prefix(req, inc, deadline)
+            prove_offload_bounds(req, inc, deadline)
             ticker = _Ticker(inc)
             try:
                 out = catalog.execute(entry, req, ctx, params)

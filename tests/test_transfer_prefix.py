@@ -1,7 +1,7 @@
 """The transfer prefix bound (memopt.exact.transfer_prefix) against the brute-force optimum of every plan."""
 
 from brute_budget import brute_time
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from strategies import instances
 
@@ -48,7 +48,9 @@ def _check(inst: Instance, M: int, rc: bool, binding: bool = False) -> None:
         assert best[0] >= b.value, (b, b.reason(inst))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None,
+          # the bound binds on a fifth to a half of these draws: assume() filters the rest
+          suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 @given(source_heavy(), st.integers(0, 4), st.booleans())
 def test_the_bound_holds_where_it_binds(inst, extra, rc):
     """No plan (brute force over every SPEC plan, offloading allowed) has a makespan below the bound."""

@@ -82,6 +82,18 @@ def _suffix_times(order: np.ndarray, time: np.ndarray) -> np.ndarray:
     return out
 
 
+def time_from_estimates(inst: Instance, time: np.ndarray) -> np.ndarray:
+    """Per task v: an upper estimate of c(v) + Σ c(descendants of v) — the least Σ c from v on over the orders
+    of :func:`~memopt.exact.peak_bounds.bound_orders` (v's descendants follow it in every order). O(n)."""
+    return np.minimum(*[_suffix_times(np.asarray(o, dtype=np.int64), time) for o in bound_orders(inst)])
+
+
+def time_before_estimates(inst: Instance, time: np.ndarray) -> np.ndarray:
+    """Per task v: an upper estimate of Σ c(ancestors of v) — the least Σ c before v over the same orders."""
+    total = time.sum()
+    return np.minimum(*[total - _suffix_times(np.asarray(o, dtype=np.int64), time) for o in bound_orders(inst)])
+
+
 def transfer_prefix_bound(inst: Instance, budget: int, *, recompute: bool,
                           deadline: Deadline | float | None = None,
                           work: int = DEFAULT_WORK) -> TransferPrefixBound:
@@ -101,7 +113,7 @@ def transfer_prefix_bound(inst: Instance, budget: int, *, recompute: bool,
     ga, data, est, extra = held_terms(inst, fixed_only)
     bw = Fraction(beta)
     time = np.asarray(inst.time, dtype=ga.dtype)
-    after_est = np.minimum(*[_suffix_times(np.asarray(o, dtype=np.int64), time) for o in bound_orders(inst)])
+    after_est = time_from_estimates(inst, time)
 
     def score(x: int, after: int) -> int:
         return math.floor(Fraction(x) / bw) + after if x > 0 else total
@@ -142,4 +154,4 @@ def transfer_prefix_bound(inst: Instance, budget: int, *, recompute: bool,
     return TransferPrefixBound(best.value, best.task, best.offloaded, best.after, complete, examined)
 
 
-__all__ = ["TransferPrefixBound", "transfer_prefix_bound"]
+__all__ = ["TransferPrefixBound", "time_before_estimates", "time_from_estimates", "transfer_prefix_bound"]

@@ -1,0 +1,261 @@
+"""A lower bound on the makespan with offloading (and recomputation): one task's first computation, priced.
+
+**Definition.** Fix a plan within the budget M and a task v; let τ be the
+compute point of v's *first* computation, in v's stage. Let K(v) be the data
+made by a (strict) ancestor of v and needed after τ — a result, or read by a
+descendant of v — except v's own inputs (the retention bound's set,
+:func:`memopt.exact.peak_bounds.held_data`). Each of them exists before τ
+(its producer ran before v) and is needed after it, so at τ it is
+
+- in fast memory;
+- in slow memory only: it was offloaded in an *earlier* stage (an offload
+  keeps its datum in fast memory until its own stage ends, SPEC §2), and if a
+  descendant reads it, it comes back after v's stage (a reload in v's stage
+  would hold its memory at τ) or is made again;
+- nowhere: its producer — an ancestor of v, whose first run was before τ —
+  runs again after τ (only if it may be recomputed).
+
+At τ fast memory holds v's inputs, outputs and workspace beside the data of
+K(v) it keeps, so at least E(v) = s(K(v)) + in(v) + out(v) + w(v) − M bytes
+of K(v) are in slow memory or nowhere. Say B bytes are in slow memory and
+y = E(v) − B are dropped. Then, with C_a, C_d the times of v's ancestors and
+descendants (first runs), c = c(v), β the bandwidth, S_res the bytes of K(v)
+that no descendant reads (results: in slow memory they need no reload), and
+Q(y) the least Σ c(p) over producers p run again to drop y bytes (a covering
+knapsack over the producers of K(v) that may rerun, each dropping all its
+data of K(v), at most E(v) bytes, for c(p); its LP, as in
+:func:`memopt.exact.recompute_bound.knapsack_bound`):
+
+- every task runs once and the dropped data's producers once more:
+  makespan ≥ Σ c + Q(y);
+- the stages before v's last at least B/β (the offloads) or C_a (the
+  ancestors not in v's stage), v's stage at least c plus the ancestors,
+  descendants and recomputations it holds, the stages after it at least
+  R/β (the reloads, R = max(0, B − S_res)) or C_d + Q(y) minus what v's
+  stage holds. Summing and taking the cheapest split:
+  makespan ≥ c + max(B/β, C_a) + max(R/β, C_d + Q(y)).
+
+So makespan ≥ min over y of max(Σ c + Q(y), c + (B + R)/β, c + B/β + C_d +
+Q(y), c + C_a + R/β) — a valid bound for every v (keeping a datum in slow
+memory and making it again is dominated by dropping it, and pricing the
+offloaded and the dropped bytes from two separate pools only lowers the
+minimum). Every term is convex and piecewise linear in y, with kinks where
+Q changes slope and at B = S_res: the minimum is found exactly by a binary
+search over the kinks (convexity) and the crossings of the four terms on
+the two segments around the best kink, in rational arithmetic.
+
+Where it binds: activations that neither fit nor are worth recomputing
+must go through the channel while only part of the step can run beside.
+The Llama-style decoder with Adam at 0.4× its traced peak: 10.6 % above
+Σ c at the backward pass of the loss, where Σ c and the transfer prefix
+bound (:mod:`memopt.exact.transfer_prefix`) said 0; MobileNetV2: 8.5 %.
+It generalises the recomputation knapsack (no offloading: B = 0) and the
+transfer prefix bound (nothing may be dropped: y = 0, the last two terms).
+
+**Computation**: the tasks by decreasing lifetime estimate of their
+footprint (:func:`~memopt.exact.peak_bounds.held_estimates`), while it
+exceeds M, each by two breadth-first searches and a sort of its producers
+(O(n + e + m + k log k)), within a work limit and a deadline; the best value
+examined is a bound. Tested against the brute-force optimum of every plan
+(tests/test_offload_moment.py).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from memopt.core.deadline import Deadline, as_deadline
+from memopt.core.instance import Instance
+from memopt.exact.peak_bounds import DEFAULT_WORK, held_data, held_estimates
+from memopt.exact.transfer_prefix import time_before_estimates, time_from_estimates
+from memopt.graph.csr import GraphArrays, graph_arrays
+
+
+@dataclass(frozen=True)
+class OffloadMomentBound:
+    """``value`` = max(Σ c, the best moment examined) rounded down."""
+
+    value: int
+    task: int | None
+    excess: int        # E(task): bytes that are in slow memory or dropped at the task's first computation
+    offloaded: int     # B at the minimum (rounded down), the rest dropped
+    complete: bool     # every task whose estimate exceeds the budget was examined
+    examined: int = 0
+
+    def reason(self, inst: Instance) -> str:
+        if self.task is None:
+            return f"every task runs at least once: Σ time = {inst.total_time}"
+        part = "" if self.complete else " (the largest of the tasks examined)"
+        return (f"at task {inst.tasks[self.task].id!r}'s first computation, {self.excess} bytes of data made "
+                f"before it and needed after it cannot stay in fast memory beside its footprint: each is offloaded "
+                f"before (and reloaded after if read) or made again after; the cheapest mix "
+                f"({self.offloaded} offloaded) of channel and compute time{part}")
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One task's priced moment: the least makespan the mix of offloading and dropping allows."""
+
+    value: Fraction
+    excess: int
+    offloaded: Fraction
+
+
+class _Knapsack:
+    """Q(y): the LP of the covering knapsack — producers by increasing c(p)/s(p), the last one fractionally."""
+
+    def __init__(self, items: list[tuple[int, int]]):
+        items = sorted(items, key=lambda cs: Fraction(cs[0], cs[1]))  # exact ratios: a true LP
+        self.ratio = [Fraction(c, s) for c, s in items]
+        self.y = [0]      # cumulative sizes (kinks of Q)
+        self.q = [0]      # Q at the kinks
+        for c, s in items:
+            self.y.append(self.y[-1] + s)
+            self.q.append(self.q[-1] + c)
+
+    @property
+    def capacity(self) -> int:
+        return self.y[-1]
+
+    def __call__(self, y: Fraction) -> Fraction:
+        i = min(bisect_right(self.y, y) - 1, len(self.ratio) - 1)
+        if i < 0:
+            return Fraction(0)
+        return self.q[i] + (y - self.y[i]) * self.ratio[i]
+
+
+def price_moment(inst: Instance, ga: GraphArrays, v: int, budget: int, *, recompute: bool,
+                 beta: Fraction, times: np.ndarray | None = None) -> Moment | None:
+    """The least makespan at v's first computation (module docstring); ``None`` when nothing must leave or
+    v's footprint alone exceeds ``budget`` (the footprint bound's case). O(n + e + m + k log k)."""
+    k = held_data(ga, v, None, skip_inputs=True)
+    size = ga.size[k]
+    foot = int(ga.in_size[v]) + int(ga.out_size[v]) + int(ga.workspace[v])
+    s_k = int(size.sum())
+    excess = s_k + foot - budget
+    if excess <= 0 or foot > budget:
+        return None
+    desc = ga.descendants(v)
+    anc = ga.ancestors(v)
+    time = _times(inst) if times is None else times
+    c_d, c_a, c_v = int(time[desc].sum()), int(time[anc].sum()), int(inst.time[v])
+    s_res = int(size[~ga.any_reader(k, desc)].sum())
+    items: list[tuple[int, int]] = []
+    if recompute:
+        prod = ga.prod[k]
+        may = np.asarray(inst.can_recompute, dtype=bool)[prod]
+        if may.any():
+            p, inv = np.unique(prod[may], return_inverse=True)
+            s_p = np.zeros(len(p), dtype=object)
+            np.add.at(s_p, inv, size[may].astype(object))
+            # sizes capped at the excess: no more is ever dropped, the integer solutions are the same and the LP
+            # is tighter
+            items = [(int(inst.time[u]), min(int(s), excess)) for u, s in zip(p.tolist(), s_p.tolist())]
+    q = _Knapsack(items)
+    lo, hi = max(0, excess - s_k), min(excess, q.capacity)
+    total = inst.total_time
+
+    def terms(y: Fraction) -> tuple[Fraction, Fraction, Fraction, Fraction]:
+        qy = q(y)
+        b = excess - y
+        r = max(Fraction(0), b - s_res)
+        return (total + qy, c_v + (b + r) / beta, c_v + b / beta + c_d + qy, c_v + c_a + r / beta)
+
+    def phi(y: Fraction) -> Fraction:
+        return max(terms(y))
+
+    # the kinks of every term in [lo, hi]: φ is linear between two consecutive ones
+    kinks = {lo, hi} | {y for y in q.y if lo < y < hi}
+    if lo < excess - s_res < hi:
+        kinks.add(excess - s_res)
+    xs = sorted(Fraction(x) for x in kinks)
+    # convex: the values at the kinks fall, then rise; the first kink not above its successor is the best one
+    a, b = 0, len(xs) - 1
+    while a < b:
+        mid = (a + b) // 2
+        if phi(xs[mid + 1]) >= phi(xs[mid]):
+            b = mid
+        else:
+            a = mid + 1
+    best_y, best = xs[a], phi(xs[a])
+    for s in (a - 1, a):  # the segments [xs[s], xs[s + 1]] on either side of the best kink
+        if s < 0 or s + 1 >= len(xs):
+            continue
+        lo_y, hi_y = xs[s], xs[s + 1]
+        t0, t1 = terms(lo_y), terms(hi_y)
+        width = hi_y - lo_y
+        slopes = [(u1 - u0) / width for u0, u1 in zip(t0, t1)]
+        for i in range(4):  # where two terms cross inside the segment
+            for j in range(i + 1, 4):
+                ds = slopes[i] - slopes[j]
+                if ds:
+                    y = lo_y + (t0[j] - t0[i]) / ds
+                    if lo_y < y < hi_y:
+                        val = phi(y)
+                        if val < best:
+                            best, best_y = val, y
+    return Moment(best, excess, excess - best_y)
+
+
+def _times(inst: Instance) -> np.ndarray:
+    """Task times as an array whose sums are exact (int64 while Σ c fits)."""
+    return np.asarray(inst.time, dtype=np.int64 if inst.total_time < 2 ** 62 else object)
+
+
+def offload_moment_bound(inst: Instance, budget: int, *, recompute: bool,
+                         deadline: Deadline | float | None = None, work: int = DEFAULT_WORK,
+                         floor: int = 0) -> OffloadMomentBound:
+    """max(Σ c, max_v moment(v)) with offloading under ``budget`` (module docstring), rounded down.
+
+    Σ c alone when the instance has no finite bandwidth (transfers free or impossible). The tasks go by
+    decreasing upper estimate of their moment — its value when every excess byte is offloaded, max(Σ c,
+    c + E/β + max(E/β, C_a, C_d)) with the lifetime estimate of E and the order estimates of C_a and C_d —
+    and the search stops once no estimate exceeds the best value or ``floor`` (a bound proven otherwise),
+    at ``work`` element visits, or at ``deadline``: the best moment examined is still a bound.
+    """
+    total = inst.total_time
+    beta = inst.machine.bandwidth
+    plain = OffloadMomentBound(total, None, 0, 0, True)
+    if inst.n == 0 or beta is None or math.isinf(beta) or beta <= 0:
+        return plain
+    ga = graph_arrays(inst)
+    if ga.dtype is object:
+        return plain
+    times = _times(inst)
+    excess = held_estimates(ga, inst) + ga.in_size + ga.out_size + ga.workspace - budget
+    cand = np.flatnonzero(excess > 0)
+    # upper estimates of each moment (floats, for the order and the stop; the values compared are exact)
+    x = excess[cand].astype(float) / float(beta)
+    c = times[cand].astype(float)
+    side = np.maximum(x, np.maximum(time_before_estimates(inst, times)[cand],
+                                    time_from_estimates(inst, times)[cand] - times[cand]).astype(float))
+    upper = np.maximum(float(total), c + x + side) * (1 + 1e-9)
+    keep = np.argsort(-upper, kind="stable")
+    cand, upper = cand[keep], upper[keep]
+    bw = Fraction(beta)
+    cost = 2 * (inst.n + len(ga.arc_src)) + ga.m
+    dl = as_deadline(deadline)
+    best, spent, examined, complete = plain, 0, 0, True
+    for v, up in zip(cand.tolist(), upper.tolist()):
+        if up <= max(best.value, floor):
+            break
+        if spent + cost > work or dl.expired():
+            complete = False
+            break
+        spent += cost
+        examined += 1
+        m = price_moment(inst, ga, v, budget, recompute=recompute, beta=bw, times=times)
+        if m is None:
+            continue
+        value = math.floor(m.value)  # (a makespan may be fractional: transfer times are s/β)
+        if value > best.value:
+            best = OffloadMomentBound(value, v, m.excess, math.floor(m.offloaded), True)
+    return OffloadMomentBound(best.value, best.task, best.excess, best.offloaded, complete, examined)
+
+
+__all__ = ["Moment", "OffloadMomentBound", "offload_moment_bound", "price_moment"]
