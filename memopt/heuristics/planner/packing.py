@@ -61,14 +61,6 @@ def pack_stages(lp: LogicalPlan, M: float, max_computes: int = 64, max_transfers
     unplaced_live = live_reloads.from_index
     unplaced_offl = offl_at.from_index
 
-    def start_mem(g: int, j: int, j2: int) -> float:
-        m = gap_mem[g] - unplaced_live(g, j2)  # counted by phase 1 but not reloaded yet
-        for idx in range(j, j2):
-            tr = T[idx]
-            if tr.kind == RELOAD and tr.gap > g:
-                m += tr.size      # reloaded earlier than phase 1 assumed
-        return m + unplaced_offl(g, j)  # still resident: freed only after its offload's stage
-
     INF = math.inf
     is_reload = [tr.kind == RELOAD for tr in T]
     t_gap = [tr.gap for tr in T]
@@ -137,22 +129,38 @@ def pack_stages(lp: LogicalPlan, M: float, max_computes: int = 64, max_transfers
             min_deadline = INF
             reload_end = -1          # the latest logical gap of the stage's reloads (-1: none)
             batch: list[tuple[int, int]] = []   # (gap, size) of the stage's reloads
-            for j2 in range(j + 1, min(J, j + max_transfers) + 1):
+            # the stage's start memory, kept as j2 grows: phase 1's at gap i, plus the reloads of [j, j2) whose
+            # logical gap is later (reloaded earlier than phase 1 assumed), minus the reloads live at i not placed
+            # by j2, plus the offloads not placed before j (their data are freed only after their offload's
+            # stage). Comparisons inline: this loop runs millions of times on the largest graphs.
+            held = gap_mem[i]
+            still_out = unplaced_offl(i, j)
+            j_end = j + max_transfers if j + max_transfers < J else J
+            for j2 in range(j + 1, j_end + 1):
                 tr = T[j2 - 1]
                 if tr.release > i:
                     break
                 X += tr.seconds
-                min_deadline = min(min_deadline, tr.deadline)
+                if tr.deadline < min_deadline:
+                    min_deadline = tr.deadline
                 if min_deadline < i:
                     break
                 if is_reload[j2 - 1]:
-                    batch.append((t_gap[j2 - 1], t_size[j2 - 1]))
-                    reload_end = max(reload_end, t_gap[j2 - 1])
+                    g = t_gap[j2 - 1]
+                    batch.append((g, t_size[j2 - 1]))
+                    if g > reload_end:
+                        reload_end = g
+                    if g > i:
+                        held += t_size[j2 - 1]   # reloaded earlier than phase 1 assumed
                 min_end = reload_end if batch else i
                 nxt_deadline = t_dead[j2] if j2 < J else INF
-                if start_mem(i, j, j2) > M:
+                if held - unplaced_live(i, j2) + still_out > M:
                     continue
-                hi_max = min(K, int(min(min_deadline, nxt_deadline)), i + max_computes)
+                hi_max = int(min_deadline if min_deadline < nxt_deadline else nxt_deadline)
+                if hi_max > K:
+                    hi_max = K
+                if hi_max > i + max_computes:
+                    hi_max = i + max_computes
                 # the stage ends at row i2 in [i, hi_max]; its memory is checked at each compute p = i2 - 1 in
                 # turn, and it stops at the first over M or once its computes outlast its transfers.
                 # Rows up to min_end one by one (the stage's early reloads weigh on those computes):
