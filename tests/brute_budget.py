@@ -174,3 +174,18 @@ def recompute_case(inst: Instance, frac: int) -> tuple[int, int | None]:
     _, peak, _ = best_baseline(inst)
     budget = max(0, lb + (peak - lb) * frac // 100)
     return budget, brute_time(inst, budget, recompute=True, offload=False)
+
+
+def check_makespan_bound(bound_of, inst: Instance, budget: int, recompute: bool, *, binding: bool = False) -> None:
+    """``bound_of(inst, budget, recompute=...)`` (a makespan bound with offloading: ``value``, ``complete``,
+    ``reason``) is at least Σ c and at most the brute-force optimum over every plan; with ``binding``, only the
+    draws where it exceeds Σ c count (hypothesis ``assume``)."""
+    from hypothesis import assume
+
+    b = bound_of(inst, budget, recompute=recompute)
+    assert b.value >= inst.total_time and b.complete
+    if binding:
+        assume(b.value > inst.total_time)  # the cases that test something beyond Σ c
+    best = brute_time(inst, budget, recompute=recompute, offload=True)
+    if best is not None:
+        assert best[0] >= b.value, (b, b.reason(inst))

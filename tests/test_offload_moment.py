@@ -2,7 +2,7 @@
 
 from fractions import Fraction
 
-from brute_budget import brute_time
+from brute_budget import brute_time, check_makespan_bound
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from strategies import instances
@@ -15,13 +15,7 @@ from memopt.graph.csr import graph_arrays
 
 
 def _check(inst: Instance, M: int, rc: bool, binding: bool = False) -> None:
-    b = offload_moment_bound(inst, M, recompute=rc)
-    assert b.value >= inst.total_time and b.complete
-    if binding:
-        assume(b.value > inst.total_time)  # the cases that test something beyond Σ c
-    best = brute_time(inst, M, recompute=rc, offload=True)
-    if best is not None:
-        assert best[0] >= b.value, (b, b.reason(inst))
+    check_makespan_bound(offload_moment_bound, inst, M, rc, binding=binding)
 
 
 @st.composite
