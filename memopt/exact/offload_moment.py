@@ -52,12 +52,14 @@ bound (:mod:`memopt.exact.transfer_prefix`) said 0; MobileNetV2: 8.5 %.
 It generalises the recomputation knapsack (no offloading: B = 0) and the
 transfer prefix bound (nothing may be dropped: y = 0, the last two terms).
 
-**Computation**: the tasks by decreasing lifetime estimate of their
-footprint (:func:`~memopt.exact.peak_bounds.held_estimates`), while it
-exceeds M, each by two breadth-first searches and a sort of its producers
-(O(n + e + m + k log k)), within a work limit and a deadline; the best value
-examined is a bound. Tested against the brute-force optimum of every plan
-(tests/test_offload_moment.py).
+**Computation**: the tasks whose lifetime estimate of E(v)
+(:func:`~memopt.exact.peak_bounds.held_estimates`) is positive, by
+decreasing upper estimate of their moment (its value with every excess
+byte offloaded, C_a and C_d estimated in two orders), until no estimate
+exceeds the best value or a bound proven otherwise; each by breadth-first
+searches and a sort of its producers (O(n + e + m + k log k)), within a work
+limit and a deadline: the best value examined is a bound. Tested against
+the brute-force optimum of every plan (tests/test_offload_moment.py).
 """
 
 from __future__ import annotations
