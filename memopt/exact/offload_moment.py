@@ -71,9 +71,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from memopt.core.deadline import Deadline, as_deadline
+from memopt.core.deadline import Deadline
 from memopt.core.instance import Instance
-from memopt.exact.peak_bounds import DEFAULT_WORK, held_data, held_estimates
+from memopt.exact.peak_bounds import DEFAULT_WORK, TaskSearch, held_data, held_estimates
 from memopt.exact.transfer_prefix import time_before_estimates, time_from_estimates
 from memopt.graph.csr import GraphArrays, graph_arrays
 
@@ -240,24 +240,20 @@ def offload_moment_bound(inst: Instance, budget: int, *, recompute: bool,
     keep = np.argsort(-upper, kind="stable")
     cand, upper = cand[keep], upper[keep]
     bw = Fraction(beta)
-    cost = 2 * (inst.n + len(ga.arc_src)) + ga.m
-    dl = as_deadline(deadline)
-    best, spent, examined, complete = plain, 0, 0, True
+    search = TaskSearch(ga, work, deadline)
+    best = plain
     for v, up in zip(cand.tolist(), upper.tolist()):
         if up <= max(best.value, floor):
             break
-        if spent + cost > work or dl.expired():
-            complete = False
+        if not search.take():
             break
-        spent += cost
-        examined += 1
         m = price_moment(inst, ga, v, budget, recompute=recompute, beta=bw, times=times)
         if m is None:
             continue
         value = math.floor(m.value)  # (a makespan may be fractional: transfer times are s/β)
         if value > best.value:
             best = OffloadMomentBound(value, v, m.excess, math.floor(m.offloaded), True)
-    return OffloadMomentBound(best.value, best.task, best.excess, best.offloaded, complete, examined)
+    return OffloadMomentBound(best.value, best.task, best.excess, best.offloaded, search.complete, search.examined)
 
 
 __all__ = ["Moment", "OffloadMomentBound", "offload_moment_bound", "price_moment"]

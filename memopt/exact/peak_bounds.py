@@ -59,6 +59,29 @@ MAX_TASKS = 10**9
 """Kept for callers of the bitmask era: the lifetime bound is now computed at every size."""
 
 
+class TaskSearch:
+    """The limits of a search that examines tasks one by one, each by breadth-first searches and a pass over the
+    data (``2 (n + e) + m`` element visits): :meth:`take` is False once the next task would pass ``work`` visits
+    or ``deadline`` has passed, and the search is then not ``complete``."""
+
+    def __init__(self, ga: GraphArrays, work: int, deadline: Deadline | float | None):
+        self.cost = 2 * (ga.n + len(ga.arc_src)) + ga.m
+        self.work = work
+        self.deadline = as_deadline(deadline)
+        self.spent = 0
+        self.examined = 0
+        self.complete = True
+
+    def take(self) -> bool:
+        """Account for one more task, or say (False) that the limits stop the search here."""
+        if self.spent + self.cost > self.work or self.deadline.expired():
+            self.complete = False
+            return False
+        self.spent += self.cost
+        self.examined += 1
+        return True
+
+
 @dataclass
 class HeldBound:
     """The best ``value`` = held(task) + extra(task) found, and how the search ended.
@@ -157,23 +180,18 @@ def held_bound(inst: Instance, *, fixed_only: bool = False, deadline: Deadline |
         best_v, best = int(u[i]), int(total[u][i])
     cand = np.flatnonzero(~univ)
     cand = cand[np.argsort(-total[cand].astype(float), kind="stable")]
-    cost = 2 * (n + len(ga.arc_src)) + ga.m  # two breadth-first searches and a pass over the data
-    dl = as_deadline(deadline)
-    spent, examined, complete = 0, 0, True
+    search = TaskSearch(ga, work, deadline)
     held = int(est[best_v]) if best_v is not None else 0
     for v in cand.tolist():
         if int(total[v]) <= best:
             break
-        if spent + cost > work or dl.expired():
-            complete = False
+        if not search.take():
             break
-        spent += cost
-        examined += 1
         h = held_at(ga, v, data, skip_inputs=fixed_only)
         x = h + int(extra[v])
         if x > best:
             best_v, best, held = v, x, h
-    return HeldBound(max(best, 0), best_v, held, complete, examined, int(univ.sum()))
+    return HeldBound(max(best, 0), best_v, held, search.complete, search.examined, int(univ.sum()))
 
 
 def _memo_held(inst: Instance, fixed_only: bool, deadline: Deadline | float | None) -> HeldBound:

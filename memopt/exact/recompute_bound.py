@@ -87,7 +87,7 @@ import numpy as np
 from memopt.core.deadline import Deadline, as_deadline
 from memopt.core.instance import Instance
 from memopt.exact.moment_pairs import down_set, moment_pair_program
-from memopt.exact.peak_bounds import held_data, held_estimates
+from memopt.exact.peak_bounds import TaskSearch, held_data, held_estimates
 from memopt.exact.priced_moments import RecomputationNetwork, chained_moment, priced_moment
 from memopt.graph.csr import GraphArrays, graph_arrays
 
@@ -324,15 +324,12 @@ def recompute_bound(inst: Instance, budget: int, *, deadline: Deadline | float |
     est = held_estimates(ga, inst) + ga.out_size + ga.workspace
     cand = np.flatnonzero(est > budget)
     cand = cand[np.argsort(-est[cand], kind="stable")]
-    cost = 2 * (inst.n + len(ga.arc_src)) + ga.m
-    spent = 0
     # half the time at most: the priced moments that follow are stronger where the knapsack is weak
     # (Llama-2-70B's shape with views: the knapsack alone used the whole 3 s)
-    kdl = deadline.share(0.5)
+    search = TaskSearch(ga, work, deadline.share(0.5))
     for v in cand.tolist():
-        if spent + cost > work or kdl.expired():
+        if not search.take():
             break
-        spent += cost
         out.examined += 1
         b = knapsack_bound(ga, inst, v, budget)
         if b is None:

@@ -47,9 +47,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from memopt.core.deadline import Deadline, as_deadline
+from memopt.core.deadline import Deadline
 from memopt.core.instance import Instance
-from memopt.exact.peak_bounds import DEFAULT_WORK, bound_orders, held_at, held_terms
+from memopt.exact.peak_bounds import DEFAULT_WORK, TaskSearch, bound_orders, held_at, held_terms
 
 
 @dataclass(frozen=True)
@@ -133,17 +133,12 @@ def transfer_prefix_bound(inst: Instance, budget: int, *, recompute: bool,
     # an upper estimate of each score (floats for the sort only; the comparison below is exact)
     upper = over[cand].astype(float) / float(beta) + after_est[cand].astype(float)
     cand = cand[np.argsort(-upper, kind="stable")]
-    cost = 2 * (inst.n + len(ga.arc_src)) + ga.m
-    dl = as_deadline(deadline)
-    spent, examined, complete = 0, 0, True
+    search = TaskSearch(ga, work, deadline)
     for v in cand.tolist():
         if score(int(over[v]), int(after_est[v])) <= best.value:
             continue  # (the sort is by floats: no early stop on a near tie)
-        if spent + cost > work or dl.expired():
-            complete = False
+        if not search.take():
             break
-        spent += cost
-        examined += 1
         x = held_at(ga, v, data, skip_inputs=fixed_only) + int(extra[v]) - budget
         if x <= 0:
             continue
@@ -151,7 +146,8 @@ def transfer_prefix_bound(inst: Instance, budget: int, *, recompute: bool,
         s = score(x, c)
         if s > best.value:
             best = TransferPrefixBound(s, v, x, c, True)
-    return TransferPrefixBound(best.value, best.task, best.offloaded, best.after, complete, examined)
+    return TransferPrefixBound(best.value, best.task, best.offloaded, best.after, search.complete,
+                               search.examined)
 
 
 __all__ = ["TransferPrefixBound", "time_before_estimates", "time_from_estimates", "transfer_prefix_bound"]
