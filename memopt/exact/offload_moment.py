@@ -73,7 +73,7 @@ import numpy as np
 
 from memopt.core.deadline import Deadline
 from memopt.core.instance import Instance
-from memopt.exact.peak_bounds import DEFAULT_WORK, TaskSearch, held_data, held_estimates
+from memopt.exact.peak_bounds import DEFAULT_WORK, TaskSearch, held_data, held_estimates, search_reason
 from memopt.exact.transfer_prefix import time_before_estimates, time_from_estimates
 from memopt.graph.csr import GraphArrays, graph_arrays
 
@@ -90,13 +90,11 @@ class OffloadMomentBound:
     examined: int = 0
 
     def reason(self, inst: Instance) -> str:
-        if self.task is None:
-            return f"every task runs at least once: Σ time = {inst.total_time}"
-        part = "" if self.complete else " (the largest of the tasks examined)"
-        return (f"at task {inst.tasks[self.task].id!r}'s first computation, {self.excess} bytes of data made "
-                f"before it and needed after it cannot stay in fast memory beside its footprint: each is offloaded "
-                f"before (and reloaded after if read) or made again after; the cheapest mix "
-                f"({self.offloaded} offloaded) of channel and compute time{part}")
+        return search_reason(inst, self.task, self.complete, lambda name: (
+            f"at task {name!r}'s first computation, {self.excess} bytes of data made before it and needed after "
+            f"it cannot stay in fast memory beside its footprint: each is offloaded before (and reloaded after if "
+            f"read) or made again after; the cheapest mix ({self.offloaded} offloaded) of channel and compute "
+            f"time"))
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ and stopped at 6,000 tasks); measured in ``results/scale.md``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +58,14 @@ at 50,000 tasks and 2.7M arcs (1–2 s), 120 at 20,000, every task that can matt
 
 MAX_TASKS = 10**9
 """Kept for callers of the bitmask era: the lifetime bound is now computed at every size."""
+
+
+def search_reason(inst: Instance, task: int | None, complete: bool, why: Callable[[str], str]) -> str:
+    """Why a makespan bound found by a search over tasks holds: Σ c when no task beat it, else ``why(task id)``,
+    said to be the best of the tasks examined when the search stopped early."""
+    if task is None:
+        return f"every task runs at least once: Σ time = {inst.total_time}"
+    return why(inst.tasks[task].id) + ("" if complete else " (the largest of the tasks examined)")
 
 
 class TaskSearch:
@@ -266,5 +275,6 @@ def budget_lower_bound(inst: Instance, *, recompute: bool, offload: bool) -> tup
     return max(cands, key=lambda c: c[0])
 
 
-__all__ = ["DEFAULT_WORK", "MAX_TASKS", "HeldBound", "bound_orders", "budget_lower_bound", "held_at", "held_bound",
-           "held_data", "held_estimates", "held_terms", "lifetime_bound", "retention_bound"]
+__all__ = ["DEFAULT_WORK", "MAX_TASKS", "HeldBound", "TaskSearch", "bound_orders", "budget_lower_bound", "held_at",
+           "held_bound", "held_data", "held_estimates", "held_terms", "lifetime_bound", "retention_bound",
+           "search_reason"]

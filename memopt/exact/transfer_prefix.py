@@ -49,7 +49,7 @@ import numpy as np
 
 from memopt.core.deadline import Deadline
 from memopt.core.instance import Instance
-from memopt.exact.peak_bounds import DEFAULT_WORK, TaskSearch, bound_orders, held_at, held_terms
+from memopt.exact.peak_bounds import DEFAULT_WORK, TaskSearch, bound_orders, held_at, held_terms, search_reason
 
 
 @dataclass(frozen=True)
@@ -64,13 +64,11 @@ class TransferPrefixBound:
     examined: int = 0
 
     def reason(self, inst: Instance) -> str:
-        if self.task is None:
-            return f"every task runs at least once: Σ time = {inst.total_time}"
-        part = "" if self.complete else " (the largest of the tasks examined)"
-        return (f"before task {inst.tasks[self.task].id!r} first runs, {self.offloaded} of the data that must "
-                f"outlive it (made by tasks that cannot rerun, still needed) cannot stay in fast memory beside its "
-                f"footprint: offloaded before, while only the tasks that need not follow it can run; then it and "
-                f"its descendants run ({self.after}){part}")
+        return search_reason(inst, self.task, self.complete, lambda name: (
+            f"before task {name!r} first runs, {self.offloaded} of the data that must outlive it (made by tasks "
+            f"that cannot rerun, still needed) cannot stay in fast memory beside its footprint: offloaded before, "
+            f"while only the tasks that need not follow it can run; then it and its descendants run "
+            f"({self.after})"))
 
 
 def _suffix_times(order: np.ndarray, time: np.ndarray) -> np.ndarray:
