@@ -122,6 +122,10 @@ def test_a_recomputation_needs_its_input_back():
     assert (b.value, b.priced, inst.tasks[b.task].id) == (8, True, "v")
     assert "priced by minimum cuts" in b.reason(inst)
     assert brute_time(inst, M, recompute=True, offload=True)[0] == 28
+    seen = []
+    r = solve(inst, "time", "planner", budget=M, recompute=True, offload=True, time_limit=10, on_start=seen.append)
+    assert r.bound == 8 and r.value == 28
+    assert "priced by minimum cuts" in seen[0].bound_source
 
 
 @st.composite
