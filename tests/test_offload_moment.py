@@ -112,9 +112,9 @@ def _rerun_needs_input(x: int = 2, *, y: int = 3, v_work: int = 3, times: tuple[
 
 
 def test_a_recomputation_needs_its_input_back():
-    """The knapsack drops Y for c(a) = 1 (Σ c + 1 = 5, rounded to the Σ c of 4 here); a rerun of a needs X (2
-    bytes, made by s, which cannot rerun) back, so dropping Y frees 1 byte of the 2 that must leave: the priced
-    moment offloads them (8 over a 1/4 byte-per-time channel), the optimum is 28."""
+    """The knapsack prices dropping Y at c(a) = 1 (mixed with offloading, the moment is 43/9, Σ c = 4 after
+    rounding down); a rerun of a needs X (2 bytes, made by s, which cannot rerun) back, so dropping Y frees 1 byte
+    of the 2 that must leave: the priced moment proves 8 (1/4 byte per time unit), the optimum is 28."""
     inst = _rerun_needs_input()
     M = 5
     assert offload_moment_bound(inst, M, recompute=True, priced=0).value == 4
