@@ -617,10 +617,13 @@ class Simulation:
                 for g in ins:
                     self.dec_dep(g, maybe)
         size = inst.size
+        bringing = self.bringing
         for d in maybe:
             # a size-0 datum stays: holding it costs nothing, and freeing it could leave a later recomputation
-            # without an input whose producer cannot run again (a persistent source's token)
-            if self.fast[d] and self.pin[d] == 0 and size[d] and not self.needed(d):
+            # without an input whose producer cannot run again (a persistent source's token). A datum being
+            # brought back stays too: the compute that wants it has not run yet, and nothing else may need it
+            # (an offloaded datum made again instead of reloaded, from an input no other task still reads)
+            if self.fast[d] and self.pin[d] == 0 and size[d] and not self.needed(d) and d not in bringing:
                 self.free_now(d)
         self.depth -= 1
 
