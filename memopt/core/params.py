@@ -66,7 +66,10 @@ class Params:
         values = {}
         for key, val in raw.items():
             values[key] = convert(val, info[key][0], f"{who}: option {key}")
-        return cls(**values)
+        try:
+            return cls(**values)
+        except MemoptError as e:  # a rule across values (a range, two options together), said by the class
+            raise MemoptError(f"{who}: {e}") from None
 
     @classmethod
     def describe(cls) -> list[str]:

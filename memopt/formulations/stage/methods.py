@@ -46,6 +46,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from memopt.core.errors import MemoptError
 from memopt.core.method import Context, MethodOutput
 from memopt.core.params import Params, option
 from memopt.core.plan import Plan
@@ -72,6 +73,12 @@ class StageParams(Params):
     cuts: bool = option(True, "recomputation-chain cuts before each round (fixed orders)")
     lp_detail: float | None = option(None, "detail up front the stages where the cut LP recomputes more than "
                                            "this (default 0.3 with cpsat, off with highs and cbc)")
+    build_share: float = option(1.0, "build the model only when its building would take at most this share of "
+                                     "the time left (0 < share <= 1)")
+
+    def __post_init__(self) -> None:
+        if not 0 < self.build_share <= 1:
+            raise MemoptError(f"option build_share must be in (0, 1], got {self.build_share:g}")
 
 
 @dataclass(frozen=True)
@@ -156,9 +163,10 @@ def run_stage_method(req: Request, ctx: Context, *, free: bool) -> MethodOutput:
     if left is not None and need > left:
         why = (f"the model would take about {need / 2**30:.1f} GiB, more than the {left / 2**30:.1f} GiB left "
                "under the memory limit")
-    elif entries * SECONDS_PER_ENTRY > ctx.deadline.remaining():
+    elif entries * SECONDS_PER_ENTRY > p.build_share * ctx.deadline.remaining():
+        share = "" if p.build_share >= 1 else f"{p.build_share:g} of "
         why = (f"building the model (about {entries:,} variables and rows) would take about "
-               f"{entries * SECONDS_PER_ENTRY:.0f} s, more than the {ctx.deadline.remaining():.0f} s left")
+               f"{entries * SECONDS_PER_ENTRY:.0f} s, more than {share}the {ctx.deadline.remaining():.0f} s left")
     if why is not None:
         stats["not_built"] = why
         ctx.note("%s", why)
