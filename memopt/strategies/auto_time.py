@@ -273,6 +273,13 @@ def run_auto_time(req: Request, ctx: Context) -> MethodOutput:
     out = ctx.run(name, req, **kw)
     stats["model"] = name
     planner_rest(req, ctx)
+    if "build_share" in kw and "not_built" in out.stats and not ctx.deadline.expired() \
+            and not ctx.incumbent.proven:
+        # the planner's search ended before the time did (its moves ran out of new orders): the model gets
+        # what is left, from the best plan, however much of it the building takes
+        stats["model_first_skipped"] = out.stats["not_built"]
+        del kw["build_share"]
+        out = ctx.run(name, req, **kw)
     return MethodOutput(status=Status.OPTIMAL if ctx.incumbent.proven else Status.FEASIBLE, stats=out.stats,
                         message=out.message if ctx.incumbent.plan is None else None, method=f"auto-time/{name}")
 

@@ -133,6 +133,9 @@ class PlannerResult:
     seeds_done: int = 0  # randomised restarts run
     moves_done: int = 0  # perturbations of the best plan's order run (:mod:`.order_moves`)
     stale_moves: int = 0  # of them, since the last one that improved the best plan
+    spent: dict[str, float] = field(default_factory=dict)
+    """Seconds of runs by kind after the first plan: "pair", "restart", "move" (each next run is of the kind
+    that has had the least time so far)."""
     nearest: tuple[int, int | None, str, PlannerConfig] | None = None
     """Of the runs stuck for want of room: the least bytes lacking, the first computation it was serving, the
     order and the configuration (what a budget that no run fits misses by, at the closest)."""
@@ -157,12 +160,15 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
     the best configuration on its order with randomised scores (±30 %, seeds
     1, 2, …) and keep any improvement. Without a time limit there are no
     restarts unless ``restarts`` asks for them. ``moves`` (at most; 0: none)
-    perturbations of the best plan's order (:mod:`.order_moves`) alternate
-    with the restarts, each rerun with the best configuration: a plan as
+    perturbations of the best plan's order (:mod:`.order_moves`) go beside
+    the restarts, each rerun with the best configuration: a plan as
     good as the best moves the search to its order (a plateau), a better
     one is the new best; the moves end after
     max(:data:`MIN_STALE_MOVES`, n) in a row without a better plan (small
-    graphs: a neighbourhood searched through).
+    graphs: a neighbourhood searched through). With moves and a time limit
+    the pairs after the first configuration's pass that found a plan go
+    beside them too. Each next run is of the kind (pair, restart, move)
+    that has had the least time so far.
 
     ``resume``: the result of an earlier call on the same request, orders and
     configurations, which this one continues — its best plan kept, the pairs
@@ -179,7 +185,8 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
     orders = list(candidate_orders(inst) if orders is None else orders)
     by_name = dict(orders)
     cfgs = list(configs) if configs is not None else default_configs(req)
-    res = PlannerResult(None) if resume is None else replace(resume, invalid=list(resume.invalid))
+    res = PlannerResult(None) if resume is None else replace(resume, invalid=list(resume.invalid),
+                                                                  spent=dict(resume.spent))
     lb = inst.total_time
     if restarts is None:
         restarts = 10**9 if dl.limited else 0
@@ -258,21 +265,27 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
                 _, cfg, e = best
 
     # every order with the first configuration, then the next configuration...: the most useful runs first;
-    # while no run has a plan, the repair follows each configuration's pass
-    pair = 0
-    for cfg in cfgs:
-        for oname, order in orders:
-            if res.plan is not None and (dl.expired() or req.pure or res.makespan <= lb):
-                break  # out of time, or nothing beats Σ c
-            if out_of_time():
-                break
-            pair += 1
-            if pair <= res.pairs_done:
-                continue  # run by the call resumed
-            attempt(oname, order, cfg, False)
-            if not dl.run_expired():  # a run the hard limit cut short is not done: a resumed call reruns it
-                res.pairs_done = pair
-        if res.plan is None and not out_of_time():
+    # while no run has a plan, the repair follows each configuration's pass. With moves and a time limit, the
+    # pairs after the first configuration's pass that found a plan go on one at a time beside the restarts and
+    # moves (below): on the training graphs the first configuration (or the next two) gave every best pair,
+    # and the forty-odd other pairs took 13-90 s before any move ran
+    pairs = [(cfg, oname, order) for cfg in cfgs for oname, order in orders]
+    interleave = moves > 0 and dl.limited
+
+    def run_pair() -> None:
+        cfg, oname, order = pairs[res.pairs_done]
+        attempt(oname, order, cfg, False)
+        if not dl.run_expired():  # a run the hard limit cut short is not done: a resumed call reruns it
+            res.pairs_done += 1
+
+    def nothing_to_beat() -> bool:
+        return res.plan is not None and (dl.expired() or req.pure or res.makespan <= lb)
+
+    while res.pairs_done < len(pairs) and not nothing_to_beat() and not out_of_time():
+        if interleave and res.plan is not None and res.pairs_done % len(orders) == 0:
+            break  # a configuration's pass found a plan: the moves start
+        run_pair()
+        if res.plan is None and res.pairs_done % len(orders) == 0 and not out_of_time():
             repair()
     # randomised restarts of the best configuration and moves of its order, alternately, while time remains
     neighbourhood = OrderMoves(inst) if moves > 0 else None
@@ -281,14 +294,29 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
     def moving() -> bool:
         return neighbourhood is not None and res.moves_done < moves and res.stale_moves < stale_limit
 
-    while res.plan is not None and not req.pure and res.makespan > lb and not dl.expired() \
-            and (res.seeds_done < restarts or moving()):
-        if res.seeds_done < restarts:
+    def pairs_left() -> bool:
+        return interleave and res.pairs_done < len(pairs)
+
+    # Then the portfolio's next pairs, randomised restarts of the best configuration and moves of its order,
+    # each run of the kind that has had the least time so far, while time remains: a restart's noisy scores
+    # make longer runs (ResNet-18 training with Adam at 0.4x: 4x a move's), and equal counts gave the moves a
+    # sixth of the time
+    spent = res.spent
+    while res.plan is not None and not req.pure and res.makespan > lb and not dl.expired():
+        kinds = [k for k, ok in (("pair", pairs_left()), ("restart", res.seeds_done < restarts),
+                                 ("move", moving())) if ok]
+        if not kinds:
+            break
+        kind = min(kinds, key=lambda k: spent.get(k, 0.0))
+        t1 = time.perf_counter()
+        if kind == "pair":
+            run_pair()
+        elif kind == "restart":
             seed = res.seeds_done + 1 + 1000 * res.config.seed
             attempt(res.order, res.sequence, replace(res.config, noise=0.3, seed=seed), restart=True)
             if not dl.run_expired():
                 res.seeds_done += 1
-        if moving() and not dl.expired() and res.makespan > lb:
+        else:
             # (one generator per move: a resumed search makes the moves one longer call would)
             rng = random.Random(1_000_003 * (res.moves_done + 1) + res.config.seed)
             before = res.makespan
@@ -296,6 +324,7 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
             if not dl.run_expired():
                 res.moves_done += 1
                 res.stale_moves = 0 if res.makespan < before else res.stale_moves + 1
+        spent[kind] = spent.get(kind, 0.0) + time.perf_counter() - t1
     res.seconds = time.perf_counter() - t0
     return res
 
