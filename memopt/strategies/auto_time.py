@@ -116,7 +116,9 @@ MODEL_BUILD_SHARE = 0.2
 left: a model that spends most of its time being built has little left to search, and the planner's moves go on
 meanwhile (POET's model of ResNet-18 training with Adam at 0.4x its peak, 3.5 million variables and rows: built
 in 139 s of a 300 s run, then 140 s of search that did not improve the planner's plan: `auto` ended at
-21.24 ms, the planner alone at 20.40 ms — now `auto` too)."""
+21.24 ms, the planner alone at 20.40 ms — now `auto` too). A model built in at most :data:`MODEL_BUILD_SECONDS` is
+built anyway (a 60-task graph's, about 1 s, at 5 s left)."""
+MODEL_BUILD_SECONDS = 2.0
 REST_SHARE = 0.75
 """With offloading: the share of the time left after the model that the planner's portfolio goes on for
 (:func:`planner_rest`); the rest for turning its better plan's recomputations into reloads."""
@@ -267,7 +269,9 @@ def run_auto_time(req: Request, ctx: Context) -> MethodOutput:
                                 stats=pre.stats, method="auto-time/checkmate")
     kw = {"backend": p.backend} if name in STAGE_MODELS else {}
     if req.offload and name in STAGE_MODELS and p.model is None:
-        kw["build_share"] = MODEL_BUILD_SHARE  # (the planner goes on after it: planner_rest)
+        # (the planner goes on after it: planner_rest)
+        left = ctx.deadline.remaining()
+        kw["build_share"] = min(1.0, max(MODEL_BUILD_SHARE, MODEL_BUILD_SECONDS / left)) if left > 0 else 1.0
     if name == "moccasin" and stats.get("recompute_bound"):
         kw["floor"] = inst.total_time + stats["recompute_bound"]  # Moccasin stops when it meets the bound
     out = ctx.run(name, req, **kw)
