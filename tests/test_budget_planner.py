@@ -620,9 +620,7 @@ def test_an_input_made_again_for_a_recomputation_stays_until_it_is_read():
        st.integers(0, 2**31 - 1))
 def test_every_run_on_a_moved_order_passes_the_evaluator(inst, frac, bw, seed):
     """Every configuration (noisy too) on an order the moves reach makes a valid plan or none — the portfolio
-    only skips an invalid one. (A datum in slow memory made again instead of reloaded, from an input no other
-    task still reads, had that input freed at once, before the compute that wanted it: 'compute t3: input t2
-    not in fast memory' on a 9-task graph.)"""
+    only skips an invalid one (the case above was found on such orders)."""
     inst = inst.with_machine(bandwidth=bw)
     B = budget_between(inst, frac, True)
     req = Request(inst, "time", B, None, True, True)

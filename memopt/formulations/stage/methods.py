@@ -164,7 +164,7 @@ def run_stage_method(req: Request, ctx: Context, *, free: bool) -> MethodOutput:
         why = (f"the model would take about {need / 2**30:.1f} GiB, more than the {left / 2**30:.1f} GiB left "
                "under the memory limit")
     elif entries * SECONDS_PER_ENTRY > p.build_share * ctx.deadline.remaining():
-        share = "" if p.build_share >= 1 else f"{p.build_share:g} of "
+        share = "" if p.build_share >= 1 else f"{p.build_share:.2g} of "
         why = (f"building the model (about {entries:,} variables and rows) would take about "
                f"{entries * SECONDS_PER_ENTRY:.0f} s, more than {share}the {ctx.deadline.remaining():.0f} s left")
     if why is not None:

@@ -287,7 +287,6 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
         run_pair()
         if res.plan is None and res.pairs_done % len(orders) == 0 and not out_of_time():
             repair()
-    # randomised restarts of the best configuration and moves of its order, alternately, while time remains
     neighbourhood = OrderMoves(inst) if moves > 0 else None
     stale_limit = max(MIN_STALE_MOVES, inst.n)
 
