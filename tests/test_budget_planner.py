@@ -564,7 +564,7 @@ def test_a_runs_second_planner_share_continues_its_first():
 
     inst = load_instance("instances/layered-offload-60.yaml")
     req = make_request(inst, "time", budget="0.65x", recompute=True, offload=True)  # Σ c + 2 %: restarts run
-    ctx = SimpleNamespace(warm=WarmStarts())
+    ctx = SimpleNamespace(warm=WarmStarts(), threads=1)
     a = continue_portfolio(req, ctx, None, None, deadline=Deadline(None), restarts=2)
     b = continue_portfolio(req, ctx, None, None, deadline=Deadline(None), restarts=5)
     one = plan_portfolio(req, restarts=5)

@@ -372,6 +372,7 @@ def planner_rest(req: Request, ctx: Context) -> None:
             break
         res = _portfolio(req, ctx, ctx.deadline.share(share), "planner (time left)")
         ctx.stats["planner_rest"] = {"moves": res.moves_done, "improved_by_moves": res.improved_by_moves,
+                                     "walker_moves": res.walker_moves, "improved_by_walker": res.improved_by_walker,
                                      "before": before, "after": ctx.incumbent.value}
         if req.recompute and share < 1 and ctx.incumbent.source == "planner (time left)" \
                 and ctx.incumbent.value < before:

@@ -63,7 +63,8 @@ def _planner_time(req: Request, ctx: Context) -> MethodOutput:
                              on_improve=lambda plan, _: ctx.offer(plan, "planner"))
     ctx.stats.update(runs=res.runs, failures=res.failures, order=res.order,
                      improved_by_restarts=res.improved_by_restarts, moves=res.moves_done,
-                     improved_by_moves=res.improved_by_moves,
+                     improved_by_moves=res.improved_by_moves, walker_moves=res.walker_moves,
+                     improved_by_walker=res.improved_by_walker,
                      config=res.config.label() if res.config else None)
     if res.invalid:
         ctx.stats["invalid"] = res.invalid[:3]

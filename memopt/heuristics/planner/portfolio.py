@@ -26,6 +26,7 @@ from memopt.heuristics.planner.config import PlannerConfig, default_configs
 from memopt.heuristics.planner.order_moves import OrderMoves
 from memopt.heuristics.planner.packing import build_plan, pack_stages
 from memopt.heuristics.planner.simulation import Simulation, Stuck
+from memopt.heuristics.planner.walker import MIN_WALK_SECONDS, Received, Walker, can_walk
 
 if TYPE_CHECKING:
     from memopt.core.method import Context
@@ -133,6 +134,9 @@ class PlannerResult:
     seeds_done: int = 0  # randomised restarts run
     moves_done: int = 0  # perturbations of the best plan's order run (:mod:`.order_moves`)
     stale_moves: int = 0  # of them, since the last one that improved the best plan
+    walkers: int = 0  # helper processes started (:mod:`.walker`, one per call at most)
+    walker_moves: int = 0  # the moves they made
+    improved_by_walker: int = 0  # of the improvements counted in ``improved_by_moves``, those a walker found
     spent: dict[str, float] = field(default_factory=dict)
     """Seconds of runs by kind after the first plan: "pair", "restart", "move" (each next run is of the kind
     that has had the least time so far)."""
@@ -153,7 +157,7 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
                    configs: Iterable[PlannerConfig] | None = None, *, deadline: Deadline | float | None = None,
                    restarts: int | None = None, moves: int = 0,
                    on_improve: Callable[[Plan, float], None] | None = None,
-                   resume: PlannerResult | None = None) -> PlannerResult:
+                   resume: PlannerResult | None = None, workers: int = 1) -> PlannerResult:
     """Run the planner for every (order, configuration) and keep the least makespan.
 
     Then, while the ``deadline`` allows (or ``restarts`` times in all), rerun
@@ -168,7 +172,9 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
     graphs: a neighbourhood searched through). With moves and a time limit
     the pairs after the first configuration's pass that found a plan go
     beside them too. Each next run is of the kind (pair, restart, move)
-    that has had the least time so far.
+    that has had the least time so far. With ``workers`` > 1 (the run's
+    threads) a second walker makes moves too, in a helper process
+    (:mod:`.walker`), from the best order either has found.
 
     ``resume``: the result of an earlier call on the same request, orders and
     configurations, which this one continues — its best plan kept, the pairs
@@ -217,9 +223,31 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
             res.sequence = list(order)
             res.improved_by_restarts += restart
             res.improved_by_moves += moved
+            if walker is not None:
+                walker.tell(cfg, order, ev.makespan)
             if on_improve is not None:
                 on_improve(plan, ev.makespan)
         return None
+
+    walker: Walker | None = None
+
+    def absorb(found: list[Received]) -> None:
+        """The walker's plans: each checked by the evaluator here, a better one taken as a move's."""
+        if walker is not None:
+            res.invalid += walker.invalid
+            walker.invalid.clear()
+        for r in found:
+            ev = req.evaluate(r.plan)
+            if not ev.valid:
+                res.invalid.append(f"walker: {ev.violation}")
+            elif ev.makespan < res.makespan:
+                res.plan, res.makespan, res.peak, res.config = r.plan, ev.makespan, ev.peak, r.config
+                res.sequence = r.order
+                res.improved_by_moves += 1
+                res.improved_by_walker += 1
+                res.stale_moves = 0
+                if on_improve is not None:
+                    on_improve(r.plan, ev.makespan)
 
     # past its deadline the portfolio still looks for a first plan, for as long again (a first plan is what a
     # warm start is for), never past the run's own limit
@@ -301,29 +329,46 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
     # make longer runs (ResNet-18 training with Adam at 0.4x: 4x a move's), and equal counts gave the moves a
     # sixth of the time
     spent = res.spent
-    while res.plan is not None and not req.pure and res.makespan > lb and not dl.expired():
-        kinds = [k for k, ok in (("pair", pairs_left()), ("restart", res.seeds_done < restarts),
-                                 ("move", moving())) if ok]
-        if not kinds:
-            break
-        kind = min(kinds, key=lambda k: spent.get(k, 0.0))
-        t1 = time.perf_counter()
-        if kind == "pair":
-            run_pair()
-        elif kind == "restart":
-            seed = res.seeds_done + 1 + 1000 * res.config.seed
-            attempt(res.order, res.sequence, replace(res.config, noise=0.3, seed=seed), restart=True)
-            if not dl.run_expired():
-                res.seeds_done += 1
-        else:
-            # (one generator per move: a resumed search makes the moves one longer call would)
-            rng = random.Random(1_000_003 * (res.moves_done + 1) + res.config.seed)
-            before = res.makespan
-            attempt(res.order, neighbourhood.perturb(res.sequence, rng), res.config, moved=True)
-            if not dl.run_expired():
-                res.moves_done += 1
-                res.stale_moves = 0 if res.makespan < before else res.stale_moves + 1
-        spent[kind] = spent.get(kind, 0.0) + time.perf_counter() - t1
+    if (workers > 1 and moving() and res.plan is not None and not req.pure and res.makespan > lb
+            and dl.limited and dl.remaining() >= MIN_WALK_SECONDS and can_walk()):
+        res.walkers += 1
+        walker = Walker(req, res.config, res.sequence, res.makespan, dl, stream=res.walkers,
+                        stale_limit=stale_limit, run=run_planner)
+    try:
+        while res.plan is not None and not req.pure and res.makespan > lb and not dl.expired():
+            if walker is not None:
+                absorb(walker.received())
+            kinds = [k for k, ok in (("pair", pairs_left()), ("restart", res.seeds_done < restarts),
+                                     ("move", moving())) if ok]
+            if not kinds:
+                if walker is not None and walker.alive:
+                    absorb(walker.wait(dl.end))  # this search is done: the walker's may not be
+                    continue
+                break
+            kind = min(kinds, key=lambda k: spent.get(k, 0.0))
+            t1 = time.perf_counter()
+            if kind == "pair":
+                run_pair()
+            elif kind == "restart":
+                seed = res.seeds_done + 1 + 1000 * res.config.seed
+                attempt(res.order, res.sequence, replace(res.config, noise=0.3, seed=seed), restart=True)
+                if not dl.run_expired():
+                    res.seeds_done += 1
+            else:
+                # (one generator per move: a resumed search makes the moves one longer call would)
+                rng = random.Random(1_000_003 * (res.moves_done + 1) + res.config.seed)
+                before = res.makespan
+                attempt(res.order, neighbourhood.perturb(res.sequence, rng), res.config, moved=True)
+                if not dl.run_expired():
+                    res.moves_done += 1
+                    res.stale_moves = 0 if res.makespan < before else res.stale_moves + 1
+            spent[kind] = spent.get(kind, 0.0) + time.perf_counter() - t1
+    finally:
+        if walker is not None:
+            found = walker.close()
+            res.walker_moves += walker.moves
+            if res.plan is not None:
+                absorb(found)
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -332,10 +377,11 @@ def continue_portfolio(req: Request, ctx: Context, orders: Iterable[tuple[str, S
                        configs: Iterable[PlannerConfig] | None, *, deadline: Deadline, restarts: int,
                        moves: int = 0, on_improve: Callable[[Plan, float], None] | None = None) -> PlannerResult:
     """:func:`plan_portfolio` for a share of a run, continuing the portfolio this run already made for ``req``
-    (kept by the run's warm starts): a later share goes to new runs, not to the same first ones again."""
+    (kept by the run's warm starts): a later share goes to new runs, not to the same first ones again. The
+    run's threads are the portfolio's workers (a walker process beside it, :mod:`.walker`)."""
     prev = ctx.warm.portfolio(req) if ctx.warm is not None else None
     res = plan_portfolio(req, orders, configs, deadline=deadline, restarts=restarts, moves=moves,
-                         on_improve=on_improve, resume=prev)
+                         on_improve=on_improve, resume=prev, workers=ctx.threads)
     if ctx.warm is not None:
         ctx.warm.keep_portfolio(req, res)
     return res
