@@ -121,3 +121,15 @@ def test_isolated_executor_runs_a_grid(tmp_path):
     s = run_bench(spec, str(tmp_path / "g.csv"), executor=ex, progress=False)
     assert s.ran == 2 and s.statuses == {"optimal": 2}
     assert len(ex.measured) == 2 and all(o.max_rss for o in ex.measured.values())
+
+
+def test_a_runs_memory_counts_its_helper_processes():
+    """GNU time keeps the largest process of a tree, not the sum: the run's own sampled sum wins when larger."""
+    from types import SimpleNamespace
+
+    from memopt.bench.isolate import tree_rss
+
+    assert tree_rss(100, {"peak_memory": 300}) == 300 and tree_rss(100, {"peak_memory": 50}) == 100
+    assert tree_rss(100, {"peak_memory": None}) == 100 and tree_rss(None, {}) is None
+    assert tree_rss(None, SimpleNamespace(statistics=SimpleNamespace(peak_memory=7))) == 7
+    assert tree_rss(100, "a value") == 100

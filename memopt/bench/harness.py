@@ -316,7 +316,8 @@ def solve_row(instance: Instance | Source, objective: str, method: str, *, budge
            "gap": None if res.gap is None else round(res.gap, 6), "seconds": round(seconds, 3),
            "solve_seconds": round(res.solve_seconds, 3), "first_plan_seconds": st.get("first_plan_seconds"),
            "peak": res.peak, "makespan": res.makespan, "stages": None if res.plan is None else len(res.plan),
-           "method_used": res.method, "message": (res.message or "")[:200]}
+           "method_used": res.method, "message": (res.message or "")[:200],
+           "peak_memory": res.statistics.peak_memory}  # (for max_rss_mb: the process and its helpers)
     names = stats if isinstance(stats, dict) else {k: k for k in stats}
     row.update({col: st.get(k) for k, col in names.items()})
     return row

@@ -269,6 +269,20 @@ def script_target(file: str, function: str | Callable[..., Any]) -> str:
     return f"{os.path.abspath(file)}:{name}"
 
 
+def tree_rss(max_rss: int | None, value: Any) -> int | None:
+    """A child's peak memory with its own helper processes: GNU time's peak (of the largest process of the tree:
+    Linux keeps the largest, not the sum) or, when larger, the sum the run's memory watchdog sampled
+    (``statistics.peak_memory`` of a :class:`~memopt.core.result.Result`, or a row's ``peak_memory``: the
+    planner's walker process is counted there)."""
+    if isinstance(value, dict):
+        sampled = value.get("peak_memory")
+    else:
+        sampled = getattr(getattr(value, "statistics", None), "peak_memory", None)
+    if sampled is None:
+        return max_rss
+    return sampled if max_rss is None else max(max_rss, sampled)
+
+
 def call_isolated(call: Call, *, kill_after: float | None = None, time_limit: float | None = None,
                   env: Mapping[str, str] | None = None) -> CallOutcome:
     """Run ``call`` in a fresh ``python -m memopt.bench.isolate``; never raises (but KeyboardInterrupt)."""
@@ -287,7 +301,7 @@ def call_isolated(call: Call, *, kill_after: float | None = None, time_limit: fl
             return CallOutcome(error=why, wall=run.wall, max_rss=run.max_rss)
         with open(out_file, "rb") as f:
             out: CallOutcome = pickle.load(f)
-        out.wall, out.max_rss = run.wall, run.max_rss
+        out.wall, out.max_rss = run.wall, tree_rss(run.max_rss, out.value)
         return out
 
 
@@ -329,7 +343,7 @@ def _main(argv: list[str]) -> int:
 
 __all__ = ["Call", "CallOutcome", "Spawned", "call_isolated", "child_env", "child_main", "describe_exception",
            "kill_live", "kill_tree", "killed_message", "last_line", "load_script", "resolve", "rss_launcher",
-           "run_call", "script_target", "spawn_measured"]
+           "run_call", "script_target", "spawn_measured", "tree_rss"]
 
 
 if __name__ == "__main__":

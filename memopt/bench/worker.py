@@ -23,7 +23,15 @@ import time
 from dataclasses import dataclass
 
 from memopt.bench.grid import Job
-from memopt.bench.isolate import child_env, child_main, describe_exception, killed_message, last_line, spawn_measured
+from memopt.bench.isolate import (
+    child_env,
+    child_main,
+    describe_exception,
+    killed_message,
+    last_line,
+    spawn_measured,
+    tree_rss,
+)
 from memopt.core.errors import MemoptError
 from memopt.core.result import Result
 
@@ -35,7 +43,7 @@ class Outcome:
     result: Result | None = None
     error: str | None = None
     wall: float = 0.0  # seconds in the worker, import and solve included
-    max_rss: int | None = None  # peak resident memory of the run's own process, bytes (isolated runs)
+    max_rss: int | None = None  # peak resident memory of the run's process and its helpers, bytes (isolated runs)
 
 
 def run_job(job: Job) -> Outcome:
@@ -88,7 +96,8 @@ def run_isolated(job: Job) -> Outcome:
         if os.path.exists(out_file):
             with open(out_file, "rb") as f:
                 out: Outcome = pickle.load(f)
-            out.wall, out.max_rss = run.wall, run.max_rss  # the whole child: start-up, import and solve
+            # the whole child (start-up, import and solve) and its helper processes
+            out.wall, out.max_rss = run.wall, tree_rss(run.max_rss, out.result)
             return out
         return Outcome(error=f"worker process died (exit code {run.returncode}) {last_line(run.stderr)}".strip(),
                        wall=run.wall, max_rss=run.max_rss)
