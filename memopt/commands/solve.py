@@ -66,7 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("solver")
     g.add_argument("--no-warm-start", action="store_true", help="do not seed solvers with a heuristic plan")
     g.add_argument("--warm-start", metavar="PLAN", default=None, help="seed solvers with this plan file")
-    g.add_argument("--threads", type=positive_int, default=2, help="solver threads / CP-SAT workers (default 2)")
+    g.add_argument("--threads", type=positive_int, default=2,
+                   help="solver threads / CP-SAT workers; with offloading and 2 or more, the planner also searches "
+                        "in a second process (default 2)")
     g.add_argument("--seed", type=natural, default=0, help="random seed of the solvers (default 0)")
     g.add_argument("--backend", default=None, help="solver of the method: cpsat, highs or cbc (see --help-options)")
     g.add_argument("--option", "-O", action="append", metavar="KEY=VALUE",
