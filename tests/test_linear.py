@@ -196,7 +196,7 @@ def test_cbc_kill_timer_spares_the_next_cbc_process(monkeypatch):
             pass
 
     monkeypatch.setattr(cbc.threading, "Timer", HeldTimer)
-    monkeypatch.setattr(cbc, "kill_children", lambda: kills.append(1))
+    monkeypatch.setattr(cbc, "kill_children", lambda **kw: kills.append(1))
     m = LinearModel("late")
     x, y = m.binary("x"), m.binary("y")
     m.add_le([(x, 1), (y, 1)], 1)

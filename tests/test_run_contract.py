@@ -314,3 +314,25 @@ def test_the_planner_looks_at_the_clock_before_every_eviction(monkeypatch):
     # out of time from the start: not one victim is chosen (a choice scans the resident data)
     assert run_planner(req, inst.topological_order, deadline=Deadline(0)) is None
     assert not victims
+
+
+def test_a_stop_kills_only_the_processes_the_run_started():
+    """The memory limit, a first Ctrl-C and CBC's deadline kill the run's own child processes (the planner's
+    walker, the CBC binary), never the caller's other children (a data loader's workers, multiprocessing's
+    resource tracker: a library call used to kill every child of its process)."""
+    from memopt.core.interrupt import child_pids, disown_child, kill_children, own_child
+
+    before = child_pids()
+    theirs = subprocess.Popen(["sleep", "30"])
+    ours = subprocess.Popen(["sleep", "30"])
+    try:
+        own_child(ours.pid)
+        kill_children()
+        assert ours.wait(5) == -9 and theirs.poll() is None
+        disown_child(ours.pid)
+        cbc = subprocess.Popen(["sleep", "30"])  # a solver's binary started after the snapshot
+        kill_children(besides=before | {theirs.pid})
+        assert cbc.wait(5) == -9 and theirs.poll() is None
+    finally:
+        theirs.kill()
+        theirs.wait()

@@ -22,7 +22,7 @@ from typing import Any
 from memopt.backends.model import INF, LinearModel, LinearSolution
 from memopt.core.deadline import Deadline
 from memopt.core.errors import SolverUnavailableError
-from memopt.core.interrupt import kill_children
+from memopt.core.interrupt import child_pids, kill_children
 
 KILL_GRACE = 5.0
 """At most this many seconds past the deadline before the CBC process is killed (0.2 s + 5 % of the limit)."""
@@ -113,6 +113,7 @@ def solve_cbc(model: LinearModel, deadline: Deadline, *, threads: int, seed: int
     killed: list[str] = []
     done = [False]
     lock = threading.Lock()
+    before = child_pids()  # the children that are not CBC (a caller's, the planner's walker...): never killed
 
     def kill(reason: str) -> None:
         # under the lock, and only while this solve runs: a timer that fires as CBC returns must not kill the
@@ -120,7 +121,7 @@ def solve_cbc(model: LinearModel, deadline: Deadline, *, threads: int, seed: int
         with lock:
             if not done[0]:
                 killed.append(reason)
-                kill_children()
+                kill_children(besides=before)
 
     timer = None
     if time_limit is not None:

@@ -10,8 +10,10 @@
 - a second signal calls ``on_second`` (the CLI writes the best plan) and
   exits at once with status 130;
 - a watchdog thread samples the process's resident memory (with its child
-  processes, e.g. CBC) and sets the stop signal (reason ``memory limit``)
-  when it exceeds the limit; if the memory keeps growing to 1.25× the
+  processes, e.g. CBC, the planner's walker) and sets the stop signal
+  (reason ``memory limit``) when it exceeds the limit, killing the child
+  processes the run started (never others: a library call must not kill
+  its caller's workers); if the memory keeps growing to 1.25× the
   limit, it calls ``on_second`` and exits (status 1) rather than let the
   machine swap or the kernel kill the run with nothing written.
 
@@ -76,9 +78,36 @@ def process_memory() -> int:
     return total
 
 
-def kill_children() -> None:
-    """SIGKILL this process's child processes (a solver's binary, e.g. CBC), not this process."""
-    for c in _children(os.getpid()):
+_OWN: set[int] = set()
+"""The child processes memopt started and kills on a stop (the planner's walker: :func:`own_child`)."""
+
+
+def own_child(pid: int) -> None:
+    """``pid`` is a process of this run's: :func:`kill_children` kills it (the stop signal, the memory limit)."""
+    _OWN.add(pid)
+
+
+def disown_child(pid: int) -> None:
+    _OWN.discard(pid)
+
+
+def child_pids() -> set[int]:
+    """This process's child processes now."""
+    return set(_children(os.getpid()))
+
+
+def kill_children(besides: set[int] | None = None) -> None:
+    """SIGKILL the child processes this run started, never others of this process (a caller's own workers, the
+    ``multiprocessing`` resource tracker: a library call must not kill them).
+
+    The run's own are those :func:`own_child` registered and, with ``besides`` (the children there were before
+    a solver's binary started, e.g. CBC: :func:`child_pids`), every child not in it.
+    """
+    now = child_pids()
+    targets = now & _OWN
+    if besides is not None:
+        targets |= now - besides
+    for c in targets:
         try:
             os.kill(c, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -249,5 +278,5 @@ def default_memory_limit() -> int | None:
     return limit
 
 
-__all__ = ["DEFAULT_MEMORY_FRACTION", "Watch", "default_memory_limit", "guard", "kill_children", "machine_memory",
-           "process_memory", "shielded"]
+__all__ = ["DEFAULT_MEMORY_FRACTION", "Watch", "child_pids", "default_memory_limit", "disown_child", "guard",
+           "kill_children", "machine_memory", "own_child", "process_memory", "shielded"]

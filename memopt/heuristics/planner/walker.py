@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from memopt.core.deadline import Deadline, StopSignal
+from memopt.core.interrupt import disown_child, own_child
 from memopt.core.plan import Plan
 from memopt.core.request import Request
 from memopt.heuristics.planner.config import PlannerConfig
@@ -86,6 +87,7 @@ class Walker:
                                                          stream, stale_limit, run),
                                      name="memopt-walker", daemon=True)
             self._proc.start()
+        own_child(self._proc.pid)  # killed with the run's solvers at the memory limit
         child.close()
 
     def tell(self, cfg: PlannerConfig, order: Sequence[int], makespan: Any) -> None:
@@ -138,6 +140,7 @@ class Walker:
         if self._proc.is_alive():
             self._proc.kill()
             self._proc.join()
+        disown_child(self._proc.pid)
         out += self.received()
         self.alive = False
         self._conn.close()
