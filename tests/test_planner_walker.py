@@ -142,3 +142,18 @@ def test_a_walkers_plans_are_valid_and_never_below_brute_force(inst, frac, rc, b
         ev = req.evaluate(r.plan)
         assert ev.valid and ev.makespan == r.makespan, ev.violation
         assert best is not None and r.makespan >= best[0]
+
+
+def test_a_walker_killed_at_the_memory_limit_leaves_the_parent_searching(monkeypatch):
+    """The memory watchdog kills the run's own children at the limit: the parent goes on alone, to its
+    deadline, with a valid plan."""
+    from memopt.core.interrupt import kill_children
+
+    monkeypatch.setattr(portfolio_module, "MIN_WALK_SECONDS", 0.5)
+    req = training_request()
+    threading.Timer(1.0, kill_children).start()
+    t0 = time.perf_counter()
+    res = plan_portfolio(req, restarts=0, moves=10**9, deadline=Deadline(3), workers=2)
+    assert time.perf_counter() - t0 >= 2.5 and res.walkers == 1 and no_children_left()
+    ev = req.evaluate(res.plan)
+    assert ev.valid and ev.makespan == res.makespan

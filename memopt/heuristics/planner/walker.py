@@ -42,8 +42,9 @@ from memopt.heuristics.planner.order_moves import OrderMoves
 MIN_WALK_SECONDS = 2.0
 """No walker for less time than this: forking a large graph's process and its first planner run would not pay."""
 
-STOP_WAIT_SECONDS = 1.0
-"""How long the parent waits for the child to end on its word before killing it."""
+STOP_WAIT_SECONDS = 0.1
+"""How long the parent waits for the child to end on its word before killing it (the child sends each better
+plan when it finds it: what it would finish after the parent's search has ended is not waited for)."""
 
 
 @dataclass
