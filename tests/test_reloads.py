@@ -5,7 +5,7 @@ hides the transfers."""
 from __future__ import annotations
 
 from brute_budget import brute_time
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, given, reject, settings
 from hypothesis import strategies as st
 from strategies import instances
 from test_budget_planner import budget_between
@@ -78,7 +78,10 @@ def test_reloads_improve_on_their_plan_and_never_beat_the_brute_force_optimum(in
     assume(out is not None)
     ev = both.evaluate(out[0])
     assert ev.valid and float(ev.makespan) == out[1] < float(both.evaluate(plan).makespan)
-    best = brute_time(inst, B, recompute=True, offload=True)
+    try:
+        best = brute_time(inst, B, recompute=True, offload=True)
+    except RuntimeError:  # the exhaustive search's node cap (a 5-task draw with 6 data can pass it): no verdict
+        reject()
     assert best is not None and out[1] >= float(best[0]) - 1e-9
 
 

@@ -172,7 +172,8 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
     graphs: a neighbourhood searched through). With moves and a time limit
     the pairs after the first configuration's pass that found a plan go
     beside them too. Each next run is of the kind (pair, restart, move)
-    that has had the least time so far. With ``workers`` > 1 (the run's
+    that has had the least time so far; without a time limit, a restart
+    and a move in turn (the same runs whatever the timings). With ``workers`` > 1 (the run's
     threads) a second walker makes moves too, in a helper process
     (:mod:`.walker`), from the best order either has found.
 
@@ -345,7 +346,10 @@ def plan_portfolio(req: Request, orders: Iterable[tuple[str, Sequence[int]]] | N
                     absorb(walker.wait(dl.end))  # this search is done: the walker's may not be
                     continue
                 break
-            kind = min(kinds, key=lambda k: spent.get(k, 0.0))
+            if dl.limited:
+                kind = min(kinds, key=lambda k: spent.get(k, 0.0))
+            else:  # (without a time limit, a restart and a move in turn: the same runs whatever the timings)
+                kind = min(kinds, key=lambda k: res.seeds_done if k == "restart" else res.moves_done)
             t1 = time.perf_counter()
             if kind == "pair":
                 run_pair()
