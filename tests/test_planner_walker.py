@@ -157,3 +157,26 @@ def test_a_walker_killed_at_the_memory_limit_leaves_the_parent_searching(monkeyp
     assert time.perf_counter() - t0 >= 2.5 and res.walkers == 1 and no_children_left()
     ev = req.evaluate(res.plan)
     assert ev.valid and ev.makespan == res.makespan
+
+
+def test_telling_the_walker_never_blocks_the_search():
+    """An order of many tasks is more than a pipe holds, and the child reads only between its runs: the parent's
+    message goes through a thread of its own (the child ignores this one: it is no better than its plan)."""
+    def slow_run(*args):  # a long planner run (the 70B shape's take 8-30 s): the child reads nothing meanwhile
+        time.sleep(3)
+        return run_planner(*args)
+
+    req = sp_request()
+    w = Walker(req, PlannerConfig(), list(req.instance.topological_order), 10**9, Deadline(20), stream=1,
+               stale_limit=10**9, run=slow_run)
+    try:
+        time.sleep(0.2)  # the child is in its first run
+        t0 = time.perf_counter()
+        for _ in range(3):
+            w.tell(PlannerConfig(), list(range(300_000)), math.inf)
+        assert time.perf_counter() - t0 < 0.5
+        time.sleep(0.3)
+        assert w._proc.is_alive()
+    finally:
+        w.close()
+    assert no_children_left() and not w._sender.is_alive()

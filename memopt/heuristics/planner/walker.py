@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import random
 import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -90,14 +92,24 @@ class Walker:
             self._proc.start()
         own_child(self._proc.pid)  # killed with the run's solvers at the memory limit
         child.close()
+        # the parent's messages go through a thread of their own: an order of 20,000 tasks is more than a pipe
+        # holds, and the child reads only between its planner runs (8-30 s each on the 70B shape), so a send
+        # from the search loop would block it that long
+        self._outbox: queue.Queue = queue.Queue()
+        self._sender = threading.Thread(target=self._send_all, name="memopt-walker-send", daemon=True)
+        self._sender.start()
+
+    def _send_all(self) -> None:
+        while (msg := self._outbox.get()) is not None:
+            try:
+                self._conn.send(msg)
+            except (OSError, EOFError, ValueError):  # the child is gone (or the pipe closed)
+                return
 
     def tell(self, cfg: PlannerConfig, order: Sequence[int], makespan: Any) -> None:
         """The parent's new best plan: the child walks from its order (and configuration) next."""
         if self.alive:
-            try:
-                self._conn.send(("best", cfg, list(order), makespan))
-            except (OSError, EOFError):
-                self.alive = False
+            self._outbox.put(("best", cfg, list(order), makespan))
 
     def received(self) -> list[Received]:
         """The plans the child sent since the last call (none once it is gone)."""
@@ -133,10 +145,8 @@ class Walker:
         """Stop the child (its word, then a kill) and return what it had sent and not yet been read."""
         out = self.received()
         if self.alive:
-            try:
-                self._conn.send(("stop",))
-            except (OSError, EOFError):
-                pass
+            self._outbox.put(("stop",))
+        self._outbox.put(None)
         self._proc.join(STOP_WAIT_SECONDS)
         if self._proc.is_alive():
             self._proc.kill()
@@ -144,6 +154,7 @@ class Walker:
         disown_child(self._proc.pid)
         out += self.received()
         self.alive = False
+        self._sender.join(1.0)  # (its send fails once the child is gone)
         self._conn.close()
         return out
 
