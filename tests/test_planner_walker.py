@@ -118,6 +118,10 @@ def test_the_planner_method_walks_with_the_runs_threads():
     r2 = solve(inst, "time", "planner", threads=2, **kw)
     r1 = solve(inst, "time", "planner", threads=1, **kw)
     assert r2.stats["walker_moves"] >= 1 and r1.stats["walker_moves"] == 0
+    req = make_request(inst, "time", budget="0.5x", recompute=True, offload=True)
+    for r in (r1, r2):
+        ev = req.evaluate(r.plan)
+        assert r.status == "feasible" and ev.valid and ev.makespan == r.value, ev.violation
     assert no_children_left()
 
 
