@@ -41,6 +41,8 @@ from memopt.core.request import Request
 from memopt.heuristics.planner.config import PlannerConfig
 from memopt.heuristics.planner.order_moves import OrderMoves
 
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
 MIN_WALK_SECONDS = 2.0
 """No walker for less time than this: forking a large graph's process and its first planner run would not pay."""
 
@@ -89,7 +91,14 @@ class Walker:
             self._proc = ctx.Process(target=_walk, args=(child, req, cfg, list(order), makespan, deadline.end,
                                                          stream, stale_limit, run),
                                      name="memopt-walker", daemon=True)
-            self._proc.start()
+            # Ctrl-C blocked across the fork: the child inherits the mask and ignores the signals before it
+            # takes them again (one arriving between the fork and that used to end the child at once); the
+            # parent gets a pending one as soon as the fork is done
+            old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+            try:
+                self._proc.start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         own_child(self._proc.pid)  # killed with the run's solvers at the memory limit
         child.close()
         # the parent's messages go through a thread of their own: an order of 20,000 tasks is more than a pipe
@@ -165,8 +174,9 @@ def _walk(conn, req: Request, cfg: PlannerConfig, order: list[int], makespan: An
     # Ctrl-C is the parent's to handle; and the parent's C-level handler would write the signal to the parent's
     # wakeup pipe, counting it twice there (a second Ctrl-C exits at once)
     signal.set_wakeup_fd(-1)
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in _SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)  # (blocked by the parent across the fork)
 
     parent = os.getppid()
     deadline = Deadline(start=time.perf_counter(), end=end, hard=end, stop=StopSignal())
