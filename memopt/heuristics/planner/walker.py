@@ -22,11 +22,13 @@ limit; the parent then goes on alone).
 
 from __future__ import annotations
 
+import mmap
 import multiprocessing
 import os
 import queue
 import random
 import signal
+import struct
 import threading
 import time
 import warnings
@@ -80,7 +82,9 @@ class Walker:
                  deadline: Deadline, stream: int, stale_limit: int, run: Callable[..., Plan | None]):
         ctx = multiprocessing.get_context("fork")
         self._conn, child = ctx.Pipe(duplex=True)
-        self.moves = 0  # the child's moves, as last reported
+        # the child's move count, in a page both processes share (a message would be lost when the child is
+        # killed in a run)
+        self._count = mmap.mmap(-1, 8)
         self.invalid: list[str] = []  # the child's plans the evaluator rejected (a bug)
         self.alive = True
         with warnings.catch_warnings():
@@ -89,7 +93,7 @@ class Walker:
             # but its pipe)
             warnings.simplefilter("ignore", DeprecationWarning)
             self._proc = ctx.Process(target=_walk, args=(child, req, cfg, list(order), makespan, deadline.end,
-                                                         stream, stale_limit, run),
+                                                         stream, stale_limit, run, self._count),
                                      name="memopt-walker", daemon=True)
             # Ctrl-C blocked across the fork: the child inherits the mask and ignores the signals before it
             # takes them again (one arriving between the fork and that used to end the child at once); the
@@ -115,6 +119,11 @@ class Walker:
             except (OSError, EOFError, ValueError):  # the child is gone (or the pipe closed)
                 return
 
+    @property
+    def moves(self) -> int:
+        """The moves the child has made so far."""
+        return struct.unpack_from("q", self._count)[0]
+
     def tell(self, cfg: PlannerConfig, order: Sequence[int], makespan: Any) -> None:
         """The parent's new best plan: the child walks from its order (and configuration) next."""
         if self.alive:
@@ -132,12 +141,11 @@ class Walker:
                 self.alive = False
                 break
             if msg[0] == "plan":
-                _, plan, order, c, makespan, self.moves = msg
+                _, plan, order, c, makespan = msg
                 out.append(Received(plan, order, c, makespan))
             elif msg[0] == "invalid":
                 self.invalid.append(msg[1])
             else:  # "done": the child's deadline or its stale limit
-                self.moves = msg[1]
                 self.alive = False
         return out
 
@@ -169,7 +177,7 @@ class Walker:
 
 
 def _walk(conn, req: Request, cfg: PlannerConfig, order: list[int], makespan: Any, end: float, stream: int,
-          stale_limit: int, run: Callable[..., Plan | None]) -> None:
+          stale_limit: int, run: Callable[..., Plan | None], count: mmap.mmap) -> None:
     """The child: moves of the best order it knows until ``end``, the parent's word, or ``stale_limit``."""
     # Ctrl-C is the parent's to handle; and the parent's C-level handler would write the signal to the parent's
     # wakeup pipe, counting it twice there (a second Ctrl-C exits at once)
@@ -195,6 +203,7 @@ def _walk(conn, req: Request, cfg: PlannerConfig, order: list[int], makespan: An
             if stop:
                 break
             moves += 1
+            struct.pack_into("q", count, 0, moves)
             rng = random.Random(1_000_003 * moves + 7_919 * stream + cfg.seed)
             moved = neighbourhood.perturb(order, rng)
             plan = run(req, moved, cfg, deadline)
@@ -207,12 +216,12 @@ def _walk(conn, req: Request, cfg: PlannerConfig, order: list[int], makespan: An
                 stale += 1
             elif ev.makespan < makespan:
                 order, makespan, stale = moved, ev.makespan, 0
-                conn.send(("plan", plan, moved, cfg, ev.makespan, moves))
+                conn.send(("plan", plan, moved, cfg, ev.makespan))
             else:
                 if ev.makespan == makespan:
                     order = moved  # a plateau: the walk goes on from there
                 stale += 1
-        conn.send(("done", moves))
+        conn.send(("done",))
     except (OSError, EOFError):
         pass  # the parent is gone or closed the pipe
     finally:
