@@ -172,7 +172,8 @@ def prove_offload_bounds(req: Request, inc: Incumbent, deadline: Deadline) -> No
     tb = transfer_prefix_bound(req.instance, req.budget, recompute=req.recompute, deadline=share)
     if tb.task is not None:
         inc.prove(tb.value, f"transfer prefix bound: {tb.reason(req.instance)}")
-    mb = offload_moment_bound(req.instance, req.budget, recompute=req.recompute, deadline=share, floor=tb.value)
+    mb = offload_moment_bound(req.instance, req.budget, recompute=req.recompute, deadline=share, floor=tb.value,
+                              heads=tb.heads)
     if mb.task is not None and mb.value > tb.value:
         inc.prove(mb.value, f"offload moment bound: {mb.reason(req.instance)}")
 

@@ -180,12 +180,15 @@ def check_makespan_bound(bound_of, inst: Instance, budget: int, recompute: bool,
     """``bound_of(inst, budget, recompute=...)`` (a makespan bound with offloading: ``value``, ``complete``,
     ``reason``) is at least Σ c and at most the brute-force optimum over every plan; with ``binding``, only the
     draws where it exceeds Σ c count (hypothesis ``assume``)."""
-    from hypothesis import assume
+    from hypothesis import assume, reject
 
     b = bound_of(inst, budget, recompute=recompute)
     assert b.value >= inst.total_time and b.complete
     if binding:
         assume(b.value > inst.total_time)  # the cases that test something beyond Σ c
-    best = brute_time(inst, budget, recompute=recompute, offload=True)
+    try:
+        best = brute_time(inst, budget, recompute=recompute, offload=True)
+    except RuntimeError:  # past the exhaustive search's node cap (a 4-task draw with 7 data can be): no verdict
+        reject()
     if best is not None:
         assert best[0] >= b.value, (b, b.reason(inst))

@@ -144,3 +144,62 @@ def test_the_priced_moment_holds_where_it_binds(inst, extra):
     assume(offload_moment_bound(inst, M, recompute=True).value
            > offload_moment_bound(inst, M, recompute=True, priced=0).value)
     _check(inst, M, True)
+
+
+
+def _head_start() -> Instance:
+    # s (cannot rerun) makes P for t2 and Q for t1 (the states of two optimizer steps); t0 → t1 → t2, each
+    # leaving a result. Under M = 2, a byte of P and Q leaves before t0 first runs (the transfer prefix); at
+    # t1's first computation P and t0's result cannot both stay beside t1's footprint, and P comes back after
+    tasks = [Task("s", 1, 0, False), Task("t0", 3, 0, False), Task("t1", 1, 0, False), Task("t2", 1, 0, False)]
+    data = [Datum("P", "s", ("t2",), 1), Datum("Q", "s", ("t1",), 1), Datum("go", "s", ("t0",), 0),
+            Datum("A", "t0", (), 1), Datum("tok0", "t0", ("t1",), 0), Datum("B", "t1", (), 1),
+            Datum("tok1", "t1", ("t2",), 0), Datum("C", "t2", (), 1)]
+    return Instance(tasks, data, Machine(bandwidth=0.5))
+
+
+def test_a_head_start_before_a_moment():
+    """The head start (1 byte out before t0: 2) + t0 and t1 (4) + P's reload after t1's stage (2) = 8, where
+    the transfer prefix (2 + t0, t1, t2) and the moment alone (t1 + 3 bytes each way... 1 + 6) prove 7; the
+    optimum is 14."""
+    inst = _head_start()
+    for rc in (False, True):
+        assert transfer_prefix_bound(inst, 2, recompute=rc).value == 7
+        assert offload_moment_bound(inst, 2, recompute=rc, heads=()).value == 7
+        b = offload_moment_bound(inst, 2, recompute=rc)
+        assert (b.value, inst.tasks[b.task].id, inst.tasks[b.head].id, b.head_offloaded) == (8, "t1", "t0", 1)
+        assert "task 't0' first runs only once 1 bytes" in b.reason(inst)
+        assert brute_time(inst, 2, recompute=rc, offload=True)[0] == 14
+    seen = []
+    r = solve(inst, "time", "planner", budget=2, offload=True, time_limit=1, on_start=seen.append)
+    assert r.bound == 8 and r.value >= 14
+    assert "offload moment bound" in seen[0].bound_source
+
+
+@st.composite
+def head_starts(draw) -> Instance:
+    """:func:`_head_start` with random times, sizes, recomputability and bandwidth, 3-4 chain tasks, the first
+    one's datum sometimes an activation read by the last (where a moment binds)."""
+    n = draw(st.integers(3, 4))
+    ids = [f"t{i}" for i in range(n)]
+    tasks = [Task("s", draw(st.integers(1, 2)), 0, False)]
+    tasks += [Task(t, draw(st.integers(1, 3)), 0, draw(st.booleans())) for t in ids]
+    data = [Datum("P", "s", (ids[-1],), draw(st.integers(1, 4))), Datum("Q", "s", (ids[-2],), draw(st.integers(1, 4))),
+            Datum("go", "s", (ids[0],), 0)]
+    for i, t in enumerate(ids):
+        readers = tuple(ids[i + 1:i + 2])
+        if i == 0 and draw(st.booleans()):
+            data.append(Datum(t, t, (*readers, ids[-1]), draw(st.integers(1, 3))))
+        else:
+            data.append(Datum(t, t, readers, draw(st.integers(0, 2))))
+    return Instance(tasks, data, Machine(bandwidth=draw(st.sampled_from([0.25, 0.5, 1]))))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@given(head_starts(), st.integers(0, 1), st.booleans())
+def test_a_head_start_holds_where_it_binds(inst, extra, rc):
+    """Where an earlier task's transfer prefix raises a moment (one draw in twenty), no plan is below it."""
+    M = task_footprint_bound(inst)[0] + extra
+    assume(offload_moment_bound(inst, M, recompute=rc).value
+           > offload_moment_bound(inst, M, recompute=rc, heads=()).value)
+    _check(inst, M, rc)

@@ -74,11 +74,27 @@ Llama-style decoder at 0.4× its traced peak the bound rises from 10.6 % to
 output is not made again without the logits back (the knapsack priced it
 at the log-softmax alone); GPT-2 (batch 8) 2.0 → 5.3 %, ResNet-50 5.3 → 10.1 %.
 
+**A head start.** The stages before v's are at least B/β or C_a; an
+earlier task u may force more: X(u) bytes of data nothing makes again leave
+before u first runs (the transfer prefix, :mod:`memopt.exact.transfer_prefix`)
+while only the tasks before u can run. For u an ancestor of v, the stages
+before u's last X(u)/β, u's stage up to v's the first runs of u, v and the
+tasks between them, and v's stage on the descendants, the recomputations
+and (after v's stage) the reloads:
+
+    makespan ≥ H + c + max(R/β, C_d + Q(y)),   H = X(u)/β + c(u) + Σ c(desc(u) ∩ anc(v)),
+
+two more convex terms of the same minimum (the best of the transfer prefix
+bound's :data:`~memopt.exact.transfer_prefix.HEADS` heads that precede v).
+ResNet-18 with Adam at 0.4× its traced peak: 30.1 → 33.6 % above Σ c, ViT
+11.9 → 15.8 %, the 1.1B decoder 5.0 → 6.3 %.
+
 **Computation**: the tasks whose lifetime estimate of E(v)
 (:func:`~memopt.exact.peak_bounds.held_estimates`) is positive, by
 decreasing upper estimate of their moment (its value with every excess
 byte offloaded, C_a and C_d estimated in two orders), until no estimate
-exceeds the best value or a bound proven otherwise; each by breadth-first
+exceeds the best value or a bound proven otherwise, then the tasks that
+only a head start's estimate puts above it; each by breadth-first
 searches and a sort of its producers (O(n + e + m + k log k)), within a work
 limit and a deadline (:data:`PRICED_SEARCH_SHARE` of it, the rest for the
 priced moments): the best value examined is a bound. Tested against the
@@ -89,8 +105,8 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import numpy as np
@@ -99,7 +115,7 @@ from memopt.core.deadline import Deadline, as_deadline
 from memopt.core.instance import Instance
 from memopt.exact.peak_bounds import DEFAULT_WORK, TaskSearch, held_data, held_estimates, search_reason
 from memopt.exact.priced_moments import RecomputationNetwork, dyadic_price, priced_moment
-from memopt.exact.transfer_prefix import time_before_estimates, time_from_estimates
+from memopt.exact.transfer_prefix import PrefixHead, time_before_estimates, time_from_estimates, transfer_prefix_bound
 from memopt.graph.csr import GraphArrays, graph_arrays
 
 PRICED_ROUNDS = 3
@@ -121,15 +137,20 @@ class OffloadMomentBound:
     complete: bool     # every task whose estimate exceeds the budget was examined
     examined: int = 0
     priced: bool = False  # the value is a moment's with its recomputation priced by minimum cuts
+    head: int | None = None     # the head start's task, when it binds
+    head_offloaded: int = 0     # X of that task
 
     def reason(self, inst: Instance) -> str:
         priced = (" — and made again only with its inputs back, the recomputations priced by minimum cuts"
                   if self.priced else "")
+        head = (f"; and before, task {inst.tasks[self.head].id!r} first runs only once {self.head_offloaded} bytes "
+                f"that must outlive it have left (the transfer prefix), then the tasks from it to this one"
+                if self.head is not None else "")
         return search_reason(inst, self.task, self.complete, lambda name: (
             f"at task {name!r}'s first computation, {self.excess} bytes of data made before it and needed after "
             f"it cannot stay in fast memory beside its footprint: each is offloaded before (and reloaded after if "
             f"read) or made again after{priced}; the cheapest mix ({self.offloaded} offloaded) of channel and "
-            f"compute time"))
+            f"compute time{head}"))
 
 
 @dataclass(frozen=True)
@@ -139,6 +160,7 @@ class Moment:
     value: Fraction
     excess: int
     offloaded: Fraction
+    head: int | None = None   # the head start's task, when it binds
 
 
 class _Knapsack:
@@ -214,11 +236,13 @@ class _Line:
 
 def price_moment(inst: Instance, ga: GraphArrays, v: int, budget: int, *, recompute: bool,
                  beta: Fraction, times: np.ndarray | None = None, network: RecomputationNetwork | None = None,
-                 rounds: int = PRICED_ROUNDS, deadline: Deadline | float | None = None) -> Moment | None:
+                 rounds: int = PRICED_ROUNDS, deadline: Deadline | float | None = None,
+                 heads: Sequence[HeadStart] = ()) -> Moment | None:
     """The least makespan at v's first computation (module docstring); ``None`` when nothing must leave or
     v's footprint alone exceeds ``budget`` (the footprint bound's case). O(n + e + m + k log k); with
     ``network`` (and ``recompute``) also the priced recomputation of the module docstring, ``rounds`` lines
-    of about 20 minimum cuts each, within ``deadline``."""
+    of about 20 minimum cuts each, within ``deadline``; with ``heads``, the best head start before v
+    (:func:`head_starts`; O(n) each)."""
     k = held_data(ga, v, None, skip_inputs=True)
     size = ga.size[k]
     foot = int(ga.in_size[v]) + int(ga.out_size[v]) + int(ga.workspace[v])
@@ -231,6 +255,7 @@ def price_moment(inst: Instance, ga: GraphArrays, v: int, budget: int, *, recomp
     time = _times(inst) if times is None else times
     c_d, c_a, c_v = int(time[desc].sum()), int(time[anc].sum()), int(inst.time[v])
     s_res = int(size[~ga.any_reader(k, desc)].sum())
+    head, head_task = _head_before(heads, v, anc, time)
     items: list[tuple[int, int]] = []
     if recompute:
         prod = ga.prod[k]
@@ -251,21 +276,30 @@ def price_moment(inst: Instance, ga: GraphArrays, v: int, budget: int, *, recomp
     def q_of(b: Fraction) -> Fraction:
         return max([q(excess - b)] + [ln(b) for ln in lines])
 
-    def priced(res: int) -> Callable[[Fraction], tuple[Fraction, Fraction, Fraction, Fraction]]:
-        def terms(b: Fraction) -> tuple[Fraction, Fraction, Fraction, Fraction]:
+    def priced(res: int) -> Callable[[Fraction], tuple[Fraction, ...]]:
+        def terms(b: Fraction) -> tuple[Fraction, ...]:
             qb = q_of(b)
             r = max(Fraction(0), b - res)
-            return (total + qb, c_v + (b + r) / beta, c_v + b / beta + c_d + qb, c_v + c_a + r / beta)
+            plain = (total + qb, c_v + (b + r) / beta, c_v + b / beta + c_d + qb, c_v + c_a + r / beta)
+            if head is None:
+                return plain
+            # the head start, then the tasks from its task to v's first computation, then what follows
+            return plain + (head + c_v + r / beta, head + c_v + c_d + qb)
         return terms
+
+    def moment(value: Fraction, b: Fraction, res: int) -> Moment:
+        # the head start is named when one of its terms is the maximum at the minimum
+        headed = head is not None and max(priced(res)(b)[4:]) >= value
+        return Moment(value, excess, b, head_task if headed else None)
 
     # the kinks of every term: φ is linear between two consecutive ones
     kinks = {Fraction(b_lo), Fraction(b_hi)} | {Fraction(excess - y) for y in q.y if b_lo < excess - y < b_hi}
     if b_lo < s_res < b_hi:
         kinks.add(Fraction(s_res))
     best_b, best = _minimize(priced(s_res), kinks)
-    moment = Moment(best, excess, best_b)
+    found = moment(best, best_b, s_res)
     if network is None or not recompute:
-        return moment
+        return found
     # priced recomputation (module docstring): the slow-memory bytes may also be data beyond K(v) — inputs of
     # recomputations, a pending task's inputs or results — so b ranges up to every byte, and the results made
     # by the tasks neither before nor after v need no reload either
@@ -288,9 +322,40 @@ def price_moment(inst: Instance, ga: GraphArrays, v: int, budget: int, *, recomp
         if b_lo < excess < top:
             kinks.add(Fraction(excess))  # where the knapsack's part ends (nothing of K(v) need be dropped)
         b_star, value = _minimize(priced(res), kinks)
-        if value > moment.value:
-            moment = Moment(value, excess, b_star)
-    return moment
+        if value > found.value:
+            found = moment(value, b_star, res)
+    return found
+
+
+@dataclass(frozen=True)
+class HeadStart:
+    """A task u whose first computation waits for X(u) bytes to leave (:mod:`memopt.exact.transfer_prefix`)."""
+
+    task: int
+    offloaded: int
+    lead: Fraction       # X(u)/β + c(u)
+    desc: np.ndarray     # u's descendants (a mask over the tasks)
+    before: int          # Σ c over u's ancestors
+
+
+def head_starts(inst: Instance, ga: GraphArrays, heads: Sequence[PrefixHead], beta: Fraction,
+                times: np.ndarray) -> list[HeadStart]:
+    """The transfer prefix bound's heads, with what the moments need of them: two breadth-first searches each."""
+    return [HeadStart(h.task, h.offloaded, Fraction(h.offloaded) / beta + int(times[h.task]),
+                      ga.descendants(h.task), int(times[ga.ancestors(h.task)].sum())) for h in heads]
+
+
+def _head_before(heads: Sequence[HeadStart], v: int, anc: np.ndarray,
+                 times: np.ndarray) -> tuple[Fraction | None, int | None]:
+    """The longest head start before v's stage: X(u)/β + c(u) + Σ c over the tasks between u and v, over the
+    heads u that are ancestors of v (``None`` when none is)."""
+    best: tuple[Fraction | None, int | None] = (None, None)
+    for h in heads:
+        if h.desc[v]:
+            value = h.lead + int(times[anc & h.desc].sum())
+            if best[0] is None or value > best[0]:
+                best = (value, h.task)
+    return best
 
 
 def _priced_line(net: RecomputationNetwork, v: int, room: int, b: int, deadline: Deadline) -> _Line | None:
@@ -335,14 +400,17 @@ def _times(inst: Instance) -> np.ndarray:
 
 def offload_moment_bound(inst: Instance, budget: int, *, recompute: bool,
                          deadline: Deadline | float | None = None, work: int = DEFAULT_WORK,
-                         floor: int = 0, priced: int = PRICED_MOMENTS) -> OffloadMomentBound:
+                         floor: int = 0, priced: int = PRICED_MOMENTS,
+                         heads: Sequence[PrefixHead] | None = None) -> OffloadMomentBound:
     """max(Σ c, max_v moment(v)) with offloading under ``budget`` (module docstring), rounded down.
 
     Σ c alone when the instance has no finite bandwidth (transfers free or impossible). The tasks go by
     decreasing upper estimate of their moment — its value when every excess byte is offloaded, max(Σ c,
-    c + E/β + max(E/β, C_a, C_d)) with the lifetime estimate of E and the order estimates of C_a and C_d —
-    and the search stops once no estimate exceeds the best value or ``floor`` (a bound proven otherwise),
-    at ``work`` element visits, or at ``deadline``: the best moment examined is still a bound.
+    c + E/β + max(E/β, C_a, C_d), H + c + max(E/β, C_d)) with the lifetime estimate of E, the order
+    estimates of C_a and C_d, and H that of the head start — and the search stops once no estimate exceeds
+    the best value or ``floor`` (a bound proven otherwise), at ``work`` element visits, or at ``deadline``:
+    the best moment examined is still a bound. ``heads``: the transfer prefix bound's (``None``: computed
+    here, within the same limits).
     """
     total = inst.total_time
     beta = inst.machine.bandwidth
@@ -353,39 +421,58 @@ def offload_moment_bound(inst: Instance, budget: int, *, recompute: bool,
     if ga.dtype is object:
         return plain
     times = _times(inst)
+    bw = Fraction(beta)
+    dl = as_deadline(deadline)
+    if heads is None:
+        heads = transfer_prefix_bound(inst, budget, recompute=recompute, deadline=dl, work=work).heads
+    starts = head_starts(inst, ga, heads, bw, times)
     excess = held_estimates(ga, inst) + ga.in_size + ga.out_size + ga.workspace - budget
     cand = np.flatnonzero(excess > 0)
     # upper estimates of each moment (floats, for the order and the stop; the values compared are exact)
     x = excess[cand].astype(float) / float(beta)
     c = times[cand].astype(float)
-    side = np.maximum(x, np.maximum(time_before_estimates(inst, times)[cand],
-                                    time_from_estimates(inst, times)[cand] - times[cand]).astype(float))
-    upper = np.maximum(float(total), c + x + side) * (1 + 1e-9)
-    keep = np.argsort(-upper, kind="stable")
-    cand, upper = cand[keep], upper[keep]
-    bw = Fraction(beta)
-    dl = as_deadline(deadline)
+    before = time_before_estimates(inst, times)[cand].astype(float)
+    after = (time_from_estimates(inst, times)[cand] - times[cand]).astype(float)
+    upper = np.maximum(float(total), c + x + np.maximum(x, np.maximum(before, after))) * (1 + 1e-9)
+    # with a head start: its term with the reloads (the other, H + c + C_d, is at most the transfer prefix of
+    # its task); the tasks between u and v are v's ancestors, not u's nor u: at most C_a(v) − Σ c(anc u) − c(u)
+    headed = upper.copy()
+    for h in starts:
+        lead = float(h.lead) - float(h.before) - float(times[h.task])
+        headed = np.where(h.desc[cand], np.maximum(headed, (lead + before + c + x) * (1 + 1e-9)), headed)
     pricing = recompute and priced > 0
     # the knapsack search leaves a share of the time to the minimum cuts, which raise the bound most
     search = TaskSearch(ga, work, dl.share(PRICED_SEARCH_SHARE) if pricing and dl.limited else dl)
     best = plain
     seen: list[tuple[Fraction, int]] = []
+    examined = np.zeros(len(cand), dtype=bool)
 
     def offer(v: int, m: Moment, priced: bool = False) -> None:
         nonlocal best
         value = math.floor(m.value)  # (a makespan may be fractional: transfer times are s/β)
         if value > best.value:
-            best = OffloadMomentBound(value, v, m.excess, math.floor(m.offloaded), True, priced=priced)
+            x_head = next((h.offloaded for h in starts if h.task == m.head), 0)
+            best = OffloadMomentBound(value, v, m.excess, math.floor(m.offloaded), True, priced=priced,
+                                      head=m.head, head_offloaded=x_head)
 
-    for v, up in zip(cand.tolist(), upper.tolist()):
-        if up <= max(best.value, floor):
+    # first by the estimates without head starts (their moments examined with them), then the tasks only a head
+    # start's estimate puts above the best value: a loose head estimate spends the work on the tasks left over
+    for estimate in (upper, headed):
+        for i in np.argsort(-estimate, kind="stable").tolist():
+            if estimate[i] <= max(best.value, floor):
+                break
+            if examined[i]:
+                continue
+            if not search.take():
+                break
+            examined[i] = True
+            v = int(cand[i])
+            m = price_moment(inst, ga, v, budget, recompute=recompute, beta=bw, times=times, heads=starts)
+            if m is not None:
+                seen.append((m.value, v))
+                offer(v, m)
+        if not starts:
             break
-        if not search.take():
-            break
-        m = price_moment(inst, ga, v, budget, recompute=recompute, beta=bw, times=times)
-        if m is not None:
-            seen.append((m.value, v))
-            offer(v, m)
     complete, examined = search.complete, search.examined
     if pricing and seen:
         # the recomputation priced by minimum cuts, on the moments of largest knapsack value
@@ -393,10 +480,11 @@ def offload_moment_bound(inst: Instance, budget: int, *, recompute: bool,
         for _, v in sorted(seen, key=lambda x: (-x[0], x[1]))[:priced]:
             if dl.expired():
                 break
-            m = price_moment(inst, ga, v, budget, recompute=True, beta=bw, times=times, network=net, deadline=dl)
+            m = price_moment(inst, ga, v, budget, recompute=True, beta=bw, times=times, network=net, deadline=dl,
+                             heads=starts)
             if m is not None:
                 offer(v, m, priced=True)
-    return OffloadMomentBound(best.value, best.task, best.excess, best.offloaded, complete, examined, best.priced)
+    return replace(best, complete=complete, examined=examined)
 
 
-__all__ = ["Moment", "OffloadMomentBound", "offload_moment_bound", "price_moment"]
+__all__ = ["HeadStart", "Moment", "OffloadMomentBound", "head_starts", "offload_moment_bound", "price_moment"]

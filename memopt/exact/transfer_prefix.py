@@ -42,7 +42,7 @@ plan (tests/test_transfer_prefix.py).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import numpy as np
@@ -50,6 +50,14 @@ import numpy as np
 from memopt.core.deadline import Deadline
 from memopt.core.instance import Instance
 from memopt.exact.peak_bounds import DEFAULT_WORK, TaskSearch, bound_orders, held_at, held_terms, search_reason
+
+
+@dataclass(frozen=True)
+class PrefixHead:
+    """A task u valued exactly: X(u) > 0 bytes are in slow memory before its first computation."""
+
+    task: int
+    offloaded: int
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,9 @@ class TransferPrefixBound:
     after: int  # C(task)
     complete: bool
     examined: int = 0
+    # the tasks valued exactly with X > 0 that leave most of the step after their head start (X(u)/β − the time
+    # of the tasks before u, estimated): the head starts of the offload moment bound (memopt.exact.offload_moment)
+    heads: tuple[PrefixHead, ...] = ()
 
     def reason(self, inst: Instance) -> str:
         return search_reason(inst, self.task, self.complete, lambda name: (
@@ -117,17 +128,19 @@ def transfer_prefix_bound(inst: Instance, budget: int, *, recompute: bool,
         return math.floor(Fraction(x) / bw) + after if x > 0 else total
 
     best = plain
+    found: list[tuple[int, int]] = []   # (task, X) of every task valued exactly with X > 0
     over = est + extra - budget
     forced = np.asarray(over > 0, dtype=bool)  # (sizes beyond int64 are Python ints in object arrays)
     univ = ga.universal()
     for v in np.flatnonzero(univ & forced).tolist():  # held and C exact there
         x, c = int(over[v]), int(after_est[v])
+        found.append((v, x))
         s = score(x, c)
         if s > best.value:
             best = TransferPrefixBound(s, v, x, c, True)
     cand = np.flatnonzero(~univ & forced)
     if not len(cand):
-        return best
+        return replace(best, heads=_heads(inst, time, found, float(beta)))
     # an upper estimate of each score (floats for the sort only; the comparison below is exact)
     upper = over[cand].astype(float) / float(beta) + after_est[cand].astype(float)
     cand = cand[np.argsort(-upper, kind="stable")]
@@ -140,12 +153,28 @@ def transfer_prefix_bound(inst: Instance, budget: int, *, recompute: bool,
         x = held_at(ga, v, data, skip_inputs=fixed_only) + int(extra[v]) - budget
         if x <= 0:
             continue
+        found.append((v, x))
         c = int(time[v]) + int(time[ga.descendants(v)].sum())
         s = score(x, c)
         if s > best.value:
             best = TransferPrefixBound(s, v, x, c, True)
     return TransferPrefixBound(best.value, best.task, best.offloaded, best.after, search.complete,
-                               search.examined)
+                               search.examined, _heads(inst, time, found, float(beta)))
 
 
-__all__ = ["TransferPrefixBound", "time_before_estimates", "time_from_estimates", "transfer_prefix_bound"]
+HEADS = 4
+"""Head starts kept for the offload moment bound: each costs it a breadth-first search and O(n) per moment."""
+
+
+def _heads(inst: Instance, time: np.ndarray, found: list[tuple[int, int]], beta: float) -> tuple[PrefixHead, ...]:
+    """The :data:`HEADS` tasks of ``found`` with the largest X(u)/β − (an upper estimate of) Σ c(ancestors of u):
+    a head start's gain over the tasks that could run in its place."""
+    if not found:
+        return ()
+    before = time_before_estimates(inst, time)
+    top = sorted(found, key=lambda vx: (-(vx[1] / beta - float(before[vx[0]])), vx[0]))[:HEADS]
+    return tuple(PrefixHead(v, x) for v, x in top)
+
+
+__all__ = ["HEADS", "PrefixHead", "TransferPrefixBound", "time_before_estimates", "time_from_estimates",
+           "transfer_prefix_bound"]
