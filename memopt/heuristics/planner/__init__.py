@@ -45,6 +45,10 @@ itself recomputable (an invariant kept for every dropped datum that is
 still needed). Freed data are freed as early as possible (right after
 their last use) and reloads are prefetched as far back as the memory
 allows and the transfer needs, so that transfers can hide behind computes.
+Each transfer is booked on the channel behind the computes it hides
+behind, and a later one counts only the compute time left
+(:meth:`.simulation.LogicalPlan.book`): an offload freed early is kept
+until that time covers its copy, a reload prefetched until it does.
 
 **Phase 2, stage packing** (:func:`.packing.pack_stages`). Phase 1 yields a sequence of
 computes (with the memory at every compute and between computes) and a

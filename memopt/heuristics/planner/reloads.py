@@ -250,7 +250,7 @@ def _convert(req: Request, seq: Sequence[tuple[int, int]], chosen: set[int], dea
         lp.gap_mem.append(cur)
         lp.cmp_mem.append(cur + sum(size[d] for d in new) + inst.workspace[v])
         lp.computes.append(v)
-        lp.ctime.append(inst.time[v])
+        lp.add_compute(inst.time[v])
         for d in inst.inputs[v]:
             c = copies[d][-1]
             if c[3] is None:
@@ -297,6 +297,7 @@ def _convert(req: Request, seq: Sequence[tuple[int, int]], chosen: set[int], dea
             lp.frees_after[f0].remove(d)
             lp.frees_after[f].append(d)
             copies[d][j][2] = f
+        lp.book(a + 1, f, tt(d))
         lp.transfers.append(Transfer(OFFLOAD, d, size[d], tt(d), release=a + 1, deadline=f + 1, gap=f + 1,
                                      seq=len(lp.transfers)))
     # the reloads, each prefetched as far as the memory allows and its transfer needs (as phase 1 does)

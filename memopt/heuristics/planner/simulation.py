@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from memopt.core.deadline import Deadline
 from memopt.core.plan import OFFLOAD, RELOAD
@@ -64,6 +64,73 @@ class LogicalPlan:
     transfers: list[Transfer]
     evictions: int = 0
     recomputes: int = 0
+    # Phase 1's estimate of the channel: the transfer seconds already booked behind each compute, so that a
+    # transfer hides only behind the compute time no earlier transfer took (``spare``); ``_ahead[k]`` leads to
+    # the first compute at or after k that still has some (booked-out computes and those of no time skipped,
+    # as in a union-find: a window over thousands of them is crossed in a few steps).
+    busy: list[float] = field(default_factory=list)
+    _ahead: list[int] = field(default_factory=list)
+
+    def add_compute(self, seconds: int) -> None:
+        """Append the time of the next compute (its channel not yet booked)."""
+        k = len(self.ctime)
+        self.ctime.append(seconds)
+        self.busy.append(0.0)
+        self._ahead.append(k if seconds > 0 else k + 1)
+
+    def spare(self, k: int) -> float:
+        """The time of compute ``k`` that no booked transfer hides behind yet."""
+        x = self.ctime[k] - self.busy[k]
+        return x if x > 0 else 0.0
+
+    def next_spare(self, k: int) -> int:
+        """The first compute at or after ``k`` with spare time (``len(ctime)``: none yet)."""
+        ahead, n = self._ahead, len(self._ahead)
+        r = k
+        while r < n and ahead[r] != r:
+            r = ahead[r]
+        while k < n and ahead[k] != k and ahead[k] < r:   # path compression
+            ahead[k], k = r, ahead[k]
+        return r
+
+    def book(self, lo: int, hi: int, seconds: float) -> None:
+        """Book ``seconds`` of channel time behind computes ``lo..hi``, the earliest first, as room allows."""
+        k = self.next_spare(lo)
+        while seconds > 0 and k <= hi:
+            x = self.ctime[k] - self.busy[k]
+            if x <= seconds:
+                self.busy[k] = self.ctime[k]
+                self._ahead[k] = k + 1
+                seconds -= x
+            else:
+                self.busy[k] += seconds
+                return
+            k = self.next_spare(k + 1)
+
+    def book_back(self, lo: int, hi: int, seconds: float) -> None:
+        """Book ``seconds`` behind computes ``hi`` down to ``lo`` (a prefetched reload: the latest first)."""
+        ctime, busy = self.ctime, self.busy
+        for k in range(hi, lo - 1, -1):
+            if seconds <= 0:
+                return
+            x = ctime[k] - busy[k]
+            if x > 0:
+                take = x if x < seconds else seconds
+                busy[k] += take
+                seconds -= take
+                if busy[k] >= ctime[k]:
+                    self._ahead[k] = k + 1
+
+    def hidden(self, lo: int, hi: int, need: float) -> tuple[float, int]:
+        """The spare time of computes ``lo..hi`` counted until it reaches ``need``; and the compute where it
+        did (``hi``: not reached)."""
+        acc, k = 0.0, self.next_spare(lo)
+        while k <= hi:
+            acc += self.ctime[k] - self.busy[k]
+            if acc >= need:
+                return acc, k
+            k = self.next_spare(k + 1)
+        return acc, hi
 
 
 def prefetch(out: LogicalPlan, r: int, release: int, size: int, seconds: float, M: float) -> int:
@@ -76,7 +143,8 @@ def prefetch(out: LogicalPlan, r: int, release: int, size: int, seconds: float, 
         if out.cmp_mem[k] + size > M or out.gap_mem[k] + size > M:
             break
         r = k
-        acc += out.ctime[k]
+        acc += out.spare(k)
+    out.book_back(r, r0 - 1, seconds)
     for k in range(r, r0):
         out.cmp_mem[k] += size
         out.gap_mem[k] += size
@@ -437,9 +505,9 @@ class Simulation:
                 else:
                     dist = max(1, nn - t)
                 if score == "belady":
-                    key = (0 if cost == 0 else 1, -dist * f, -s, d)
+                    key = (0 if cost == 0 else 1, -dist * f, -s, since[d], d)
                 else:
-                    key = (f * cost / (s * dist), -dist, -s, d)
+                    key = (f * cost / (s * dist), -dist, -s, since[d], d)
             if best_key is None or key < best_key:
                 best_key, best = key, (d, mode)
         return best
@@ -477,11 +545,11 @@ class Simulation:
             if self.cfg.early_free:
                 f = max(self.last_use[d], start)
                 need = self.tt(d)
-                acc = sum(out.ctime[start + 1:f + 1])
-                while acc < need and f < K - 1:
-                    f += 1
-                    acc += out.ctime[f]
+                acc, _ = out.hidden(start + 1, f, need)
+                if acc < need and f < K - 1:
+                    _, f = out.hidden(f + 1, K - 1, need - acc)
             f = min(f, K - 1)
+            out.book(start + 1, f, self.tt(d))
             tr = Transfer(OFFLOAD, d, s, self.tt(d), release=start + 1, deadline=f + 1, gap=f + 1,
                            seq=len(out.transfers))
             self._just_offloaded[d] = f + 1
@@ -584,7 +652,7 @@ class Simulation:
         out.gap_mem.append(self.cur)
         out.cmp_mem.append(self.cur + need)
         out.computes.append(v)
-        out.ctime.append(inst.time[v])
+        out.add_compute(inst.time[v])
         out.frees_after.append([])
         if not first:
             out.recomputes += 1
