@@ -102,8 +102,11 @@ def test_recomputation_only_route_when_the_planner_finds_nothing(monkeypatch):
     res = memopt.solve(inst, "time", "auto", budget=b, recompute=True, offload=True, time_limit=10)
     assert calls and res.plan is not None and "recomputation" in res.stats["warm_start"]
     ev = memopt.evaluate(inst, res.plan, budget=b)
-    # (its recomputations turned into reloads: since phase 1 books the channel, all hidden — the value is Σ c)
-    assert ev.valid and ev.peak <= b and res.value == ev.makespan >= inst.total_time
+    # (its recomputations turned into reloads; since phase 1 books the channel, some runs hide them all and reach
+    # Σ c — 28023, 28040, 28056 measured — so the value is not always above Σ c; the status must say which)
+    assert ev.valid and ev.peak <= b and res.value == ev.makespan >= res.bound >= inst.total_time
+    assert ev.recomputes + ev.reloads > 0   # no schedule fits: something was made again or moved
+    assert (res.status == "optimal") == (res.value == res.bound)
 
 
 def test_with_offloading_large_graphs_of_blocks_go_to_hierarchical():
